@@ -15,7 +15,6 @@ module.exports = {
       testEnvironment: 'node',
       transform: { '^.+\\.ts$': swc },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      testTimeout: 300000,
     },
   ],
 };

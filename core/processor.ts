@@ -1,0 +1,83 @@
+// The processor contract. A processor is an RxJS operator from input records to outcomes,
+// plus a config schema. It never sees Kafka: both runtimes (embedded log and Kafka) and
+// the test driver feed it the same InputRecords and turn its outcomes into topic writes,
+// dead letters and offset commits.
+import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
+import type { z } from 'zod';
+import type { RecordTypeName, RecordTypes } from '../schemas/catalog';
+import type { Logger } from './logger';
+import type { Clock } from './clock';
+
+/** Where an input came from: enough to find it again and to dead-letter it. */
+export interface Origin {
+  topic: string;
+  partition: number;
+  /** Kafka offsets are 64-bit; kept as decimal strings as kafkajs does. */
+  offset: string;
+}
+
+export interface InputRecord<T> {
+  key: string | null;
+  value: T;
+  origin: Origin;
+  timestamp: number;
+}
+
+/** One record a processor wants written, on one of its declared output ports. */
+export interface Emit {
+  port: string;
+  key: string;
+  value: unknown;
+}
+
+export interface Failure {
+  error: unknown;
+  attempts: number;
+}
+
+/**
+ * The result of processing one input. A processor yields exactly one Outcome per input
+ * (in any order): outputs to write, or a failure that sends the input to dead letters.
+ * Runtimes commit an input's offset only once its outcome is written.
+ */
+export interface Outcome<T = unknown> {
+  input: InputRecord<T>;
+  outputs: Emit[];
+  failure?: Failure;
+}
+
+export type ProcessorOperator<I> = OperatorFunction<InputRecord<I>, Outcome<I>>;
+
+/** Lets a processor hold back consumption (e.g. a circuit breaker) without dropping records. */
+export interface FlowControl {
+  pause(reason: string): void;
+  resume(): void;
+  readonly paused$: Observable<boolean>;
+}
+
+export interface ProcessorContext {
+  /** Node name in the topology (one processor kind can back several nodes). */
+  node: string;
+  logger: Logger;
+  clock: Clock;
+  /** Time for operators goes through this scheduler, so marble tests can drive it. */
+  scheduler: SchedulerLike;
+  flow: FlowControl;
+  /** Aborted when the runtime shuts down: long calls should stop waiting. */
+  signal: AbortSignal;
+}
+
+export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTypeName> {
+  kind: string;
+  description: string;
+  input: I;
+  /** Port name -> record type written on it. */
+  outputs: Record<string, RecordTypeName>;
+  config: z.ZodType<C>;
+  create(config: C, ctx: ProcessorContext): ProcessorOperator<RecordTypes[I]>;
+}
+
+/** Declares a processor with its types checked; the registry keeps them by kind. */
+export function defineProcessor<C, I extends RecordTypeName>(spec: ProcessorSpec<C, I>): ProcessorSpec<C, I> {
+  return spec;
+}

@@ -1,0 +1,13 @@
+// The processor registry: every processor kind the topologies can name.
+import type { ProcessorSpec } from '../core/processor';
+import { passthrough } from './passthrough';
+import { plan } from './plan';
+
+export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
+  [passthrough.kind]: passthrough,
+  [plan.kind]: plan,
+};
+
+export function lookupProcessor(kind: string): ProcessorSpec<any, any> | undefined {
+  return PROCESSORS[kind];
+}

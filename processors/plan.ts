@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { ProcessingError } from '../core/errors';
+import { deterministicId } from '../core/ids';
+import { lineageOf } from '../core/lineage';
+import { perRecord } from '../core/per-record';
+import { defineProcessor, Emit } from '../core/processor';
+import { retryPolicySchema } from '../core/retry';
+import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
+import { checkImageQuery } from './passthrough';
+
+export const planConfig = z
+  .object({
+    /** Cap on phrases per detect call: long prompts overflow GroundingDINO's 256 tokens. */
+    maxPhrasesPerCall: z.number().int().min(1).max(64).default(16),
+    concurrency: z.number().int().min(1).max(1024).default(32),
+    retry: retryPolicySchema.default(retryPolicySchema.parse({})),
+  })
+  .strict();
+
+/**
+ * The program inside a reasoning LLM's answer, as the method takes it: the single
+ * <answer>...</answer> block, else the first fenced code block, else the whole text.
+ */
+export function programOf(text: string): string {
+  const answers = [...text.matchAll(/<answer>([\s\S]*?)<\/answer>/g)];
+  if (answers.length === 1) return answers[0]![1]!;
+  const fenced = /```[a-zA-Z0-9_+-]*\n([\s\S]*?)```/.exec(text);
+  if (fenced) return fenced[1]!;
+  return text;
+}
+
+/** The first string argument of each `gd_detect(...)` call, in program order. */
+export function detectCallPhrases(program: string): string[] {
+  const out: string[] = [];
+  const call = /\bgd_detect\s*\(/g;
+  let m: RegExpExecArray | null;
+  while ((m = call.exec(program))) {
+    // Scan the call's arguments for the first string literal, stopping at the closing paren.
+    let depth = 1;
+    for (let i = call.lastIndex; i < program.length && depth > 0; i++) {
+      const c = program[i]!;
+      if (c === '(') depth++;
+      else if (c === ')') depth--;
+      else if (c === '"' || c === "'") {
+        const triple = program.startsWith(c.repeat(3), i);
+        const quote = triple ? c.repeat(3) : c;
+        const end = program.indexOf(quote, i + quote.length);
+        if (end < 0) break;
+        out.push(program.slice(i + quote.length, end));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export function splitPhrases(s: string): string[] {
+  return s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+/**
+ * image-queries -> detection-requests: one request per gd_detect call. Phrases come from
+ * the event, else from the program on the event. (Asking a reasoning LLM for the program
+ * is the planner's job, added with the detection stage.)
+ */
+export const plan = defineProcessor({
+  kind: 'plan',
+  description: 'turns image queries into detection requests (phrases from the event or its program)',
+  input: 'ImageQuery',
+  outputs: { requests: 'DetectionRequest' },
+  config: planConfig,
+  create: (config, ctx) =>
+    perRecord<ImageQuery>(
+      (rec) => {
+        const q = rec.value;
+        checkImageQuery(q);
+        let calls: string[][];
+        let source: DetectionRequest['phraseSource'];
+        if (q.phrases.length > 0) {
+          calls = [q.phrases.map((p) => p.trim())];
+          source = 'EVENT';
+        } else if (q.program) {
+          calls = detectCallPhrases(programOf(q.program)).map(splitPhrases).filter((c) => c.length > 0);
+          source = 'PROGRAM';
+          if (calls.length === 0) {
+            throw new ProcessingError(`image query '${q.id}': its program has no gd_detect call with a phrase`);
+          }
+        } else {
+          throw new ProcessingError(`image query '${q.id}' has neither phrases nor a program to take them from`);
+        }
+        return calls.map((phrases, callIndex): Emit => {
+          if (phrases.length > config.maxPhrasesPerCall) {
+            throw new ProcessingError(
+              `image query '${q.id}' call ${callIndex} has ${phrases.length} phrases, over maxPhrasesPerCall=${config.maxPhrasesPerCall}`,
+            );
+          }
+          const value: DetectionRequest = {
+            id: deterministicId('det', q.id, callIndex),
+            queryId: q.id,
+            callIndex,
+            image: q.image,
+            question: q.question,
+            phrases,
+            phraseSource: source,
+            createdAt: ctx.clock.now(),
+            lineage: lineageOf(ctx.node, [q.id], {}, rec.origin),
+          };
+          return { port: 'requests', key: q.id, value };
+        });
+      },
+      { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
+    ),
+});

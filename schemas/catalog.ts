@@ -1,0 +1,74 @@
+// The record types of the topology, loaded from schemas/*.avsc (the source of truth).
+// Every topic carries exactly one of these types; `schemas/generated/types.ts` holds the
+// matching TypeScript types, regenerated from the same files.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as avro from 'avsc';
+import type * as T from './generated/types';
+
+export interface RecordTypes {
+  ImageQuery: T.ImageQuery;
+  DetectionRequest: T.DetectionRequest;
+  DetectorProposals: T.DetectorProposals;
+  VerifierJudgement: T.VerifierJudgement;
+  PseudoLabel: T.PseudoLabel;
+  ReasoningRollout: T.ReasoningRollout;
+  RewardRecord: T.RewardRecord;
+  RewardGroup: T.RewardGroup;
+  DeadLetter: T.DeadLetter;
+}
+export type RecordTypeName = keyof RecordTypes;
+
+/** Which .avsc file defines each record type (file name = default topic suffix). */
+export const SCHEMA_FILES: Record<RecordTypeName, string> = {
+  ImageQuery: 'image-queries.avsc',
+  DetectionRequest: 'detection-requests.avsc',
+  DetectorProposals: 'detector-proposals.avsc',
+  VerifierJudgement: 'verifier-judgements.avsc',
+  PseudoLabel: 'pseudo-labels.avsc',
+  ReasoningRollout: 'reasoning-rollouts.avsc',
+  RewardRecord: 'reward-records.avsc',
+  RewardGroup: 'reward-groups.avsc',
+  DeadLetter: 'dead-letters.avsc',
+};
+
+export const RECORD_TYPE_NAMES = Object.keys(SCHEMA_FILES) as RecordTypeName[];
+
+/** Directory of the .avsc files; works from source (ts) and from the compiled dist/ tree. */
+export function schemaDir(): string {
+  for (const candidate of [__dirname, path.join(__dirname, '..', '..', 'schemas')]) {
+    if (fs.existsSync(path.join(candidate, 'image-queries.avsc'))) return candidate;
+  }
+  throw new Error(`cannot find schemas/*.avsc near ${__dirname}`);
+}
+
+export interface LoadedSchema {
+  name: RecordTypeName;
+  file: string;
+  /** The schema text as registered with the registry. */
+  json: string;
+  type: avro.Type;
+}
+
+const cache = new Map<RecordTypeName, LoadedSchema>();
+
+export function loadSchema(name: RecordTypeName): LoadedSchema {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  const file = SCHEMA_FILES[name];
+  if (!file) throw new Error(`unknown record type '${name}'; known: ${RECORD_TYPE_NAMES.join(', ')}`);
+  const json = fs.readFileSync(path.join(schemaDir(), file), 'utf8');
+  const parsed = JSON.parse(json);
+  const loaded: LoadedSchema = { name, file, json: JSON.stringify(parsed), type: avro.Type.forSchema(parsed) };
+  cache.set(name, loaded);
+  return loaded;
+}
+
+/** Validates a value against its Avro type; returns the paths of the invalid fields. */
+export function invalidPaths(name: RecordTypeName, value: unknown): string[] {
+  const paths: string[] = [];
+  loadSchema(name).type.isValid(value, {
+    errorHook: (p: string[]) => paths.push(p.join('.') || '<root>'),
+  });
+  return paths;
+}

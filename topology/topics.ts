@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/** Default topic names; every one can be renamed in config (`topics.<key>`). */
+export const DEFAULT_TOPIC_NAMES = {
+  imageQueries: 'valor.image-queries',
+  detectionRequests: 'valor.detection-requests',
+  detectorProposals: 'valor.detector-proposals',
+  verifierJudgements: 'valor.verifier-judgements',
+  pseudoLabels: 'valor.pseudo-labels',
+  reasoningRollouts: 'valor.reasoning-rollouts',
+  rewardRecords: 'valor.reward-records',
+  rewardGroups: 'valor.reward-groups',
+  deadLetters: 'valor.dead-letters',
+} as const;
+
+export type TopicKey = keyof typeof DEFAULT_TOPIC_NAMES;
+
+const topicName = z
+  .string()
+  .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of [a-zA-Z0-9._-]');
+
+export const topicNamesSchema = z
+  .object(Object.fromEntries(Object.keys(DEFAULT_TOPIC_NAMES).map((k) => [k, topicName.optional()])) as Record<TopicKey, z.ZodOptional<typeof topicName>>)
+  .strict()
+  .default({});
+
+export type TopicNames = Record<TopicKey, string>;
+
+export function resolveTopicNames(overrides: Partial<Record<TopicKey, string>> = {}): TopicNames {
+  return { ...DEFAULT_TOPIC_NAMES, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v)) } as TopicNames;
+}

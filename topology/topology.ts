@@ -1,0 +1,46 @@
+// A topology is data: topics with their record types, and nodes (processor instances)
+// reading one topic and writing named ports to topics. The same value runs on the
+// embedded log and on Kafka, and can be validated and described without running it.
+import type { RecordTypeName } from '../schemas/catalog';
+
+export interface TopicSpec {
+  name: string;
+  type: RecordTypeName;
+  partitions: number;
+  /** Written from outside the topology (a corpus producer, a trainer). */
+  source?: boolean;
+  /** Read from outside the topology (sinks, trainers). */
+  sink?: boolean;
+  compacted?: boolean;
+}
+
+export interface NodeSpec {
+  name: string;
+  /** Processor kind from the registry (processors/index.ts). */
+  processor: string;
+  input: string;
+  /** Output port -> topic. */
+  outputs: Record<string, string>;
+  config?: unknown;
+}
+
+export interface Topology {
+  name: string;
+  topics: TopicSpec[];
+  nodes: NodeSpec[];
+  deadLetterTopic: string;
+}
+
+export function topicByName(topology: Topology, name: string): TopicSpec {
+  const t = topology.topics.find((x) => x.name === name);
+  if (!t) throw new Error(`topology '${topology.name}' has no topic '${name}'`);
+  return t;
+}
+
+export function nodeByName(topology: Topology, name: string): NodeSpec {
+  const n = topology.nodes.find((x) => x.name === name);
+  if (!n) {
+    throw new Error(`topology '${topology.name}' has no node '${name}'; nodes: ${topology.nodes.map((x) => x.name).join(', ')}`);
+  }
+  return n;
+}

@@ -1,0 +1,59 @@
+import { resolveTopicNames, TopicNames } from './topics';
+import type { Topology } from './topology';
+
+export interface TopologyOptions {
+  topics?: Partial<TopicNames>;
+  partitions?: number;
+  nodeConfig?: Record<string, unknown>;
+}
+
+/**
+ * The VALOR mining topology with the nodes built so far. Topics of later stages are
+ * declared already (as sinks/sources) so their schemas are registered and their names
+ * fixed; nodes are added to this graph as the stages land.
+ */
+export function valorTopology(opts: TopologyOptions = {}): Topology {
+  const t = resolveTopicNames(opts.topics);
+  const partitions = opts.partitions ?? 4;
+  return {
+    name: 'valor',
+    deadLetterTopic: t.deadLetters,
+    topics: [
+      { name: t.imageQueries, type: 'ImageQuery', partitions, source: true },
+      { name: t.detectionRequests, type: 'DetectionRequest', partitions, sink: true },
+      { name: t.detectorProposals, type: 'DetectorProposals', partitions, source: true, sink: true },
+      { name: t.verifierJudgements, type: 'VerifierJudgement', partitions, source: true, sink: true },
+      { name: t.pseudoLabels, type: 'PseudoLabel', partitions, source: true, sink: true },
+      { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true, sink: true },
+      { name: t.rewardRecords, type: 'RewardRecord', partitions, source: true, sink: true },
+      { name: t.rewardGroups, type: 'RewardGroup', partitions, source: true, sink: true },
+      { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
+    ],
+    nodes: [
+      { name: 'plan', processor: 'plan', input: t.imageQueries, outputs: { requests: t.detectionRequests }, config: opts.nodeConfig?.plan },
+    ],
+  };
+}
+
+/** A single pass-through node: the baseline for delivery tests and benchmarks. */
+export function passthroughTopology(opts: { input?: string; output?: string; deadLetters?: string; partitions?: number; config?: unknown } = {}): Topology {
+  const input = opts.input ?? 'valor.image-queries';
+  const output = opts.output ?? 'valor.image-queries-checked';
+  const dl = opts.deadLetters ?? 'valor.dead-letters';
+  const partitions = opts.partitions ?? 4;
+  return {
+    name: 'passthrough',
+    deadLetterTopic: dl,
+    topics: [
+      { name: input, type: 'ImageQuery', partitions, source: true },
+      { name: output, type: 'ImageQuery', partitions, sink: true },
+      { name: dl, type: 'DeadLetter', partitions: 1, sink: true },
+    ],
+    nodes: [{ name: 'passthrough', processor: 'passthrough', input, outputs: { out: output }, config: opts.config }],
+  };
+}
+
+export const TOPOLOGIES: Record<string, (opts?: TopologyOptions) => Topology> = {
+  valor: valorTopology,
+  passthrough: (o) => passthroughTopology({ partitions: o?.partitions }),
+};
