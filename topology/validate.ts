@@ -34,12 +34,12 @@ export function validateTopology(topology: Topology, lookup: ProcessorLookup): M
     if (names.has(node.name)) problems.push(`${where} is declared twice`);
     names.add(node.name);
     const spec = lookup(node.processor);
+    read.add(node.input);
     if (!spec) {
       problems.push(`${where} uses unknown processor '${node.processor}'`);
       continue;
     }
     const input = topics.get(node.input);
-    read.add(node.input);
     if (!input) problems.push(`${where} reads undeclared topic '${node.input}'`);
     else if (input.type !== spec.input) {
       problems.push(`${where} (${spec.kind}) reads ${spec.input} but topic '${input.name}' carries ${input.type}`);

@@ -1,4 +1,4 @@
-import { resolveTopicNames, TopicNames } from './topics';
+import { DEFAULT_TOPIC_NAMES, resolveTopicNames, TopicNames } from './topics';
 import type { Topology } from './topology';
 
 export interface TopologyOptions {
@@ -55,5 +55,14 @@ export function passthroughTopology(opts: { input?: string; output?: string; dea
 
 export const TOPOLOGIES: Record<string, (opts?: TopologyOptions) => Topology> = {
   valor: valorTopology,
-  passthrough: (o) => passthroughTopology({ partitions: o?.partitions }),
+  passthrough: (o) => {
+    const input = o?.topics?.imageQueries ?? DEFAULT_TOPIC_NAMES.imageQueries;
+    return passthroughTopology({
+      input,
+      output: `${input}-checked`,
+      deadLetters: o?.topics?.deadLetters,
+      partitions: o?.partitions,
+      config: o?.nodeConfig?.passthrough,
+    });
+  },
 };

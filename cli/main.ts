@@ -1,0 +1,202 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { AppConfig, loadConfig } from '../core/config';
+import { createLogger } from '../core/logger';
+import { VERSION } from '../core/version';
+import { lookupProcessor } from '../processors';
+import { TOPOLOGIES } from '../topology/valor-topology';
+import type { Topology } from '../topology/topology';
+import { validateTopology } from '../topology/validate';
+import { describeMermaid, describeText } from '../topology/describe';
+import { EmbeddedRuntime } from '../connectors/embedded/embedded-runtime';
+import { EmbeddedWriter } from '../connectors/embedded/embedded-writer';
+import { dumpTopics } from '../connectors/embedded/topic-dump';
+import { produceCorpus } from '../connectors/corpus/corpus-source';
+import { countLines } from '../connectors/corpus/corpus-reader';
+import { generateSyntheticCorpus } from '../connectors/corpus/synthetic-corpus';
+import { createKafka } from '../connectors/kafka/kafka-client';
+import { ensureTopics } from '../connectors/kafka/kafka-admin';
+import { KafkaRecordWriter } from '../connectors/kafka/kafka-record-writer';
+import { KafkaRuntime } from '../connectors/kafka/kafka-runtime';
+import { ConfluentRegistry } from '../connectors/registry/confluent-registry';
+import { SerdeSet } from '../connectors/serde/topic-serde';
+import { topicByName } from '../topology/topology';
+import { progress } from './progress';
+
+interface CommonOpts {
+  config?: string;
+  topology?: string;
+  partitions?: string;
+}
+
+function configFrom(opts: CommonOpts & { delivery?: string; groupPrefix?: string; runtime?: string }): AppConfig {
+  return loadConfig({
+    file: opts.config,
+    overrides: [
+      [['topology'], opts.topology],
+      [['partitions'], opts.partitions ? Number(opts.partitions) : undefined],
+      [['runtime'], opts.runtime],
+      [['delivery', 'delivery'], opts.delivery],
+      [['delivery', 'groupPrefix'], opts.groupPrefix],
+    ],
+  });
+}
+
+function topologyFrom(config: AppConfig): Topology {
+  return TOPOLOGIES[config.topology]!({ topics: config.topics, partitions: config.partitions, nodeConfig: config.nodes });
+}
+
+function registryFrom(config: AppConfig): ConfluentRegistry {
+  const { url, username, password } = config.registry;
+  return new ConfluentRegistry(url, username && password ? { username, password } : undefined);
+}
+
+/** Runs a corpus through the topology in this process and writes every topic to files. */
+async function runEmbedded(config: AppConfig, corpus: string, outDir: string): Promise<void> {
+  const topology = topologyFrom(config);
+  const logger = createLogger('valor-stream');
+  const runtime = new EmbeddedRuntime(topology, { logger });
+  const source = topology.topics.find((t) => t.source && t.type === 'ImageQuery');
+  if (!source) throw new Error(`topology '${topology.name}' has no ImageQuery source topic to feed the corpus into`);
+  const total = await countLines(corpus);
+  const bar = progress('corpus', total);
+  const t0 = Date.now();
+  const produced = await produceCorpus(corpus, new EmbeddedWriter(runtime), { imageQueries: source.name, deadLetters: topology.deadLetterTopic }, {
+    corpusName: path.basename(corpus).replace(/\.jsonl$/, ''),
+    onProgress: (n) => bar.update(n),
+  });
+  bar.stop();
+  const stats = await runtime.runUntilIdle();
+  const counts = await dumpTopics(runtime, path.join(outDir, 'topics'));
+  const secs = (Date.now() - t0) / 1000;
+  console.log(`corpus: ${produced.produced} events in, ${produced.deadLettered} bad lines dead-lettered`);
+  for (const [node, s] of stats) console.log(`node ${node}: processed ${s.processed}, emitted ${s.emitted}, dead-lettered ${s.deadLettered}`);
+  for (const [topic, n] of Object.entries(counts)) if (n) console.log(`topic ${topic}: ${n} records -> ${path.join(outDir, 'topics', topic + '.jsonl')}`);
+  console.log(`done in ${secs.toFixed(2)} s`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('valor-stream')
+    .version(VERSION)
+    .description('Mine grounding pseudo-labels and GRPO rewards from image-query streams with multimodal verifiers.');
+
+  const withCommon = (c: Command) =>
+    c
+      .option('-c, --config <file>', 'JSON config file (see README: Configuration)')
+      .option('--topology <name>', `topology: ${Object.keys(TOPOLOGIES).join(' | ')}`)
+      .option('--partitions <n>', 'partitions per topic when topics are created');
+
+  const topo = program.command('topology').description('inspect the topology without running it');
+  withCommon(topo.command('describe'))
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'mermaid']).default('text'))
+    .action((opts) => {
+      const config = configFrom(opts);
+      const t = topologyFrom(config);
+      validateTopology(t, lookupProcessor);
+      process.stdout.write(opts.format === 'mermaid' ? describeMermaid(t) : describeText(t, lookupProcessor));
+    });
+  withCommon(topo.command('validate')).action((opts) => {
+    const t = topologyFrom(configFrom(opts));
+    validateTopology(t, lookupProcessor);
+    console.log(`topology ${t.name}: ${t.nodes.length} node(s), ${t.topics.length} topic(s): valid`);
+  });
+
+  program
+    .command('corpus')
+    .description('corpus tools')
+    .command('generate')
+    .description('write a synthetic corpus (rendered shapes, spatial questions, known boxes)')
+    .requiredOption('-o, --out <dir>', 'output directory')
+    .option('-n, --count <n>', 'number of images', '100')
+    .option('--seed <n>', 'random seed (same seed, same files)', '1')
+    .action(async (opts) => {
+      const count = Number(opts.count);
+      const bar = progress('images', count);
+      const r = await generateSyntheticCorpus({ outDir: opts.out, count, seed: Number(opts.seed), onProgress: (d) => bar.update(d) });
+      bar.stop();
+      console.log(`wrote ${r.count} events: ${r.corpusFile} (ground truth: ${r.groundTruthFile})`);
+    });
+
+  withCommon(program.command('produce'))
+    .description('produce image-query events from a JSONL corpus file or directory to Kafka')
+    .requiredOption('--corpus <path>', 'JSONL file or directory of *.jsonl')
+    .option('--corpus-name <name>', 'corpus name stamped on every event')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const topology = topologyFrom(config);
+      const logger = createLogger('valor-stream');
+      const kafka = createKafka(config.kafka, logger);
+      await ensureTopics(kafka, topology);
+      const writer = new KafkaRecordWriter(kafka, new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type));
+      const bar = progress('produce', await countLines(opts.corpus));
+      try {
+        const r = await produceCorpus(opts.corpus, writer, { imageQueries: config.topics.imageQueries ?? 'valor.image-queries', deadLetters: topology.deadLetterTopic }, {
+          corpusName: opts.corpusName ?? path.basename(opts.corpus).replace(/\.jsonl$/, ''),
+          onProgress: (n) => bar.update(n),
+        });
+        bar.stop();
+        console.log(`produced ${r.produced} events to ${config.topics.imageQueries ?? 'valor.image-queries'}; ${r.deadLettered} bad lines to ${topology.deadLetterTopic}`);
+      } finally {
+        await writer.close();
+      }
+    });
+
+  withCommon(program.command('run'))
+    .description('run the topology (all nodes, or --only some) on the embedded log or on Kafka')
+    .addOption(new Option('--runtime <runtime>', 'where to run').choices(['embedded', 'kafka']))
+    .option('--only <nodes>', 'comma-separated node names to run in this process (kafka)')
+    .addOption(new Option('--delivery <mode>', 'kafka delivery guarantee').choices(['exactly-once', 'at-least-once']))
+    .option('--group-prefix <prefix>', 'consumer group prefix; a new prefix replays retained topics')
+    .option('--corpus <path>', 'embedded: corpus to feed in')
+    .option('--out <dir>', 'embedded: output directory')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      if (config.runtime === 'embedded') {
+        if (!opts.corpus) throw new Error('the embedded runtime needs --corpus <path> (or use `make demo`)');
+        await runEmbedded(config, opts.corpus, opts.out ?? config.outputDir);
+        return;
+      }
+      const logger = createLogger('valor-stream');
+      const topology = topologyFrom(config);
+      const runtime = new KafkaRuntime(topology, {
+        kafka: createKafka(config.kafka, logger),
+        registry: registryFrom(config),
+        config: config.delivery,
+        logger,
+        only: opts.only ? String(opts.only).split(',').map((s: string) => s.trim()) : undefined,
+      });
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'draining and committing before exit');
+        await runtime.stop();
+        process.exit(0);
+      };
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGINT', () => void stop('SIGINT'));
+      await runtime.start();
+      setInterval(() => {
+        for (const r of runtime.runners) logger.info({ node: r.worker.node.name, ...r.stats }, 'progress');
+      }, 10_000).unref();
+    });
+
+  program
+    .command('demo')
+    .description('the main job on the embedded runtime: synthetic corpus -> topology -> files')
+    .option('-n, --count <n>', 'synthetic images', '60')
+    .option('--out <dir>', 'output directory', 'out/demo')
+    .action(async (opts) => {
+      const corpusDir = path.join(opts.out, 'corpus');
+      const corpusFile = path.join(corpusDir, 'corpus.jsonl');
+      if (!fs.existsSync(corpusFile)) {
+        const bar = progress('synthetic images', Number(opts.count));
+        await generateSyntheticCorpus({ outDir: corpusDir, count: Number(opts.count), seed: 1, onProgress: (d) => bar.update(d) });
+        bar.stop();
+      }
+      await runEmbedded(configFrom({ runtime: 'embedded' }), corpusFile, opts.out);
+    });
+
+  await program.parseAsync(argv);
+}

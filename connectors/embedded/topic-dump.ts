@@ -1,0 +1,29 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EmbeddedRuntime } from './embedded-runtime';
+
+/** JSON for a decoded Avro value: bytes become base64 so the dump stays one line each. */
+function replacer(_k: string, v: unknown): unknown {
+  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return { base64: Buffer.from((v as { data: number[] }).data).toString('base64') };
+  }
+  return v;
+}
+
+/**
+ * Writes every topic of an embedded run as `<dir>/<topic>.jsonl` (decoded values), written
+ * to a temp file then renamed so a reader never sees half a file.
+ */
+export async function dumpTopics(runtime: EmbeddedRuntime, dir: string): Promise<Record<string, number>> {
+  fs.mkdirSync(dir, { recursive: true });
+  const counts: Record<string, number> = {};
+  for (const t of runtime.topology.topics) {
+    const records = await runtime.read(t.name);
+    const file = path.join(dir, `${t.name}.jsonl`);
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, records.map((r) => JSON.stringify({ key: r.key, partition: r.partition, offset: r.offset, value: r.value }, replacer)).join('\n') + (records.length ? '\n' : ''));
+    fs.renameSync(tmp, file);
+    counts[t.name] = records.length;
+  }
+  return counts;
+}

@@ -1,0 +1,29 @@
+import type { Kafka } from 'kafkajs';
+import type { Topology } from '../../topology/topology';
+
+/**
+ * Creates the topology's topics up front (auto-creation on KRaft gives transient
+ * "does not host this topic-partition" errors) and waits for their leaders.
+ */
+export async function ensureTopics(kafka: Kafka, topology: Topology, replicationFactor = 1): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topology.topics.filter((t) => !existing.has(t.name));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor,
+          configEntries: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+        })),
+      });
+    }
+    return missing.map((t) => t.name);
+  } finally {
+    await admin.disconnect();
+  }
+}

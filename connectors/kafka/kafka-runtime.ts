@@ -1,0 +1,59 @@
+import type { Kafka } from 'kafkajs';
+import type { Logger } from '../../core/logger';
+import { lookupProcessor } from '../../processors';
+import type { Topology } from '../../topology/topology';
+import { nodeByName, topicByName } from '../../topology/topology';
+import { validateTopology, ProcessorLookup } from '../../topology/validate';
+import type { RegistryClient } from '../registry/registry-client';
+import { NodeWorker } from '../runtime/node-worker';
+import { SerdeSet } from '../serde/topic-serde';
+import { ensureTopics } from './kafka-admin';
+import type { KafkaRuntimeConfig } from './kafka-config';
+import { KafkaNodeRunner } from './kafka-node-runner';
+
+export interface KafkaRuntimeOptions {
+  kafka: Kafka;
+  registry: RegistryClient;
+  config: KafkaRuntimeConfig;
+  logger: Logger;
+  /** Run only these nodes; scale a node by running more processes with the same set. */
+  only?: string[];
+  lookup?: ProcessorLookup;
+  createTopics?: boolean;
+}
+
+/** The topology on Kafka: each selected node is its own consumer group. */
+export class KafkaRuntime {
+  readonly runners: KafkaNodeRunner[] = [];
+  readonly serdes: SerdeSet;
+  private readonly abort = new AbortController();
+
+  constructor(readonly topology: Topology, private readonly opts: KafkaRuntimeOptions) {
+    this.serdes = new SerdeSet(opts.registry, (t) => topicByName(topology, t).type);
+  }
+
+  async start(): Promise<void> {
+    const lookup = this.opts.lookup ?? lookupProcessor;
+    const configs = validateTopology(this.topology, lookup);
+    const names = this.opts.only?.length ? this.opts.only : this.topology.nodes.map((n) => n.name);
+    const nodes = names.map((n) => nodeByName(this.topology, n));
+    if (this.opts.createTopics !== false) {
+      const created = await ensureTopics(this.opts.kafka, this.topology);
+      if (created.length) this.opts.logger.info({ created }, 'created topics');
+    }
+    for (const node of nodes) {
+      const worker = new NodeWorker(this.topology, node, lookup(node.processor)!, configs.get(node.name), this.serdes, {
+        logger: this.opts.logger,
+        signal: this.abort.signal,
+      });
+      this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger));
+    }
+    await Promise.all(this.runners.map((r) => r.start()));
+    this.opts.logger.info({ nodes: names, delivery: this.opts.config.delivery }, 'kafka runtime started');
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.runners.map((r) => r.stop()));
+  }
+}

@@ -1,0 +1,85 @@
+// Application config, validated at the boundary: a JSON file, then environment
+// variables, then CLI flags. Every error names the field that is wrong.
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+import { kafkaConnectionSchema, kafkaRuntimeSchema } from '../connectors/kafka/kafka-config';
+import { topicNamesSchema } from '../topology/topics';
+
+export const appConfigSchema = z
+  .object({
+    runtime: z.enum(['embedded', 'kafka']).default('embedded'),
+    topology: z.enum(['valor', 'passthrough']).default('valor'),
+    partitions: z.number().int().min(1).max(10_000).default(4),
+    topics: topicNamesSchema,
+    kafka: kafkaConnectionSchema.prefault({ brokers: ['127.0.0.1:39092'] }),
+    registry: z
+      .object({
+        url: z.string().url().default('http://127.0.0.1:38081/apis/ccompat/v7'),
+        username: z.string().optional(),
+        password: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    delivery: kafkaRuntimeSchema.prefault({}),
+    /** Per-node processor config, by node name. */
+    nodes: z.record(z.string(), z.unknown()).default({}),
+    /** Where the embedded runtime writes topic dumps and the sinks write shards. */
+    outputDir: z.string().default('out'),
+  })
+  .strict();
+
+export type AppConfig = z.infer<typeof appConfigSchema>;
+
+export function formatIssues(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .map((i) => `  - ${prefix}${i.path.length ? i.path.join('.') : '<root>'}: ${i.message}`)
+    .join('\n');
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    if (typeof o[k] !== 'object' || o[k] === null) o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[path[path.length - 1]!] = value;
+}
+
+/** Environment variables that override config fields (set by `make kafka-up`). */
+export const ENV_OVERRIDES: Record<string, { path: string[]; parse: (v: string) => unknown }> = {
+  KAFKA_BOOTSTRAP: { path: ['kafka', 'brokers'], parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean) },
+  SCHEMA_REGISTRY_URL: { path: ['registry', 'url'], parse: (v) => v },
+  SCHEMA_REGISTRY_USERNAME: { path: ['registry', 'username'], parse: (v) => v },
+  SCHEMA_REGISTRY_PASSWORD: { path: ['registry', 'password'], parse: (v) => v },
+  VALOR_DELIVERY: { path: ['delivery', 'delivery'], parse: (v) => v },
+  VALOR_GROUP_PREFIX: { path: ['delivery', 'groupPrefix'], parse: (v) => v },
+};
+
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Array<[string[], unknown]> } = {}): AppConfig {
+  let raw: Record<string, unknown> = {};
+  if (opts.file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(opts.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${opts.file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${opts.file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const env = opts.env ?? process.env;
+  for (const [name, { path, parse }] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v) setPath(raw, path, parse(v));
+  }
+  for (const [path, value] of opts.overrides ?? []) if (value !== undefined) setPath(raw, path, value);
+  const parsed = appConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration${opts.file ? ` (${opts.file})` : ''}:\n${formatIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}

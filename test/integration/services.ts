@@ -1,0 +1,64 @@
+// Where the real broker and registry of the integration tests are: from the environment,
+// else from the file `docker/local/services.sh up` writes (make test starts them).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { ConfluentRegistry } from '../../connectors/registry/confluent-registry';
+
+export interface Services {
+  bootstrap: string;
+  registryUrl: string;
+}
+
+export function services(): Services {
+  const envFile = path.join(process.env.VALOR_LOCAL_DIR ?? path.join(__dirname, '..', '..', '.local'), 'services.env');
+  const fromFile: Record<string, string> = {};
+  if (fs.existsSync(envFile)) {
+    for (const line of fs.readFileSync(envFile, 'utf8').split('\n')) {
+      const m = /^(?:export\s+)?([A-Z_]+)=(.*)$/.exec(line.trim());
+      if (m) fromFile[m[1]!] = m[2]!.replace(/^["']|["']$/g, '');
+    }
+  }
+  const bootstrap = process.env.KAFKA_BOOTSTRAP ?? fromFile.KAFKA_BOOTSTRAP;
+  const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? fromFile.SCHEMA_REGISTRY_URL;
+  if (!bootstrap || !registryUrl) {
+    throw new Error('integration tests need the local broker and registry: run `make test` (or `make kafka-up` first)');
+  }
+  return { bootstrap, registryUrl };
+}
+
+export function testKafka(clientId = 'valor-test'): Kafka {
+  return new Kafka({ clientId, brokers: [services().bootstrap], logLevel: logLevel.NOTHING });
+}
+
+export function testRegistry(): ConfluentRegistry {
+  return new ConfluentRegistry(services().registryUrl);
+}
+
+/** A suffix that keeps each test run's topics and groups apart on a shared broker. */
+export function runId(): string {
+  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** Reads a topic from the start with read_committed until `expected` records or timeout. */
+export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 120_000): Promise<Array<{ key: string | null; value: Buffer | null; partition: number; offset: string }>> {
+  const consumer = kafka.consumer({ groupId: `reader-${runId()}`, readUncommitted: false });
+  const out: Array<{ key: string | null; value: Buffer | null; partition: number; offset: string }> = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      out.push({ key: message.key?.toString() ?? null, value: message.value, partition, offset: message.offset });
+      if (out.length >= expected) resolveDone();
+    },
+  });
+  const timer = setTimeout(resolveDone, timeoutMs);
+  await done;
+  clearTimeout(timer);
+  // Linger a little to catch records beyond the expected count (duplicates).
+  await new Promise((r) => setTimeout(r, 2000));
+  await consumer.disconnect();
+  return out;
+}
