@@ -1,5 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import type { Subscription } from 'rxjs';
+import { distinctUntilChanged, Subscription } from 'rxjs';
 import type { Logger } from '../../core/logger';
 import type { NodeWorker, OutMessage, RawMessage } from '../runtime/node-worker';
 import type { KafkaRuntimeConfig } from './kafka-config';
@@ -72,16 +72,17 @@ export class KafkaNodeRunner {
       await this.sharedProducer.connect();
     }
     await consumer.subscribe({ topics: [this.topic], fromBeginning: this.cfg.fromBeginning });
-    // A processor may ask to stop taking records (e.g. its provider is down): pause, do not drop.
-    this.flowSub = this.worker.flow.paused$.subscribe((paused) => {
-      if (paused) consumer.pause([{ topic: this.topic }]);
-      else consumer.resume([{ topic: this.topic }]);
-    });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.cfg.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.onBatch(payload),
+    });
+    // A processor may ask to stop taking records (e.g. its provider is down): pause, do not
+    // drop. Subscribed after run(): kafkajs refuses pause/resume before the group exists.
+    this.flowSub = this.worker.flow.paused$.pipe(distinctUntilChanged()).subscribe((paused) => {
+      if (paused) consumer.pause([{ topic: this.topic }]);
+      else consumer.resume([{ topic: this.topic }]);
     });
   }
 
