@@ -1,19 +1,20 @@
 // Two projects: unit tests run in parallel with no services; integration tests need the
 // real broker + registry that `make test` starts (scripts/services.sh) and run in band.
-const swc = ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }];
+// Transpile only: `make test` type-checks the whole tree once with tsc before jest runs.
+const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
 module.exports = {
   projects: [
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      transform: { '^.+\\.ts$': swc },
+      transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/**/*.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '/dist/', '<rootDir>/test/integration/'],
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
-      transform: { '^.+\\.ts$': swc },
+      transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
   ],
