@@ -1,7 +1,7 @@
 // Events/s of ~1 KB Avro records through one pass-through node on the local broker,
 // exactly-once and at-least-once, next to a raw kafkajs consume-and-produce loop measured
 // in the same run on the same input. Prints `name: value unit` lines.
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { ensureTopics } from '../connectors/kafka/kafka-admin';
 import { kafkaRuntimeSchema } from '../connectors/kafka/kafka-config';
 import { KafkaRecordWriter } from '../connectors/kafka/kafka-record-writer';
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   // Raw kafkajs: consume a batch, produce the same bytes, commit offsets. No decoding.
   {
     const consumer = kafka.consumer({ groupId: `bench.${run}.raw` });
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await Promise.all([consumer.connect(), producer.connect()]);
     await consumer.subscribe({ topic: input, fromBeginning: true });
     let n = 0;

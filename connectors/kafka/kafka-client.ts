@@ -17,8 +17,10 @@ export function createKafka(conn: KafkaConnection, logger: Logger): Kafka {
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        if (level <= logLevel.ERROR) log.error(rest, message);
-        else if (level === logLevel.WARN) log.warn(rest, message);
+        // kafkajs logs every protocol error it is about to retry at ERROR (coordinator
+        // loading, concurrent transactions...). Failures that matter reach our code as
+        // exceptions and are logged there, so these stay warnings.
+        if (level <= logLevel.WARN) log.warn(rest, message);
         else log.debug(rest, message);
       },
   });

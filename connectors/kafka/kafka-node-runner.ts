@@ -1,3 +1,4 @@
+import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { distinctUntilChanged, Subscription } from 'rxjs';
 import type { Logger } from '../../core/logger';
@@ -68,7 +69,7 @@ export class KafkaNodeRunner {
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ error: String(e.payload.error), restart: e.payload.restart }, 'consumer crashed'));
     await consumer.connect();
     if (this.cfg.delivery === 'at-least-once') {
-      this.sharedProducer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.sharedProducer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
       await this.sharedProducer.connect();
     }
     await consumer.subscribe({ topics: [this.topic], fromBeginning: this.cfg.fromBeginning });
@@ -148,6 +149,7 @@ export class KafkaNodeRunner {
           maxInFlightRequests: 1,
           transactionTimeout: this.cfg.transactionTimeoutMs,
           allowAutoTopicCreation: false,
+          createPartitioner: Partitioners.DefaultPartitioner,
         });
         await producer.connect(); // initialises the producer id: fences older owners of this id
         return producer;

@@ -1,3 +1,4 @@
+import { Partitioners } from 'kafkajs';
 import type { Kafka, Producer } from 'kafkajs';
 import type { RecordWriter } from '../record-writer';
 import type { SerdeSet } from '../serde/topic-serde';
@@ -9,7 +10,7 @@ export class KafkaRecordWriter implements RecordWriter {
 
   async write<T>(topic: string, records: Array<{ key: string | null; value: T }>): Promise<void> {
     if (!this.producer) {
-      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
       await this.producer.connect();
     }
     const serde = this.serdes.for<T>(topic);

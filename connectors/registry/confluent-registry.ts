@@ -1,6 +1,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { LoadedSchema } from '../../schemas/catalog';
-import { parseFrame, RegistryClient } from './registry-client';
+import type * as avro from 'avsc';
+import { FrameDecoder, RegistryClient } from './registry-client';
 
 /**
  * Any Confluent-compatible registry (Confluent Schema Registry, Apicurio's
@@ -8,6 +9,9 @@ import { parseFrame, RegistryClient } from './registry-client';
  */
 export class ConfluentRegistry implements RegistryClient {
   readonly client: SchemaRegistry;
+  // The client caches writer schemas by id; we add cached resolvers on top, since its own
+  // decode() rebuilds the reader schema and resolver for every record.
+  private readonly decoder = new FrameDecoder(async (id) => (await this.client.getSchema(id)) as unknown as avro.Type);
 
   constructor(readonly url: string, auth?: { username: string; password: string }) {
     this.client = new SchemaRegistry({ host: url.replace(/\/$/, ''), auth });
@@ -38,8 +42,7 @@ export class ConfluentRegistry implements RegistryClient {
     return this.client.encode(schemaId, value);
   }
 
-  async decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown> {
-    parseFrame(buffer); // a clear reason for non-Confluent bytes before any registry lookup
-    return this.client.decode(buffer, { [SchemaType.AVRO]: { readerSchema: JSON.parse(reader.json) } });
+  decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown> {
+    return this.decoder.decode(buffer, reader);
   }
 }

@@ -1,6 +1,6 @@
 import * as avro from 'avsc';
 import type { LoadedSchema } from '../../schemas/catalog';
-import { frame, parseFrame, RegistryClient } from './registry-client';
+import { frame, FrameDecoder, RegistryClient } from './registry-client';
 
 export class IncompatibleSchemaError extends Error {
   override name = 'IncompatibleSchemaError';
@@ -48,12 +48,13 @@ export class MemoryRegistry implements RegistryClient {
     return frame(schemaId, type.toBuffer(value));
   }
 
-  async decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown> {
-    const { schemaId, payload } = parseFrame(buffer);
-    const writer = this.byId.get(schemaId);
-    if (!writer) throw new Error(`schema id ${schemaId} is not registered`);
-    return writer === reader.type || writer.equals(reader.type)
-      ? reader.type.fromBuffer(payload)
-      : reader.type.fromBuffer(payload, reader.type.createResolver(writer));
+  private readonly decoder = new FrameDecoder(async (id) => {
+    const writer = this.byId.get(id);
+    if (!writer) throw new Error(`schema id ${id} is not registered`);
+    return writer;
+  });
+
+  decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown> {
+    return this.decoder.decode(buffer, reader);
   }
 }

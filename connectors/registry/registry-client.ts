@@ -1,4 +1,5 @@
 import type { LoadedSchema } from '../../schemas/catalog';
+import type * as avro from 'avsc';
 
 /**
  * What the serdes need from a schema registry. Two implementations frame values the same
@@ -14,7 +15,33 @@ export interface RegistryClient {
   decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown>;
 }
 
+
 export const MAGIC_BYTE = 0;
+
+/**
+ * Decodes a frame with the writer schema it names, resolved into the reader schema.
+ * Resolvers are cached per (writer id, reader): building one parses both schemas, which
+ * costs far more than decoding a record.
+ */
+export class FrameDecoder {
+  private readonly resolvers = new Map<string, Promise<avro.Resolver | null>>();
+  constructor(private readonly writerType: (schemaId: number) => Promise<avro.Type>) {}
+
+  async decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown> {
+    const { schemaId, payload } = parseFrame(buffer);
+    const key = `${schemaId}\u0000${reader.name}\u0000${reader.json.length}`;
+    let resolver = this.resolvers.get(key);
+    if (!resolver) {
+      resolver = this.writerType(schemaId).then((writer) =>
+        writer.equals(reader.type) ? null : reader.type.createResolver(writer),
+      );
+      resolver.catch(() => this.resolvers.delete(key)); // unknown id now may exist later
+      this.resolvers.set(key, resolver);
+    }
+    const r = await resolver;
+    return r ? reader.type.fromBuffer(payload, r) : reader.type.fromBuffer(payload);
+  }
+}
 
 /** Splits a Confluent frame; throws with a reason when the bytes are not one. */
 export function parseFrame(buffer: Buffer): { schemaId: number; payload: Buffer } {
