@@ -1,7 +1,7 @@
 // Two projects: unit tests run in parallel with no services; integration tests need the
 // real broker + registry that `make test` starts (scripts/services.sh) and run in band.
 // Transpile only: `make test` type-checks the whole tree once with tsc before jest runs.
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 module.exports = {
   projects: [
     {
