@@ -74,6 +74,11 @@ export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTyp
   /** Port name -> record type written on it. */
   outputs: Record<string, RecordTypeName>;
   config: z.ZodType<C>;
+  /**
+   * Checks and loads what the node needs (model files, endpoints) before it takes any
+   * record, so a misconfiguration fails start-up instead of dead-lettering every record.
+   */
+  prepare?(config: C): Promise<void>;
   create(config: C, ctx: ProcessorContext): ProcessorOperator<RecordTypes[I]>;
 }
 

@@ -2,10 +2,12 @@
 import type { ProcessorSpec } from '../core/processor';
 import { passthrough } from './passthrough';
 import { plan } from './plan';
+import { detect } from './detect';
 
 export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
   [passthrough.kind]: passthrough,
   [plan.kind]: plan,
+  [detect.kind]: detect,
 };
 
 export function lookupProcessor(kind: string): ProcessorSpec<any, any> | undefined {

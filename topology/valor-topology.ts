@@ -21,7 +21,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
     topics: [
       { name: t.imageQueries, type: 'ImageQuery', partitions, source: true },
       { name: t.detectionRequests, type: 'DetectionRequest', partitions, sink: true },
-      { name: t.detectorProposals, type: 'DetectorProposals', partitions, source: true, sink: true },
+      { name: t.detectorProposals, type: 'DetectorProposals', partitions, sink: true },
       { name: t.verifierJudgements, type: 'VerifierJudgement', partitions, source: true, sink: true },
       { name: t.pseudoLabels, type: 'PseudoLabel', partitions, source: true, sink: true },
       { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true, sink: true },
@@ -31,6 +31,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
     ],
     nodes: [
       { name: 'plan', processor: 'plan', input: t.imageQueries, outputs: { requests: t.detectionRequests }, config: opts.nodeConfig?.plan },
+      { name: 'detect', processor: 'detect', input: t.detectionRequests, outputs: { proposals: t.detectorProposals }, config: opts.nodeConfig?.detect },
     ],
   };
 }

@@ -43,7 +43,7 @@ describe('embedded runtime through the test driver', () => {
   });
 
   it('dead-letters a record written with another topic schema', async () => {
-    const driver = new TopologyTestDriver(valorTopology({ partitions: 1 }));
+    const driver = new TopologyTestDriver(valorTopology({ partitions: 1 }), { only: ['plan'] });
     // Register and write a DetectionRequest-typed value onto the image-queries topic.
     const wrong = await driver.runtime.serdes.for('valor.detection-requests').encode({
       id: 'd', queryId: 'q', callIndex: 0, image: imageQuery(0).image, question: 'q?', phrases: ['a'],
@@ -56,7 +56,7 @@ describe('embedded runtime through the test driver', () => {
   });
 
   it('runs the plan node: phrases from the event and from a program', async () => {
-    const driver = new TopologyTestDriver(valorTopology({ partitions: 2 }));
+    const driver = new TopologyTestDriver(valorTopology({ partitions: 2 }), { only: ['plan'] }); // detect is tested in processors/detect.test.ts
     const withProgram: ImageQuery = {
       ...imageQuery(2),
       phrases: [],

@@ -70,7 +70,7 @@ export class NodeWorker {
     readonly topology: Topology,
     readonly node: NodeSpec,
     readonly spec: ProcessorSpec<any, any>,
-    config: unknown,
+    private readonly config: unknown,
     readonly serdes: SerdeSet,
     private readonly opts: NodeWorkerOptions,
   ) {
@@ -88,6 +88,7 @@ export class NodeWorker {
 
   /** Registers every schema this node touches, so start-up fails fast on a bad registry. */
   async prepare(): Promise<void> {
+    await this.spec.prepare?.(this.config);
     const topics = [this.node.input, ...Object.values(this.node.outputs), this.topology.deadLetterTopic];
     await Promise.all(topics.map((t) => this.serdes.for(t).id()));
   }
