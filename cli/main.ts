@@ -23,6 +23,7 @@ import { ConfluentRegistry } from '../connectors/registry/confluent-registry';
 import { SerdeSet } from '../connectors/serde/topic-serde';
 import { topicByName } from '../topology/topology';
 import { progress } from './progress';
+import { writeTestDetector } from '../models/detector/test-model';
 
 interface CommonOpts {
   config?: string;
@@ -195,7 +196,28 @@ export async function main(argv: string[]): Promise<void> {
         await generateSyntheticCorpus({ outDir: corpusDir, count: Number(opts.count), seed: 1, onProgress: (d) => bar.update(d) });
         bar.stop();
       }
-      await runEmbedded(configFrom({ runtime: 'embedded' }), corpusFile, opts.out);
+      // No real weights can be downloaded here: the demo runs the generated stand-in model,
+      // which has GroundingDINO's exact inputs and outputs (see README: Detector models).
+      const model = writeTestDetector(path.join(opts.out, 'models'));
+      const config = configFrom({ runtime: 'embedded' });
+      config.nodes.detect = {
+        modelPath: model.huggingface,
+        tokenizerPath: model.tokenizerJson,
+        images: { allowedRoots: [path.resolve(corpusDir)] },
+        ...(config.nodes.detect as object | undefined),
+      };
+      await runEmbedded(config, corpusFile, opts.out);
+    });
+
+  program
+    .command('models')
+    .description('model tools')
+    .command('test-detector')
+    .description('write the tiny GroundingDINO stand-in (both ONNX layouts) and its tokenizer')
+    .requiredOption('-o, --out <dir>', 'output directory')
+    .action((opts) => {
+      const r = writeTestDetector(opts.out);
+      for (const [k, v] of Object.entries(r)) console.log(`${k}: ${v}`);
     });
 
   await program.parseAsync(argv);
