@@ -7,6 +7,7 @@ import { defineProcessor, Emit } from '../core/processor';
 import { retryPolicySchema } from '../core/retry';
 import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 import { checkImageQuery } from './passthrough';
+import { OpenAIPlanner, plannerConfig } from '../models/planner/openai-planner';
 
 export const planConfig = z
   .object({
@@ -14,6 +15,8 @@ export const planConfig = z
     maxPhrasesPerCall: z.number().int().min(1).max(64).default(16),
     concurrency: z.number().int().min(1).max(1024).default(32),
     retry: retryPolicySchema.default(retryPolicySchema.parse({})),
+    /** A reasoning LLM that writes the program when an event has neither phrases nor one. */
+    planner: plannerConfig.optional(),
   })
   .strict();
 
@@ -63,8 +66,8 @@ export function splitPhrases(s: string): string[] {
 
 /**
  * image-queries -> detection-requests: one request per gd_detect call. Phrases come from
- * the event, else from the program on the event. (Asking a reasoning LLM for the program
- * is the planner's job, added with the detection stage.)
+ * the event, else from the program on the event, else from a program the reasoning LLM
+ * (planner) writes for the question.
  */
 export const plan = defineProcessor({
   kind: 'plan',
@@ -72,13 +75,15 @@ export const plan = defineProcessor({
   input: 'ImageQuery',
   outputs: { requests: 'DetectionRequest' },
   config: planConfig,
-  create: (config, ctx) =>
-    perRecord<ImageQuery>(
-      (rec) => {
+  create: (config, ctx) => {
+    const planner = config.planner ? new OpenAIPlanner(config.planner) : undefined;
+    return perRecord<ImageQuery>(
+      async (rec) => {
         const q = rec.value;
         checkImageQuery(q);
         let calls: string[][];
         let source: DetectionRequest['phraseSource'];
+        const versions: Record<string, string> = {};
         if (q.phrases.length > 0) {
           calls = [q.phrases.map((p) => p.trim())];
           source = 'EVENT';
@@ -88,8 +93,19 @@ export const plan = defineProcessor({
           if (calls.length === 0) {
             throw new ProcessingError(`image query '${q.id}': its program has no gd_detect call with a phrase`);
           }
+        } else if (planner) {
+          const planned = await planner.plan(q.question, ctx.signal);
+          calls = detectCallPhrases(programOf(planned.text)).map(splitPhrases).filter((c) => c.length > 0);
+          source = 'PLANNER';
+          versions['planner.model'] = planned.model;
+          versions['planner.promptHash'] = planned.promptHash;
+          if (calls.length === 0) {
+            throw new ProcessingError(`image query '${q.id}': the planner's program has no gd_detect call with a phrase`);
+          }
         } else {
-          throw new ProcessingError(`image query '${q.id}' has neither phrases nor a program to take them from`);
+          throw new ProcessingError(
+            `image query '${q.id}' has neither phrases nor a program, and no planner is configured (nodes.plan.planner.baseUrl)`,
+          );
         }
         return calls.map((phrases, callIndex): Emit => {
           if (phrases.length > config.maxPhrasesPerCall) {
@@ -106,11 +122,12 @@ export const plan = defineProcessor({
             phrases,
             phraseSource: source,
             createdAt: ctx.clock.now(),
-            lineage: lineageOf(ctx.node, [q.id], {}, rec.origin),
+            lineage: lineageOf(ctx.node, [q.id], versions, rec.origin),
           };
           return { port: 'requests', key: q.id, value };
         });
       },
       { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
-    ),
+    );
+  },
 });
