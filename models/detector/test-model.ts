@@ -5,7 +5,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
-import { bertTokenizerJson } from './tokenizer';
 
 export const TEST_QUERIES = 900;
 export const TEST_MAX_TEXT = 256;
@@ -172,8 +171,42 @@ export const TEST_VOCAB: string[] = [
   'run', '##ning', '##s', '##ed',
 ];
 
+const SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+
+/**
+ * bert-base-uncased's tokenizer.json structure over TEST_VOCAB. Written out here rather
+ * than taken from ./tokenizer so the fixture does not depend on the code it tests.
+ */
 export function testTokenizerJson(): object {
-  return bertTokenizerJson(TEST_VOCAB);
+  const vocab: Record<string, number> = {};
+  TEST_VOCAB.forEach((t, i) => (vocab[t] = i));
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: SPECIALS.map((content) => ({
+      id: vocab[content],
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+      pair: [],
+      special_tokens: {
+        '[CLS]': { id: '[CLS]', ids: [vocab['[CLS]']], tokens: ['[CLS]'] },
+        '[SEP]': { id: '[SEP]', ids: [vocab['[SEP]']], tokens: ['[SEP]'] },
+      },
+    },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+  };
 }
 
 /** Writes both layouts plus tokenizer.json and vocab.txt into `dir`. */
