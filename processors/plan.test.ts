@@ -24,43 +24,88 @@ describe('phrase extraction as the method does it', () => {
 });
 
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
-import { FakeOpenAIServer } from '../test/fakes/fake-openai-server';
+import { FakeOpenAIOptions, FakeOpenAIServer } from '../test/fakes/fake-openai-server';
 import { valorTopology } from '../topology/valor-topology';
 import { imageQuery } from '../test/fixtures/records';
-import type { DetectionRequest } from '../schemas/generated/types';
+import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 
 describe('plan node with a reasoning LLM planner', () => {
   let server: FakeOpenAIServer | undefined;
-  afterEach(async () => server?.close());
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
 
-  const run = async (answer: string, faults: object = {}) => {
-    server = new FakeOpenAIServer({ answer: () => answer, ...faults });
-    const baseUrl = await server.start();
-    const topology = valorTopology({ partitions: 1, nodeConfig: { plan: { planner: { baseUrl }, retry: { initialDelayMs: 1, jitter: 0 } } } });
+  const query = (i: number, extra: Partial<ImageQuery> = {}): ImageQuery => ({ ...imageQuery(i), phrases: [], program: null, ...extra });
+
+  /** The plan node alone, on the embedded runtime, with the fake LLM as its planner (or none). */
+  const run = async (answer: string | null, faults: Partial<FakeOpenAIOptions> = {}, queries = [query(1)]) => {
+    let planner: object | undefined;
+    if (answer !== null) {
+      server = new FakeOpenAIServer({ answer: () => answer, ...faults });
+      planner = { baseUrl: await server.start() };
+    }
+    const topology = valorTopology({ partitions: 1, nodeConfig: { plan: { planner, retry: { initialDelayMs: 1, jitter: 0 } } } });
     const driver = new TopologyTestDriver(topology, { only: ['plan'] });
-    await driver.pipe('valor.image-queries', [{ ...imageQuery(1), phrases: [], program: null }]);
+    await driver.pipe('valor.image-queries', queries);
     return driver;
   };
 
   it('asks the planner when the event has neither phrases nor a program', async () => {
-    const driver = await run('<plan>1.</plan><answer>a = gd_detect(img, "mug, laptop")\nb = gd_detect(img, "chair")\nfinal_answer = 1</answer>');
+    const driver = await run('<plan>1. find them</plan><answer>a = gd_detect(img_pth, "mug, laptop")\nb = gd_detect(img_pth, "chair")\nfinal_answer = 1</answer>');
     const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
-    expect(reqs.map((r) => r.phrases)).toEqual([['mug', 'laptop'], ['chair']]);
-    expect(reqs[0]!.phraseSource).toBe('PLANNER');
+    expect(reqs.map((r) => [r.callIndex, r.phrases])).toEqual([[0, ['mug', 'laptop']], [1, ['chair']]]);
+    expect(reqs.every((r) => r.phraseSource === 'PLANNER' && r.queryId === 'q-000001')).toBe(true);
     expect(reqs[0]!.lineage.versions['planner.model']).toBe('Qwen/Qwen3-8B');
     expect(reqs[0]!.lineage.versions['planner.promptHash']).toMatch(/^[0-9a-f]{16}$/);
+    // One LLM call per query, carrying the question and the method's sampling settings.
+    expect(server!.requests).toHaveLength(1);
+    const body = server!.requests[0]!.body as { messages: Array<{ role: string; content: string }> };
+    expect(body).toMatchObject({ temperature: 0.7, top_p: 0.8, top_k: 20 });
+    expect(body.messages[1]).toEqual({ role: 'user', content: imageQuery(1).question });
+    expect(await driver.deadLetters()).toEqual([]);
+  });
+
+  it('does not ask the planner when the event has phrases or a program', async () => {
+    const driver = await run('<answer>gd_detect(img_pth, "never")</answer>', {}, [
+      query(1, { phrases: ['red circle'] }),
+      query(2, { program: '<answer>gd_detect(img_pth, "blue square")</answer>' }),
+    ]);
+    const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
+    expect(reqs.map((r) => [r.phraseSource, r.phrases])).toEqual([['EVENT', ['red circle']], ['PROGRAM', ['blue square']]]);
+    expect(reqs.every((r) => r.lineage.versions['planner.model'] === undefined)).toBe(true);
+    expect(server!.requests).toHaveLength(0);
   });
 
   it('retries provider errors and then succeeds', async () => {
-    const driver = await run('<answer>gd_detect(img, "mug")</answer>', { failFirst: 2 });
-    expect(await driver.readAll('valor.detection-requests')).toHaveLength(1);
+    const driver = await run('<answer>gd_detect(img_pth, "mug")</answer>', { failFirst: 2 });
+    const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
+    expect(reqs.map((r) => r.phrases)).toEqual([['mug']]);
+    expect(server!.requests).toHaveLength(3);
+    expect(await driver.deadLetters()).toEqual([]);
+  });
+
+  it('dead-letters a query whose planned program detects nothing, without retrying', async () => {
+    const driver = await run('<plan>1. guess</plan><answer>final_answer = "yes"</answer>');
+    const [dl, ...more] = await driver.deadLetters();
+    expect(more).toEqual([]);
+    expect(dl!.reason).toMatch(/image query 'q-000001': the planner's program has no gd_detect call/);
+    expect(dl).toMatchObject({ node: 'plan', errorClass: 'ProcessingError', retriable: false, attempts: 1 });
+    expect(server!.requests).toHaveLength(1);
+    expect(await driver.readAll('valor.detection-requests')).toHaveLength(0);
+  });
+
+  it('dead-letters after the retries when the planner keeps failing', async () => {
+    const driver = await run('<answer>gd_detect(img_pth, "mug")</answer>', { failFirst: 100 });
+    const [dl] = await driver.deadLetters();
+    expect(dl).toMatchObject({ retriable: true, attempts: 3 });
+    expect(dl!.reason).toMatch(/HTTP 500/);
     expect(server!.requests).toHaveLength(3);
   });
 
-  it('dead-letters a query whose planned program detects nothing', async () => {
-    const driver = await run('<answer>final_answer = "yes"</answer>');
+  it('without a planner, says how to configure one', async () => {
+    const driver = await run(null);
     const [dl] = await driver.deadLetters();
-    expect(dl!.reason).toMatch(/planner's program has no gd_detect call/);
-    expect(await driver.readAll('valor.detection-requests')).toHaveLength(0);
+    expect(dl!.reason).toMatch(/image query 'q-000001' has neither phrases nor a program.*nodes\.plan\.planner\.baseUrl/);
   });
 });

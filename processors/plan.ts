@@ -71,7 +71,7 @@ export function splitPhrases(s: string): string[] {
  */
 export const plan = defineProcessor({
   kind: 'plan',
-  description: 'turns image queries into detection requests (phrases from the event or its program)',
+  description: 'turns image queries into detection requests (phrases from the event, its program or an LLM planner)',
   input: 'ImageQuery',
   outputs: { requests: 'DetectionRequest' },
   config: planConfig,
@@ -104,7 +104,7 @@ export const plan = defineProcessor({
           }
         } else {
           throw new ProcessingError(
-            `image query '${q.id}' has neither phrases nor a program, and no planner is configured (nodes.plan.planner.baseUrl)`,
+            `image query '${q.id}' has neither phrases nor a program, and no planner is configured: set nodes.plan.planner.baseUrl to have a reasoning LLM write the program`,
           );
         }
         return calls.map((phrases, callIndex): Emit => {

@@ -105,11 +105,12 @@ export function buildTestDetectorModel(layout: DetectorLayout, seed = 7): Buffer
       ];
   const unused = orig ? ['position_ids', 'token_type_ids', 'text_token_mask'] : ['token_type_ids', 'pixel_mask'];
   const nodes = [
-    // mean over C,H,W -> [B,1,1]
+    // mean over C,H,W -> [B,1,1,1]; drop one axis so it broadcasts against [900,T]
     node('ReduceMean', [img], ['m4'], [ints('axes', [1, 2, 3]), int('keepdims', 1)]),
     node('Squeeze', ['m4', 'ax3'], ['m3']), // [B,1,1]
     node('Mul', ['m3', 'alpha'], ['am']),
-    // A[:, :T] with T from the runtime text length
+    // A[:, :T] with T from the runtime text length, so one model serves any T <= 256
+    // (a longer T clamps to 256 and then fails to broadcast against the mask: an error)
     node('Shape', ['input_ids'], ['ids_shape']),
     node('Slice', ['ids_shape', 'one', 'two'], ['tlen']),
     node('Slice', ['A', 'zero', 'tlen', 'one'], ['A_T']), // [900,T]
@@ -121,7 +122,8 @@ export function buildTestDetectorModel(layout: DetectorLayout, seed = 7): Buffer
     node('Mul', ['minus', 'hundred'], ['penalty']),
     node('Add', ['kept', 'penalty'], ['logits0']),
   ];
-  // Consume every other input (times zero) so the model's signature is the real one.
+  // Consume every other input (times zero) so ORT keeps it in the signature and rejects
+  // a feed with the wrong dtype or rank, as the real model would.
   let acc = 'logits0';
   unused.forEach((name, i) => {
     nodes.push(node('Cast', [name], [`${name}_f`], [int('to', T.FLOAT)]));
@@ -131,6 +133,7 @@ export function buildTestDetectorModel(layout: DetectorLayout, seed = 7): Buffer
     nodes.push(node('Add', [acc, `${name}_z`], [out]));
     acc = out;
   });
+  // boxes ignore the inputs; only the batch size comes from them
   nodes.push(node('Slice', ['ids_shape', 'zero', 'one'], ['batch']));
   nodes.push(node('Concat', ['batch', 'qdims'], ['box_shape'], [int('axis', 0)]));
   nodes.push(node('Expand', ['B', 'box_shape'], [boxesOut]));

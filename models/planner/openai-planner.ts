@@ -45,19 +45,22 @@ export interface PlanResult {
 export class OpenAIPlanner {
   readonly prompt: string;
   readonly promptHash: string;
-  private readonly client: OpenAI;
+  // An ES private field: the client holds the API key, and #fields never reach JSON or a logged object.
+  readonly #client: OpenAI;
+  readonly #apiKey: string;
 
   constructor(private readonly cfg: PlannerConfig, env: NodeJS.ProcessEnv = process.env) {
     this.prompt = fs.readFileSync(promptPath(cfg.promptFile), 'utf8');
     this.promptHash = sha256Hex(this.prompt).slice(0, 16);
     // vLLM and Ollama accept any key; the node's retry policy does the retrying.
-    this.client = new OpenAI({ baseURL: cfg.baseUrl, apiKey: env[cfg.apiKeyEnv] || 'EMPTY', timeout: cfg.timeoutMs, maxRetries: 0 });
+    this.#apiKey = env[cfg.apiKeyEnv] || 'EMPTY';
+    this.#client = new OpenAI({ baseURL: cfg.baseUrl, apiKey: this.#apiKey, timeout: cfg.timeoutMs, maxRetries: 0 });
   }
 
   async plan(question: string, signal?: AbortSignal): Promise<PlanResult> {
     let res;
     try {
-      res = await this.client.chat.completions.create(
+      res = await this.#client.chat.completions.create(
         {
           model: this.cfg.model,
           messages: [
@@ -73,10 +76,16 @@ export class OpenAIPlanner {
         { signal },
       );
     } catch (err) {
-      throw plannerError(err, this.cfg.baseUrl);
+      throw plannerError(err, this.cfg.baseUrl, this.#apiKey);
     }
-    const text = res.choices[0]?.message?.content;
-    if (!text) throw new ProcessingError(`planner ${this.cfg.model} at ${this.cfg.baseUrl} returned no content`);
+    const choice = res.choices[0];
+    const text = stripThinking(choice?.message?.content ?? '');
+    if (!text) {
+      // Usually max_tokens spent on thinking; the same settings would likely do it again.
+      throw new ProcessingError(
+        `planner ${this.cfg.model} at ${this.cfg.baseUrl} returned no content (finish_reason=${choice?.finish_reason ?? 'none'})`,
+      );
+    }
     return {
       text,
       model: res.model || this.cfg.model,
@@ -86,15 +95,36 @@ export class OpenAIPlanner {
   }
 }
 
-/** Retriable: rate limits, server errors, timeouts and lost connections. Messages never carry the key. */
-function plannerError(err: unknown, baseUrl: string): ProcessingError {
+/** Retriable: rate limits, server errors, timeouts, lost connections and aborts. */
+function plannerError(err: unknown, baseUrl: string, apiKey: string): ProcessingError {
+  // The server's own words help most, but a server could echo what it was sent: scrub the key.
+  const detail = (m: string) => (apiKey.length >= 4 ? m.split(apiKey).join('[redacted]') : m).slice(0, 500);
+  // Aborted because the node is stopping: the query was not planned, so another try may succeed.
+  if (err instanceof OpenAI.APIUserAbortError) {
+    return new ProcessingError(`planner call to ${baseUrl} aborted`, { retriable: true });
+  }
   if (err instanceof OpenAI.APIConnectionError) {
-    return new ProcessingError(`planner at ${baseUrl} unreachable or timed out: ${err.message}`, { retriable: true });
+    return new ProcessingError(`planner at ${baseUrl} unreachable or timed out: ${detail(err.message)}`, { retriable: true });
   }
   if (err instanceof OpenAI.APIError) {
     const status = err.status ?? 0;
     const retriable = status === 408 || status === 429 || status >= 500;
-    return new ProcessingError(`planner at ${baseUrl} answered HTTP ${status}`, { retriable });
+    // OpenAI nests the reason under `error`; older vLLM puts it at the top, which the SDK keeps in its message.
+    const said = (err.error as { message?: unknown } | undefined)?.message;
+    return new ProcessingError(`planner at ${baseUrl} answered HTTP ${status}: ${detail(typeof said === 'string' ? said : err.message)}`, { retriable });
   }
-  return new ProcessingError(`planner call failed: ${(err as Error)?.message ?? String(err)}`, { retriable: false });
+  return new ProcessingError(`planner call failed: ${detail(String((err as Error)?.message ?? err))}`, { retriable: false });
+}
+
+/**
+ * The answer without Qwen3's thinking, which appears in the content when the server runs
+ * without a reasoning parser: drafts of the program in it would add gd_detect calls of
+ * their own. Some chat templates open <think> in the prompt, so only </think> shows up.
+ */
+export function stripThinking(content: string): string {
+  const end = content.indexOf('</think>');
+  if (end >= 0) return content.slice(end + '</think>'.length).trim();
+  // Cut off while still thinking (max_tokens): there is no answer yet.
+  if (content.trimStart().startsWith('<think>')) return '';
+  return content.trim();
 }

@@ -22,13 +22,25 @@ export class FakeOpenAIServer {
   constructor(private readonly opts: FakeOpenAIOptions) {}
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server = http.createServer((req, res) => {
+      // A throwing `answer` or a bad body must fail the request, not the test process.
+      this.handle(req, res).catch((err: unknown) => {
+        if (res.headersSent) return void res.destroy();
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: `fake server: ${String((err as Error)?.message ?? err)}`, type: 'server_error' } }));
+      });
+    });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    if (!this.server) return;
+    const server = this.server;
+    this.server = undefined;
+    // The SDK keeps connections alive; without this, close() waits for them to time out.
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -40,7 +52,12 @@ export class FakeOpenAIServer {
     };
     if (req.method === 'GET' && req.url === '/v1/models') return send(200, { object: 'list', data: [{ id: 'fake', object: 'model' }] });
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return send(404, { error: { message: 'not found' } });
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    let body: Record<string, any>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    } catch {
+      return send(400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
+    }
     this.requests.push({ body, hadAuthorization: Boolean(req.headers.authorization) });
     const n = ++this.completions;
     if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
