@@ -73,3 +73,22 @@ describe('embedded runtime through the test driver', () => {
     expect(reqs.find((r) => r.queryId === 'q-000001')!.phraseSource).toBe('EVENT');
   });
 });
+
+describe('node worker on shutdown', () => {
+  it('leaves a chunk uncommitted rather than dead-lettering records whose work was aborted', async () => {
+    const { NodeWorker } = await import('../runtime/node-worker');
+    const { SerdeSet } = await import('../serde/topic-serde');
+    const { MemoryRegistry } = await import('../registry/memory-registry');
+    const { lookupProcessor } = await import('../../processors');
+    const { silentLogger } = await import('../../core/logger');
+    const topology = passthroughTopology({ partitions: 1 });
+    const serdes = new SerdeSet(new MemoryRegistry(), (t) => topology.topics.find((x) => x.name === t)!.type);
+    const stop = new AbortController();
+    const worker = new NodeWorker(topology, topology.nodes[0]!, lookupProcessor('passthrough')!, { concurrency: 1, retry: { maxAttempts: 1, initialDelayMs: 0, maxDelayMs: 0, multiplier: 1, jitter: 0 } }, serdes, { logger: silentLogger, signal: stop.signal });
+    const value = await serdes.for('valor.image-queries').encode(imageQuery(1, { question: ' ' }));
+    const msg = { topic: 'valor.image-queries', partition: 0, offset: '0', key: null, value, timestamp: 0 };
+    expect((await worker.process([msg])).deadLettered).toBe(1);
+    stop.abort();
+    await expect(worker.process([msg])).rejects.toMatchObject({ retriable: true, message: expect.stringMatching(/stopping/) });
+  });
+});

@@ -109,6 +109,11 @@ export class NodeWorker {
     );
     const inputs = decoded.filter((r): r is InputRecord<unknown> => r !== null);
     const outcomes = inputs.length ? await lastValueFrom(from(inputs).pipe(this.operator, toArray())) : [];
+    if (this.opts.signal?.aborted) {
+      // Shutdown cut calls short: their failures say nothing about the records. Leave the
+      // chunk uncommitted so it is redelivered, instead of dead-lettering good records.
+      throw new ValorError(`node ${this.node.name} is stopping; chunk left uncommitted for redelivery`, { retriable: true });
+    }
     if (outcomes.length !== inputs.length) {
       throw new Error(`processor ${this.spec.kind} (node ${this.node.name}) returned ${outcomes.length} outcomes for ${inputs.length} inputs`);
     }
