@@ -53,17 +53,23 @@ function registryFrom(config: AppConfig): ConfluentRegistry {
   return new ConfluentRegistry(url, username && password ? { username, password } : undefined);
 }
 
+/** The topics a corpus is fed into: the topology's ImageQuery source and its dead letters. */
+function corpusTopics(topology: Topology): { imageQueries: string; deadLetters: string } {
+  const source = topology.topics.find((t) => t.source && t.type === 'ImageQuery');
+  if (!source) throw new Error(`topology '${topology.name}' has no ImageQuery source topic to feed the corpus into`);
+  return { imageQueries: source.name, deadLetters: topology.deadLetterTopic };
+}
+
 /** Runs a corpus through the topology in this process and writes every topic to files. */
 async function runEmbedded(config: AppConfig, corpus: string, outDir: string): Promise<void> {
   const topology = topologyFrom(config);
   const logger = createLogger('valor-stream');
   const runtime = new EmbeddedRuntime(topology, { logger });
-  const source = topology.topics.find((t) => t.source && t.type === 'ImageQuery');
-  if (!source) throw new Error(`topology '${topology.name}' has no ImageQuery source topic to feed the corpus into`);
+  const topics = corpusTopics(topology);
   const total = await countLines(corpus);
   const bar = progress('corpus', total);
   const t0 = Date.now();
-  const produced = await produceCorpus(corpus, new EmbeddedWriter(runtime), { imageQueries: source.name, deadLetters: topology.deadLetterTopic }, {
+  const produced = await produceCorpus(corpus, new EmbeddedWriter(runtime), topics, {
     corpusName: path.basename(corpus).replace(/\.jsonl$/, ''),
     onProgress: (n) => bar.update(n),
   });
@@ -130,14 +136,15 @@ export async function main(argv: string[]): Promise<void> {
       const kafka = createKafka(config.kafka, logger);
       await ensureTopics(kafka, topology);
       const writer = new KafkaRecordWriter(kafka, new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type));
+      const topics = corpusTopics(topology);
       const bar = progress('produce', await countLines(opts.corpus));
       try {
-        const r = await produceCorpus(opts.corpus, writer, { imageQueries: config.topics.imageQueries ?? 'valor.image-queries', deadLetters: topology.deadLetterTopic }, {
+        const r = await produceCorpus(opts.corpus, writer, topics, {
           corpusName: opts.corpusName ?? path.basename(opts.corpus).replace(/\.jsonl$/, ''),
           onProgress: (n) => bar.update(n),
         });
         bar.stop();
-        console.log(`produced ${r.produced} events to ${config.topics.imageQueries ?? 'valor.image-queries'}; ${r.deadLettered} bad lines to ${topology.deadLetterTopic}`);
+        console.log(`produced ${r.produced} events to ${topics.imageQueries}; ${r.deadLettered} bad lines to ${topics.deadLetters}`);
       } finally {
         await writer.close();
       }

@@ -1,13 +1,8 @@
+import type { DetectorProposals } from '../../schemas/generated/types';
 import { normalizePhrase } from './caption';
 
-export interface ProposedBox {
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  label: string;
-  score: number;
-}
+/** A proposal box is exactly the Avro Box record it is written as. */
+export type ProposedBox = DetectorProposals['boxes'][number];
 
 export interface PostprocessInput {
   /** This item's logits, row-major [numQueries, logitWidth] (pre-sigmoid). */
