@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { RecordTypeName, RecordTypes } from '../schemas/catalog';
 import type { Logger } from './logger';
 import type { Clock } from './clock';
+import type { StoreProvider } from './store';
 
 /** Where an input came from: enough to find it again and to dead-letter it. */
 export interface Origin {
@@ -65,6 +66,8 @@ export interface ProcessorContext {
   flow: FlowControl;
   /** Aborted when the runtime shuts down: long calls should stop waiting. */
   signal: AbortSignal;
+  /** Key-value state that outlives records (memory, file or compacted topic, per runtime). */
+  stores: StoreProvider;
 }
 
 export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTypeName> {

@@ -61,7 +61,7 @@ describe('detect node end to end on the embedded runtime', () => {
     });
 
   it.each(['original', 'huggingface'] as const)('proposes boxes for every request with lineage (%s layout)', async (layout) => {
-    const driver = new TopologyTestDriver(topology(layout));
+    const driver = new TopologyTestDriver(topology(layout), { only: ['plan', 'detect'] });
     await driver.pipe('valor.image-queries', queries);
     const requests = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
     const proposals = (await driver.readAll<DetectorProposals>('valor.detector-proposals')).map((r) => r.value);
@@ -95,7 +95,7 @@ describe('detect node end to end on the embedded runtime', () => {
       const good = queries[0]!;
       fs.writeFileSync(path.join(dir, 'truncated.png'), fs.readFileSync(good.image.uri!).subarray(0, 200));
       const mk = (id: string, uri: string): ImageQuery => ({ ...good, id, image: { ...good.image, uri } });
-      const driver = new TopologyTestDriver(topology('huggingface'));
+      const driver = new TopologyTestDriver(topology('huggingface'), { only: ['plan', 'detect'] });
       await driver.pipe('valor.image-queries', [
         mk('bad-truncated', path.join(dir, 'truncated.png')),
         mk('bad-outside', '/etc/hostname'),
@@ -117,7 +117,7 @@ describe('detect node end to end on the embedded runtime', () => {
   });
 
   it('fails start-up on a missing model, naming the setting', async () => {
-    const driver = new TopologyTestDriver(topology('original', { modelPath: path.join(dir, 'nope.onnx') }));
+    const driver = new TopologyTestDriver(topology('original', { modelPath: path.join(dir, 'nope.onnx') }), { only: ['plan', 'detect'] });
     await expect(driver.pipe('valor.image-queries', [queries[0]!])).rejects.toThrow(/nodes\.detect\.modelPath/);
   });
 });

@@ -3,11 +3,13 @@ import type { ProcessorSpec } from '../core/processor';
 import { passthrough } from './passthrough';
 import { plan } from './plan';
 import { detect } from './detect';
+import { verify } from './verify';
 
 export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
   [passthrough.kind]: passthrough,
   [plan.kind]: plan,
   [detect.kind]: detect,
+  [verify.kind]: verify,
 };
 
 export function lookupProcessor(kind: string): ProcessorSpec<any, any> | undefined {

@@ -2,6 +2,7 @@ import { firstValueFrom, from, queueScheduler, toArray } from 'rxjs';
 import { systemClock } from '../core/clock';
 import { silentLogger } from '../core/logger';
 import type { ProcessorContext } from '../core/processor';
+import { MemoryStoreProvider } from '../core/store';
 import { SimpleFlowControl } from '../connectors/runtime/node-worker';
 import type { ImageQuery } from '../schemas/generated/types';
 import { imageQuery } from '../test/fixtures/records';
@@ -9,7 +10,7 @@ import { checkImageQuery, passthrough, passthroughConfig } from './passthrough';
 
 const ctx: ProcessorContext = {
   node: 'p', logger: silentLogger, clock: systemClock, scheduler: queueScheduler,
-  flow: new SimpleFlowControl(), signal: new AbortController().signal,
+  flow: new SimpleFlowControl(), signal: new AbortController().signal, stores: new MemoryStoreProvider(),
 };
 const rec = (v: ImageQuery, offset: number) => ({ key: v.id, value: v, origin: { topic: 't', partition: 0, offset: String(offset) }, timestamp: 0 });
 

@@ -21,9 +21,9 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
     topics: [
       { name: t.imageQueries, type: 'ImageQuery', partitions, source: true },
       { name: t.detectionRequests, type: 'DetectionRequest', partitions, sink: true },
-      { name: t.detectorProposals, type: 'DetectorProposals', partitions, sink: true },
-      { name: t.verifierJudgements, type: 'VerifierJudgement', partitions, source: true, sink: true },
-      { name: t.pseudoLabels, type: 'PseudoLabel', partitions, source: true, sink: true },
+      { name: t.detectorProposals, type: 'DetectorProposals', partitions },
+      { name: t.verifierJudgements, type: 'VerifierJudgement', partitions, sink: true },
+      { name: t.pseudoLabels, type: 'PseudoLabel', partitions, sink: true },
       { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true, sink: true },
       { name: t.rewardRecords, type: 'RewardRecord', partitions, source: true, sink: true },
       { name: t.rewardGroups, type: 'RewardGroup', partitions, source: true, sink: true },
@@ -32,6 +32,13 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
     nodes: [
       { name: 'plan', processor: 'plan', input: t.imageQueries, outputs: { requests: t.detectionRequests }, config: opts.nodeConfig?.plan },
       { name: 'detect', processor: 'detect', input: t.detectionRequests, outputs: { proposals: t.detectorProposals }, config: opts.nodeConfig?.detect },
+      {
+        name: 'verify',
+        processor: 'verify',
+        input: t.detectorProposals,
+        outputs: { judgements: t.verifierJudgements, labels: t.pseudoLabels },
+        config: opts.nodeConfig?.verify,
+      },
     ],
   };
 }

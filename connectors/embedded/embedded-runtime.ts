@@ -1,5 +1,6 @@
 import type { SchedulerLike } from 'rxjs';
 import type { Clock } from '../../core/clock';
+import { MemoryStoreProvider, StoreProvider } from '../../core/store';
 import { silentLogger, Logger } from '../../core/logger';
 import { lookupProcessor } from '../../processors';
 import type { RecordTypeName } from '../../schemas/catalog';
@@ -23,6 +24,8 @@ export interface EmbeddedRuntimeOptions {
   lookup?: ProcessorLookup;
   /** Run only these nodes (default all). */
   only?: string[];
+  /** Where processors keep state such as the verdict cache (default: in memory). */
+  stores?: StoreProvider;
 }
 
 export interface NodeStats {
@@ -51,8 +54,11 @@ export class EmbeddedRuntime {
   private workers: NodeWorker[] = [];
   private started = false;
 
+  readonly stores: StoreProvider;
+
   constructor(readonly topology: Topology, private readonly opts: EmbeddedRuntimeOptions = {}) {
     this.log = opts.log ?? new EmbeddedLog();
+    this.stores = opts.stores ?? new MemoryStoreProvider();
     this.serdes = new SerdeSet(opts.registry ?? new MemoryRegistry(), (t) => topicByName(topology, t).type);
   }
 
@@ -68,6 +74,7 @@ export class EmbeddedRuntime {
           logger: this.opts.logger ?? silentLogger,
           clock: this.opts.clock,
           scheduler: this.opts.scheduler,
+          stores: this.stores,
         }),
     );
     await Promise.all(this.workers.map((w) => w.prepare()));
@@ -116,6 +123,11 @@ export class EmbeddedRuntime {
       if (!progressed) break;
     }
     return this.stats;
+  }
+
+  /** Flushes and closes processor state (e.g. the verdict cache file). */
+  async close(): Promise<void> {
+    await this.stores.close();
   }
 
   /** Decodes every record of a topic, partition by partition. */

@@ -10,6 +10,7 @@ import { SerdeSet } from '../serde/topic-serde';
 import { ensureTopics } from './kafka-admin';
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { KafkaNodeRunner } from './kafka-node-runner';
+import { KafkaStoreProvider } from './kafka-store';
 
 export interface KafkaRuntimeOptions {
   kafka: Kafka;
@@ -20,16 +21,20 @@ export interface KafkaRuntimeOptions {
   only?: string[];
   lookup?: ProcessorLookup;
   createTopics?: boolean;
+  /** Processor state (e.g. the verdict cache) lives in compacted topics `<storeTopicPrefix><name>`. */
+  storeTopicPrefix?: string;
 }
 
 /** The topology on Kafka: each selected node is its own consumer group. */
 export class KafkaRuntime {
   readonly runners: KafkaNodeRunner[] = [];
   readonly serdes: SerdeSet;
+  readonly stores: KafkaStoreProvider;
   private readonly abort = new AbortController();
 
   constructor(readonly topology: Topology, private readonly opts: KafkaRuntimeOptions) {
     this.serdes = new SerdeSet(opts.registry, (t) => topicByName(topology, t).type);
+    this.stores = new KafkaStoreProvider(opts.kafka, { topicPrefix: opts.storeTopicPrefix ?? 'valor.store.', logger: opts.logger });
   }
 
   async start(): Promise<void> {
@@ -45,6 +50,7 @@ export class KafkaRuntime {
       const worker = new NodeWorker(this.topology, node, lookup(node.processor)!, configs.get(node.name), this.serdes, {
         logger: this.opts.logger,
         signal: this.abort.signal,
+        stores: this.stores,
       });
       this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger));
     }
@@ -55,5 +61,6 @@ export class KafkaRuntime {
   async stop(): Promise<void> {
     this.abort.abort();
     await Promise.all(this.runners.map((r) => r.stop()));
+    await this.stores.close();
   }
 }

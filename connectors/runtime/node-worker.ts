@@ -1,9 +1,11 @@
+import { setMaxListeners } from 'node:events';
 import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, SchedulerLike } from 'rxjs';
 import { DecodeError, errorClass, errorMessage, isRetriable, ValorError } from '../../core/errors';
 import { deterministicId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
 import type { FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec } from '../../core/processor';
 import { systemClock, Clock } from '../../core/clock';
+import { MemoryStoreProvider, StoreProvider } from '../../core/store';
 import type { DeadLetter } from '../../schemas/generated/types';
 import type { SerdeSet } from '../serde/topic-serde';
 import type { NodeSpec, Topology } from '../../topology/topology';
@@ -52,6 +54,7 @@ export interface NodeWorkerOptions {
   scheduler?: SchedulerLike;
   signal?: AbortSignal;
   flow?: FlowControl;
+  stores?: StoreProvider;
 }
 
 /**
@@ -75,13 +78,17 @@ export class NodeWorker {
     private readonly opts: NodeWorkerOptions,
   ) {
     this.flow = opts.flow ?? new SimpleFlowControl();
+    const signal = opts.signal ?? new AbortController().signal;
+    // Every in-flight model call listens for shutdown on this one signal.
+    setMaxListeners(0, signal);
     const ctx: ProcessorContext = {
       node: node.name,
       logger: opts.logger.child({ node: node.name }),
       clock: opts.clock ?? systemClock,
       scheduler: opts.scheduler ?? asyncScheduler,
       flow: this.flow,
-      signal: opts.signal ?? new AbortController().signal,
+      signal,
+      stores: opts.stores ?? new MemoryStoreProvider(),
     };
     this.operator = spec.create(config, ctx);
   }

@@ -47,7 +47,7 @@ describe('detection stage on the real broker', () => {
     await writer.close();
     expect(produced.produced).toBe(42);
 
-    const runtime = new KafkaRuntime(topology, { kafka, registry, logger: silentLogger, config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}` }) });
+    const runtime = new KafkaRuntime(topology, { kafka, registry, logger: silentLogger, only: ['plan', 'detect'], config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}` }) });
     await runtime.start();
     const [props, dls] = await Promise.all([readTopic(kafka, t('prop'), 40), readTopic(kafka, t('dl'), 2)]);
     await runtime.stop();

@@ -1,0 +1,185 @@
+// Asks the three verifier stages through an LLM provider: builds each stage's prompt and
+// images, consults the verdict cache, validates the answer (one repair turn, then a clear
+// error carrying the raw answer), and hands the parsed answers to the cascade rules.
+import { z } from 'zod';
+import { ValidationError } from '../../core/errors';
+import { sha256Hex } from '../../core/ids';
+import type { KeyValueStore } from '../../core/store';
+import type { ProposedBox as Box } from '../detector/postprocess';
+import type { CompletionRequest, CompletionResult, ContentPart } from '../llm/provider';
+import {
+  Answered,
+  CallInfo,
+  CascadeAsk,
+  CascadeResult,
+  cropAnswerSchema,
+  CROP_ANSWER_JSON_SCHEMA,
+  listAnswerSchema,
+  LIST_ANSWER_JSON_SCHEMA,
+  runCascade,
+  Stage,
+} from './cascade';
+import { boxLines, boxText, fillPrompt, StagePrompts } from './prompts';
+import { annotate, cropForVerification, toPng } from './verifier-images';
+
+/** What the verifier needs from a provider: ResilientProvider adds the cost. */
+export interface VerifierLlm {
+  readonly kind: string;
+  readonly model: string;
+  complete(req: CompletionRequest): Promise<CompletionResult & { costUsd?: number }>;
+}
+
+export interface VerifierOptions {
+  crop: { padFraction: number; longSide: number };
+  maxOutputTokens?: number;
+  /** Characters of a bad answer kept in the error (and so in the dead letter). */
+  rawAnswerLimit?: number;
+}
+
+/** The image a proposal set was made on. Bytes are loaded only when a stage misses the cache. */
+export interface VerifierImage {
+  sha256: string;
+  width: number;
+  height: number;
+  load(): Promise<Buffer>;
+}
+
+/** The model's answer broke the stage's schema twice (the first answer and the repair). */
+export class VerifierAnswerError extends ValidationError {
+  constructor(readonly stage: Stage, problem: string, readonly rawAnswer: string, limit: number) {
+    const raw = rawAnswer.length > limit ? `${rawAnswer.slice(0, limit)}… (${rawAnswer.length} chars)` : rawAnswer;
+    super(`verifier stage ${stage}: answer still invalid after one repair retry (${problem}); raw answer: ${JSON.stringify(raw)}`);
+  }
+}
+
+interface CachedVerdict {
+  raw: string;
+  model: string;
+}
+
+const INSTRUCTIONS = 'You check object detections for a training data set. Follow the instructions exactly and answer with JSON only.';
+
+function parseAnswer<T>(raw: string, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; problem: string } {
+  let json: unknown;
+  try {
+    // Some servers wrap JSON in a code fence even when asked not to.
+    json = JSON.parse(raw.trim().replace(/^```(?:json)?\s*([\s\S]*?)\s*```$/, '$1'));
+  } catch (err) {
+    return { ok: false, problem: `not valid JSON: ${(err as Error).message}` };
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) return { ok: false, problem: r.error.issues.map((i) => `${i.path.join('.') || '<root>'}: ${i.message}`).join('; ') };
+  return { ok: true, value: r.data };
+}
+
+export class Verifier {
+  /** Bumps when the cache entry format or the key recipe changes. */
+  static readonly CACHE_FORMAT = 'verdict/v1';
+
+  constructor(
+    private readonly llm: VerifierLlm,
+    readonly prompts: StagePrompts,
+    private readonly cache: KeyValueStore | null,
+    private readonly opts: VerifierOptions,
+  ) {}
+
+  /** Names everything that shapes a verdict; records carry it as `verifierVersion`. */
+  get version(): string {
+    const h = sha256Hex(
+      JSON.stringify([this.llm.kind, this.llm.model, this.prompts.COARSE.hash, this.prompts.CROP.hash, this.prompts.FINAL.hash, this.opts.crop]),
+    ).slice(0, 12);
+    return `${this.llm.kind}:${this.llm.model}:${h}`;
+  }
+
+  get provider(): { kind: string; model: string } {
+    return { kind: this.llm.kind, model: this.llm.model };
+  }
+
+  /** The verdict cache key: provider, model, prompt hash, image sha256 and the boxes shown. */
+  cacheKey(stage: Stage, imageSha: string, boxes: Box[]): string {
+    const shown = boxes.map((b) => [b.label, Math.round(b.x1), Math.round(b.y1), Math.round(b.x2), Math.round(b.y2)]);
+    const extra = stage === 'CROP' ? this.opts.crop : null;
+    return sha256Hex(JSON.stringify([Verifier.CACHE_FORMAT, this.llm.kind, this.llm.model, this.prompts[stage].hash, stage, imageSha, shown, extra]));
+  }
+
+  async verify(image: VerifierImage, boxes: Box[], signal?: AbortSignal): Promise<CascadeResult> {
+    // Decoded once per record and only if some stage has to call the provider.
+    let clean: Promise<{ png: Buffer; bytes: Buffer }> | undefined;
+    const cleanPng = () =>
+      (clean ??= image.load().then(async (bytes) => ({ bytes, png: (await toPng(bytes)).png })));
+    const dims = { width: image.width, height: image.height };
+    const img = (png: Buffer, w: number, h: number): ContentPart => ({ type: 'image', data: png, mediaType: 'image/png', width: w, height: h });
+
+    const listStage = (stage: 'COARSE' | 'FINAL') => async (shown: Box[]) =>
+      this.ask(stage, this.cacheKey(stage, image.sha256, shown), listAnswerSchema, LIST_ANSWER_JSON_SCHEMA, signal, async () => {
+        const c = await cleanPng();
+        const annotated = await annotate(c.bytes, shown);
+        return [
+          { type: 'text', text: fillPrompt(this.prompts[stage], { ...dims, boxes: boxLines(shown) }) },
+          img(c.png, image.width, image.height),
+          img(annotated.png, annotated.width, annotated.height),
+        ];
+      });
+
+    const ask: CascadeAsk = {
+      coarse: listStage('COARSE'),
+      final: listStage('FINAL'),
+      crop: (box) =>
+        this.ask('CROP', this.cacheKey('CROP', image.sha256, [box]), cropAnswerSchema, CROP_ANSWER_JSON_SCHEMA, signal, async () => {
+          const c = await cleanPng();
+          const crop = await cropForVerification(c.bytes, box, this.opts.crop);
+          return [
+            { type: 'text', text: fillPrompt(this.prompts.CROP, { ...dims, box: boxText(box), label: box.label }) },
+            img(crop.png, crop.width, crop.height),
+          ];
+        }),
+    };
+    return runCascade(boxes, ask);
+  }
+
+  private async ask<T>(
+    stage: Stage,
+    key: string,
+    schema: z.ZodType<T>,
+    jsonSchema: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    parts: () => Promise<ContentPart[]>,
+  ): Promise<Answered<T>> {
+    const hit = await this.cache?.get(key);
+    if (hit !== undefined) {
+      const entry = JSON.parse(hit) as CachedVerdict;
+      const parsed = parseAnswer(entry.raw, schema);
+      // A cached answer is one that validated when it was stored; if the schema has
+      // changed since, fall through and ask again.
+      if (parsed.ok) return { answer: parsed.value, info: { raw: entry.raw, cached: true, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } };
+    }
+    const req: CompletionRequest = {
+      instructions: INSTRUCTIONS,
+      parts: await parts(),
+      output: { name: stage === 'CROP' ? 'crop_verdict' : 'box_selection', schema: jsonSchema },
+      maxOutputTokens: this.opts.maxOutputTokens,
+      signal,
+    };
+    const info: CallInfo = { raw: '', cached: false, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const call = async (r: CompletionRequest) => {
+      const res = await this.llm.complete(r);
+      info.calls += 1;
+      info.inputTokens += res.usage.inputTokens;
+      info.outputTokens += res.usage.outputTokens;
+      info.costUsd += res.costUsd ?? 0;
+      info.raw = res.text;
+      return res;
+    };
+    const first = await call(req);
+    let parsed = parseAnswer(first.text, schema);
+    if (!parsed.ok) {
+      const problem = parsed.problem;
+      const second = await call({ ...req, repair: { previousAnswer: first.text, problem } });
+      parsed = parseAnswer(second.text, schema);
+      if (!parsed.ok) throw new VerifierAnswerError(stage, parsed.problem, second.text, this.opts.rawAnswerLimit ?? 2000);
+    }
+    const entry: CachedVerdict = { raw: info.raw, model: this.llm.model };
+    await this.cache?.put(key, JSON.stringify(entry));
+    return { answer: parsed.value, info };
+  }
+}

@@ -1,0 +1,159 @@
+import { distinctUntilChanged, map } from 'rxjs';
+import { z } from 'zod';
+import { deterministicId } from '../core/ids';
+import { lineageOf } from '../core/lineage';
+import { defineProcessor } from '../core/processor';
+import { perRecord } from '../core/per-record';
+import { retryPolicySchema } from '../core/retry';
+import { imageIntakeConfig, ImageIntake } from '../models/images/image-intake';
+import { providerConfig } from '../models/llm/create-provider';
+import { priceTableSchema } from '../models/llm/pricing';
+import { resilienceConfig } from '../models/llm/resilient-provider';
+import { sharedProvider } from '../models/llm/shared-providers';
+import { sumCalls } from '../models/verifier/cascade';
+import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
+import { Verifier } from '../models/verifier/verifier';
+import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
+
+export const verifyConfig = z
+  .object({
+    provider: providerConfig.prefault({ kind: 'openai-responses' }),
+    /** Concurrency, RPM/TPM buckets, timeout, retries and circuit breaker, per provider. */
+    limits: resilienceConfig.prefault({}),
+    /** USD per million tokens by model; defaults cover gpt-5-mini and gemini-2.5-flash. */
+    prices: priceTableSchema.optional(),
+    prompts: verifierPromptsConfig.prefault({}),
+    crop: z
+      .object({ padFraction: z.number().min(0).max(1).default(0.1), longSide: z.number().int().min(32).max(4096).default(640) })
+      .strict()
+      .prefault({}),
+    /** Proposal sets verified at once; their calls share the provider's concurrency limit. */
+    concurrency: z.number().int().min(1).max(1024).default(16),
+    maxOutputTokens: z.number().int().min(16).optional(),
+    cache: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Store name: a file in the embedded runtime, compacted topic `<prefix><store>` on Kafka. */
+        store: z.string().regex(/^[A-Za-z0-9._-]+$/).default('verdicts'),
+      })
+      .strict()
+      .prefault({}),
+    images: imageIntakeConfig.prefault({}),
+    /** Retries of a whole record (image fetch); provider calls retry on their own. */
+    retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
+  })
+  .strict();
+export type VerifyConfig = z.infer<typeof verifyConfig>;
+
+/**
+ * detector-proposals -> verifier-judgements (one per stage that ran) + pseudo-labels (one
+ * per proposal set: the accepted boxes and every rejected box as a hard negative, with the
+ * stage that rejected it and why). While the provider's circuit breaker is open the node
+ * pauses consumption instead of failing records.
+ */
+export const verify = defineProcessor({
+  kind: 'verify',
+  description: 'three-stage VLM verification (coarse, per-box crop, final/dedup) of detector proposals',
+  input: 'DetectorProposals',
+  outputs: { judgements: 'VerifierJudgement', labels: 'PseudoLabel' },
+  config: verifyConfig,
+  prepare: async (config) => {
+    loadVerifierPrompts(config.prompts);
+    sharedProvider(config.provider, config.limits, config.prices);
+  },
+  create: (config, ctx) => {
+    const llm = sharedProvider(config.provider, config.limits, config.prices, ctx.logger);
+    const prompts = loadVerifierPrompts(config.prompts);
+    const intake = new ImageIntake(config.images);
+    const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store) : Promise.resolve(null);
+    const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, { crop: config.crop, maxOutputTokens: config.maxOutputTokens }));
+
+    // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.
+    const breaker = llm.state$
+      .pipe(
+        map((s) => s !== 'closed'),
+        distinctUntilChanged(),
+      )
+      .subscribe((down) => (down ? ctx.flow.pause(`provider ${llm.kind}/${llm.model} is down (circuit open)`) : ctx.flow.resume()));
+
+    const op = perRecord<DetectorProposals>(
+      async (rec) => {
+        const p = rec.value;
+        const verifier = await verifierP;
+        const declaredSha = p.image.sha256;
+        let loadedSha: string | undefined;
+        const image = {
+          sha256: declaredSha ?? '',
+          width: p.imageWidth,
+          height: p.imageHeight,
+          // Intake refuses bytes whose sha256 differs from the one the detector saw: boxes
+          // judged on other pixels would label the wrong picture.
+          load: async () => {
+            const img = await intake.load(p.image, ctx.signal);
+            loadedSha = img.sha256;
+            return img.bytes;
+          },
+        };
+        if (!declaredSha) {
+          // Without a hash from the detector, the cache key needs one now.
+          await image.load();
+          image.sha256 = loadedSha!;
+        }
+        const result = await verifier.verify(image, p.boxes, ctx.signal);
+        const version = verifier.version;
+        const now = ctx.clock.now();
+        const versions = {
+          'verifier.version': version,
+          'verifier.provider': llm.kind,
+          'verifier.model': llm.model,
+          'verifier.prompt.coarse': prompts.COARSE.hash,
+          'verifier.prompt.crop': prompts.CROP.hash,
+          'verifier.prompt.final': prompts.FINAL.hash,
+        };
+        const lineage = (parents: string[]) => lineageOf(ctx.node, parents, versions, rec.origin);
+        const judgements: VerifierJudgement[] = result.stages.map((s) => {
+          const usage = sumCalls(s.calls);
+          return {
+            id: deterministicId('judg', p.id, s.stage, version),
+            proposalsId: p.id,
+            queryId: p.queryId,
+            stage: s.stage,
+            verdicts: s.verdicts.map((v) => ({ boxIndex: v.boxIndex, keep: v.keep, reason: v.reason })),
+            provider: llm.kind,
+            model: llm.model,
+            promptHash: prompts[s.stage].hash,
+            cached: s.calls.every((c) => c.cached),
+            usage,
+            rawAnswer: s.calls.length === 1 ? s.calls[0]!.raw : JSON.stringify(s.calls.map((c) => c.raw)),
+            createdAt: now,
+            lineage: lineage([p.id, p.queryId]),
+          };
+        });
+        const total = sumCalls(result.stages.flatMap((s) => s.calls));
+        const label: PseudoLabel = {
+          id: deterministicId('pl', p.id, version),
+          proposalsId: p.id,
+          queryId: p.queryId,
+          // Inline bytes are kept only when there is no URI to find the image by.
+          image: { ...p.image, bytes: p.image.uri ? null : p.image.bytes, sha256: image.sha256 },
+          width: p.imageWidth,
+          height: p.imageHeight,
+          accepted: result.accepted.map((i) => p.boxes[i - 1]!),
+          negatives: result.rejected.map((r) => ({ box: p.boxes[r.boxIndex - 1]!, rejectedAt: r.stage, reason: r.reason })),
+          verifierVersion: version,
+          usage: total,
+          createdAt: now,
+          lineage: lineage([p.id, p.queryId, ...judgements.map((j) => j.id)]),
+        };
+        ctx.logger.debug({ proposals: p.id, boxes: p.boxes.length, accepted: label.accepted.length, calls: total.calls, costUsd: total.costUsd }, 'verified');
+        return [
+          ...judgements.map((j) => ({ port: 'judgements', key: p.queryId, value: j })),
+          { port: 'labels', key: p.queryId, value: label },
+        ];
+      },
+      { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
+    );
+    void breaker; // lives as long as the node
+    return op;
+  },
+});

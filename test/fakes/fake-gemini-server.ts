@@ -1,0 +1,169 @@
+// A real HTTP server on 127.0.0.1 speaking the Vertex AI generateContent endpoint that
+// @google/genai calls with `vertexai: true` and a base URL:
+//   POST {baseUrl}/{v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent
+// Errors come in Google's shape {error: {code, message, status, details?}}.
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FaultDecision, FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
+import { estimateUsage, FakeModelRequest, FakeOracle, FakeRequestError } from './fake-openai-server';
+
+const PATH = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):generateContent$/;
+
+const GOOGLE_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+export interface FakeGeminiOptions {
+  oracle: FakeOracle;
+  faults?: FaultInjector | FaultOptions;
+  /** When set, requests without `Authorization: Bearer <token>` get 401 UNAUTHENTICATED. */
+  requireToken?: string;
+  /** How a 429/503 says when to come back: Google's RetryInfo detail, a Retry-After header, both or neither. */
+  retryHint?: 'retry-info' | 'header' | 'both' | 'none';
+  /** Reported as modelVersion; defaults to the model in the path. */
+  modelVersion?: string;
+  /** thoughtsTokenCount to report (thinking models). */
+  thoughtsTokens?: number;
+}
+
+export interface FakeGeminiCall extends FakeModelRequest {
+  apiVersion: string;
+  project: string;
+  location: string;
+  hadAuthorization: boolean;
+  authorization?: string;
+}
+
+export class FakeGeminiServer {
+  readonly calls: FakeGeminiCall[] = [];
+  readonly faults: FaultInjector;
+  private server?: http.Server;
+  private n = 0;
+
+  constructor(private readonly opts: FakeGeminiOptions) {
+    this.faults = opts.faults instanceof FaultInjector ? opts.faults : new FaultInjector(opts.faults);
+  }
+
+  /** The base URL to give the SDK (httpOptions.baseUrl); it appends version and path. */
+  async start(): Promise<string> {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (res.headersSent || res.destroyed) return void res.destroy();
+        const status = err instanceof FakeRequestError ? 400 : 500;
+        this.faults.noteStatus(status);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: status, message: `fake server: ${String((err as Error)?.message ?? err)}`, status: GOOGLE_STATUS[status] } }));
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    const server = this.server;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const closed = new Promise<void>((r) => res.once('close', () => r()));
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (res.destroyed || res.writableEnded) return;
+      this.faults.noteStatus(status);
+      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const fail = (status: number, message: string, retryAfterMs?: number) => {
+      const hint = this.opts.retryHint ?? 'retry-info';
+      const details =
+        retryAfterMs !== undefined && (hint === 'retry-info' || hint === 'both')
+          ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterMs / 1000}s` }]
+          : undefined;
+      const headers: Record<string, string> = retryAfterMs !== undefined && (hint === 'header' || hint === 'both') ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } : {};
+      send(status, { error: { code: status, message, status: GOOGLE_STATUS[status] ?? 'UNKNOWN', ...(details ? { details } : {}) } }, headers);
+    };
+
+    const m = req.method === 'POST' ? PATH.exec((req.url ?? '').split('?')[0]!) : null;
+    if (!m) return fail(404, `fake gemini: no route for ${req.method} ${req.url}`);
+    const [, apiVersion, project, location, model] = m as unknown as [string, string, string, string, string];
+    let body: Record<string, any>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    } catch {
+      return fail(400, 'Invalid JSON payload received.');
+    }
+    if (!Array.isArray(body.contents) || body.contents.length === 0) return fail(400, 'contents is not specified');
+
+    const texts: string[] = [];
+    const images: Buffer[] = [];
+    for (const c of body.contents) {
+      for (const p of Array.isArray(c?.parts) ? c.parts : []) {
+        if (typeof p?.text === 'string') texts.push(p.text);
+        if (p?.inlineData?.data) images.push(Buffer.from(String(p.inlineData.data), 'base64'));
+      }
+    }
+    const sys = (body.systemInstruction?.parts ?? []).map((p: { text?: string }) => p.text).filter((t: unknown) => typeof t === 'string');
+    const authorization = req.headers.authorization;
+    const call: FakeGeminiCall = {
+      endpoint: 'gemini',
+      model: decodeURIComponent(model),
+      text: texts.join('\n'),
+      instructions: sys.length ? sys.join('\n') : undefined,
+      images,
+      body,
+      apiVersion,
+      project: decodeURIComponent(project),
+      location: decodeURIComponent(location),
+      hadAuthorization: Boolean(authorization),
+      authorization,
+    };
+    this.calls.push(call);
+    this.faults.noteRequest('gemini');
+    const n = ++this.n;
+
+    if (this.opts.requireToken !== undefined && authorization !== `Bearer ${this.opts.requireToken}`) {
+      return fail(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+    }
+    await sleepUnlessClosed(this.faults.latencyMs(), closed);
+    // A client that gave up while waiting takes no fault from the queue.
+    if (res.destroyed) return;
+    const decision: FaultDecision = this.faults.decide();
+    if (decision.kind === 'hang') {
+      this.faults.noteHang();
+      return closed;
+    }
+    if (decision.kind === 'status') {
+      const message =
+        decision.status === 429 ? 'Resource exhausted. Please try again later.' : decision.status === 503 ? 'The service is currently unavailable.' : decision.reason;
+      return fail(decision.status, message, decision.retryAfterMs);
+    }
+    let answer = await this.opts.oracle(call);
+    const usage = await estimateUsage(call, answer);
+    if (decision.malformed) answer = malformAnswer(answer);
+    if (res.destroyed) return;
+    this.faults.noteServed('gemini', decision.malformed);
+    const thoughts = this.opts.thoughtsTokens;
+    send(200, {
+      candidates: [{ content: { role: 'model', parts: [{ text: answer }] }, finishReason: 'STOP', index: 0 }],
+      usageMetadata: {
+        promptTokenCount: usage.inputTokens,
+        candidatesTokenCount: usage.outputTokens,
+        ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
+        totalTokenCount: usage.inputTokens + usage.outputTokens + (thoughts ?? 0),
+      },
+      modelVersion: this.opts.modelVersion ?? decodeURIComponent(model),
+      responseId: `fake-${n}`,
+    });
+  }
+}
