@@ -24,6 +24,15 @@ import { SerdeSet } from '../connectors/serde/topic-serde';
 import { topicByName } from '../topology/topology';
 import { progress } from './progress';
 import { writeTestDetector } from '../models/detector/test-model';
+import { FileStoreProvider } from '../connectors/state/file-store';
+import { sharedProviderTotals } from '../models/llm/shared-providers';
+import type { ProviderTotals } from '../models/llm/resilient-provider';
+import { evaluateVerifier, formatVerifierEval } from './verifier-eval';
+import { startDemoProvider } from './demo-provider';
+
+function formatTotals(t: ProviderTotals): string {
+  return `provider ${t.provider}/${t.model}: ${t.calls} calls (${t.failures} failed, ${t.retries} retries, ${t.rateLimitWaits} rate-limit waits, ${t.breakerOpens} breaker opens), tokens in/out ${t.inputTokens}/${t.outputTokens}, $${t.costUsd.toFixed(4)}`;
+}
 
 interface CommonOpts {
   config?: string;
@@ -61,10 +70,10 @@ function corpusTopics(topology: Topology): { imageQueries: string; deadLetters: 
 }
 
 /** Runs a corpus through the topology in this process and writes every topic to files. */
-async function runEmbedded(config: AppConfig, corpus: string, outDir: string): Promise<void> {
+async function runEmbedded(config: AppConfig, corpus: string, outDir: string, stateDir = config.stores.dir): Promise<void> {
   const topology = topologyFrom(config);
   const logger = createLogger('valor-stream');
-  const runtime = new EmbeddedRuntime(topology, { logger });
+  const runtime = new EmbeddedRuntime(topology, { logger, stores: new FileStoreProvider(stateDir) });
   const topics = corpusTopics(topology);
   const total = await countLines(corpus);
   const bar = progress('corpus', total);
@@ -76,10 +85,12 @@ async function runEmbedded(config: AppConfig, corpus: string, outDir: string): P
   bar.stop();
   const stats = await runtime.runUntilIdle();
   const counts = await dumpTopics(runtime, path.join(outDir, 'topics'));
+  await runtime.close();
   const secs = (Date.now() - t0) / 1000;
   console.log(`corpus: ${produced.produced} events in, ${produced.deadLettered} bad lines dead-lettered`);
   for (const [node, s] of stats) console.log(`node ${node}: processed ${s.processed}, emitted ${s.emitted}, dead-lettered ${s.deadLettered}`);
   for (const [topic, n] of Object.entries(counts)) if (n) console.log(`topic ${topic}: ${n} records -> ${path.join(outDir, 'topics', topic + '.jsonl')}`);
+  for (const t of sharedProviderTotals()) console.log(formatTotals(t));
   console.log(`done in ${secs.toFixed(2)} s`);
 }
 
@@ -173,6 +184,7 @@ export async function main(argv: string[]): Promise<void> {
         config: config.delivery,
         logger,
         only: opts.only ? String(opts.only).split(',').map((s: string) => s.trim()) : undefined,
+        storeTopicPrefix: config.stores.topicPrefix,
       });
       let stopping = false;
       const stop = async (signal: string) => {
@@ -187,6 +199,7 @@ export async function main(argv: string[]): Promise<void> {
       await runtime.start();
       setInterval(() => {
         for (const r of runtime.runners) logger.info({ node: r.worker.node.name, ...r.stats }, 'progress');
+        for (const t of sharedProviderTotals()) logger.info({ ...t }, 'provider totals');
       }, 10_000).unref();
     });
 
@@ -195,6 +208,8 @@ export async function main(argv: string[]): Promise<void> {
     .description('the main job on the embedded runtime: synthetic corpus -> topology -> files')
     .option('-n, --count <n>', 'synthetic images', '60')
     .option('--out <dir>', 'output directory', 'out/demo')
+    .option('-c, --config <file>', 'JSON config file (e.g. a real verify provider)')
+    .option('--provider-latency <ms>', 'latency of the demo\'s fake VLM server', '0')
     .action(async (opts) => {
       const corpusDir = path.join(opts.out, 'corpus');
       const corpusFile = path.join(corpusDir, 'corpus.jsonl');
@@ -206,14 +221,55 @@ export async function main(argv: string[]): Promise<void> {
       // No real weights can be downloaded here: the demo runs the generated stand-in model,
       // which has GroundingDINO's exact inputs and outputs (see README: Detector models).
       const model = writeTestDetector(path.join(opts.out, 'models'));
-      const config = configFrom({ runtime: 'embedded' });
+      const config = configFrom({ config: opts.config, runtime: 'embedded' });
       config.nodes.detect = {
         modelPath: model.huggingface,
         tokenizerPath: model.tokenizerJson,
         images: { allowedRoots: [path.resolve(corpusDir)] },
         ...(config.nodes.detect as object | undefined),
       };
-      await runEmbedded(config, corpusFile, opts.out);
+      // No hosted model either: a fake OpenAI server on 127.0.0.1 answers the verifier from
+      // the corpus's ground truth, through the real openai SDK. A config file's verify node wins.
+      const provider = config.nodes.verify ? null : await startDemoProvider(path.join(corpusDir, 'ground-truth.jsonl'), Number(opts.providerLatency));
+      try {
+        const images = { allowedRoots: [path.resolve(corpusDir)] };
+        config.nodes.verify = config.nodes.verify ?? { ...provider!.verifyConfig, images };
+        console.log('== the main job: corpus -> plan -> detect (stand-in model) -> verify');
+        await runEmbedded(config, corpusFile, opts.out, path.join(opts.out, 'state'));
+        console.log('\n== the verifier on simulated detector proposals (the stand-in detector finds nothing real)');
+        const bar = progress('proposal sets', null);
+        const r = await evaluateVerifier({
+          groundTruthFile: path.join(corpusDir, 'ground-truth.jsonl'),
+          verifyConfig: config.nodes.verify,
+          stores: new FileStoreProvider(path.join(opts.out, 'state')),
+          outDir: path.join(opts.out, 'verifier-eval'),
+          logger: createLogger('valor-stream'),
+          onProgress: (n) => bar.update(n),
+        });
+        bar.stop();
+        console.log(formatVerifierEval(r));
+        console.log('(run `make demo` again: every verdict then comes from the cache in out/demo/state and costs no calls)');
+      } finally {
+        await provider?.close();
+      }
+    });
+
+  withCommon(program.command('eval'))
+    .description('measure the verify node (as configured) on a synthetic corpus: label precision/recall before and after')
+    .requiredOption('--corpus-dir <dir>', 'a directory written by `corpus generate` (with ground-truth.jsonl)')
+    .option('--out <dir>', 'where to dump the topics', 'out/eval')
+    .option('--seed <n>', 'seed of the simulated proposals', '1')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const r = await evaluateVerifier({
+        groundTruthFile: path.join(opts.corpusDir, 'ground-truth.jsonl'),
+        verifyConfig: { images: { allowedRoots: [path.resolve(opts.corpusDir)] }, ...(config.nodes.verify as object | undefined) },
+        stores: new FileStoreProvider(config.stores.dir),
+        outDir: opts.out,
+        seed: Number(opts.seed),
+        logger: createLogger('valor-stream'),
+      });
+      console.log(formatVerifierEval(r));
     });
 
   program

@@ -26,6 +26,14 @@ export const appConfigSchema = z
     nodes: z.record(z.string(), z.unknown()).default({}),
     /** Where the embedded runtime writes topic dumps and the sinks write shards. */
     outputDir: z.string().default('out'),
+    /** Processor state (the verdict cache): files under `dir` when embedded, compacted topics on Kafka. */
+    stores: z
+      .object({
+        dir: z.string().min(1).default('.valor/state'),
+        topicPrefix: z.string().min(1).default('valor.store.'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

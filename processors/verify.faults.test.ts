@@ -1,6 +1,7 @@
 // The verify node against a misbehaving provider: 429 storms, 500s, hangs, malformed
 // answers and an outage. Nothing may be lost or duplicated, and the labels must be the
 // ones a healthy provider gives.
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -107,9 +108,10 @@ describe('verify processor under provider faults', () => {
     const pauses: boolean[] = [];
     flow.paused$.subscribe((p) => pauses.push(p));
     const config = verifyConfig.parse(nodeConfig());
+    const signal = new AbortController().signal;
+    setMaxListeners(0, signal); // one listener per call in flight, as in the runtimes
     const op = verify.create(config, {
-      node: 'verify', logger: silentLogger, clock: systemClock, scheduler: queueScheduler, flow,
-      signal: new AbortController().signal, stores: new MemoryStoreProvider(),
+      node: 'verify', logger: silentLogger, clock: systemClock, scheduler: queueScheduler, flow, signal, stores: new MemoryStoreProvider(),
     });
     server.faults.setDown(true);
     setTimeout(() => server.faults.setDown(false), 600);

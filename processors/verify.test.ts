@@ -10,6 +10,7 @@ import { simulatedProposalRecords } from '../connectors/corpus/synthetic-proposa
 import { resetSharedProviders } from '../models/llm/shared-providers';
 import { DEFAULT_PRICES } from '../models/llm/pricing';
 import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
+import { FakeGeminiServer } from '../test/fakes/fake-gemini-server';
 import { FakeOpenAIServer } from '../test/fakes/fake-openai-server';
 import { VerifierOracle } from '../test/fakes/verifier-oracle';
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
@@ -161,6 +162,32 @@ describe('verify processor', () => {
       }
     }
     expect(server.calls.every((c) => c.authorization === `Bearer ${KEY}`)).toBe(true);
+  });
+
+  it('gives the same labels through Gemini on Vertex AI and through an OpenAI-compatible chat server', async () => {
+    const reference = (await run(new MemoryStoreProvider())).labels.map((l) => [l.proposalsId, l.accepted]);
+    const oracle = await VerifierOracle.fromGroundTruth(gtFile);
+    const gemini = new FakeGeminiServer({ oracle: oracle.answer, requireToken: 'ya29.test-token' });
+    const geminiURL = await gemini.start();
+    process.env.VS_VERIFY_GCP_TOKEN = 'ya29.test-token';
+    try {
+      const viaGemini = await run(new MemoryStoreProvider(), {
+        provider: { kind: 'gemini-vertex', project: 'test-project', location: 'europe-west4', baseURL: geminiURL, accessTokenEnv: 'VS_VERIFY_GCP_TOKEN' },
+      });
+      expect(viaGemini.dead).toEqual([]);
+      expect(viaGemini.labels.map((l) => [l.proposalsId, l.accepted])).toEqual(reference);
+      expect(viaGemini.judgements.every((j) => j.provider === 'gemini-vertex' && j.model === 'gemini-2.5-flash')).toBe(true);
+      expect(gemini.calls.length).toBeGreaterThan(0);
+      expect(gemini.calls.every((c) => c.project === 'test-project' && c.location === 'europe-west4' && c.images.length >= 1)).toBe(true);
+      // Gemini prices differ from gpt-5-mini's: $0.30 / $2.50 per million tokens.
+      const l = viaGemini.labels[0]!;
+      expect(l.usage.costUsd).toBeCloseTo((l.usage.inputTokens * 0.3 + l.usage.outputTokens * 2.5) / 1e6, 9);
+    } finally {
+      await gemini.close();
+    }
+    const viaChat = await run(new MemoryStoreProvider(), { provider: { kind: 'openai-compatible', model: 'Qwen/Qwen2.5-VL-7B-Instruct', baseURL } });
+    expect(viaChat.labels.map((l) => [l.proposalsId, l.accepted])).toEqual(reference);
+    expect(server.calls.at(-1)!.endpoint).toBe('chat');
   });
 
   it('dead-letters proposals whose image changed since detection', async () => {

@@ -82,7 +82,9 @@ function checkBox(b: AnnotatedBox | Omit<AnnotatedBox, 'label'>, what: string): 
 
 async function encode(pipeline: Sharp, what: string): Promise<ImageOut> {
   try {
-    const { data, info } = await pipeline.png().toBuffer({ resolveWithObject: true });
+    // Fast, light compression: these PNGs live for one request, and zlib at its default
+    // level costs more CPU than the extra bytes cost upload (the bench shows it).
+    const { data, info } = await pipeline.png({ compressionLevel: 2, adaptiveFiltering: false }).toBuffer({ resolveWithObject: true });
     return { png: data, width: info.width, height: info.height };
   } catch (err) {
     throw new ValidationError(`${what}: cannot process the image: ${(err as Error).message}`, { cause: err });
