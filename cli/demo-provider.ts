@@ -7,8 +7,8 @@ import { VerifierOracle } from '../test/fakes/verifier-oracle';
 // Not a secret: the fake server accepts any key, and the real SDK insists on one.
 const DEMO_KEY_ENV = 'VALOR_DEMO_API_KEY';
 
-export async function startDemoProvider(groundTruthFile: string, latencyMs = 0): Promise<{ verifyConfig: Record<string, unknown>; close(): Promise<void> }> {
-  const oracle = await VerifierOracle.fromGroundTruth(groundTruthFile);
+export async function startDemoProvider(groundTruthFile: string, latencyMs = 0, errorRate = 0): Promise<{ verifyConfig: Record<string, unknown>; close(): Promise<void> }> {
+  const oracle = await VerifierOracle.fromGroundTruth(groundTruthFile, { errorRate });
   const server = new FakeOpenAIServer({ oracle: oracle.answer, faults: { latencyMs } });
   const baseURL = await server.start();
   process.env[DEMO_KEY_ENV] ??= 'demo-key';

@@ -210,6 +210,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--out <dir>', 'output directory', 'out/demo')
     .option('-c, --config <file>', 'JSON config file (e.g. a real verify provider)')
     .option('--provider-latency <ms>', 'latency of the demo\'s fake VLM server', '0')
+    .option('--verifier-error-rate <p>', 'share of the fake VLM\'s keep/drop decisions it gets wrong', '0')
     .action(async (opts) => {
       const corpusDir = path.join(opts.out, 'corpus');
       const corpusFile = path.join(corpusDir, 'corpus.jsonl');
@@ -230,7 +231,7 @@ export async function main(argv: string[]): Promise<void> {
       };
       // No hosted model either: a fake OpenAI server on 127.0.0.1 answers the verifier from
       // the corpus's ground truth, through the real openai SDK. A config file's verify node wins.
-      const provider = config.nodes.verify ? null : await startDemoProvider(path.join(corpusDir, 'ground-truth.jsonl'), Number(opts.providerLatency));
+      const provider = config.nodes.verify ? null : await startDemoProvider(path.join(corpusDir, 'ground-truth.jsonl'), Number(opts.providerLatency), Number(opts.verifierErrorRate));
       try {
         const images = { allowedRoots: [path.resolve(corpusDir)] };
         config.nodes.verify = config.nodes.verify ?? { ...provider!.verifyConfig, images };
@@ -248,7 +249,7 @@ export async function main(argv: string[]): Promise<void> {
         });
         bar.stop();
         console.log(formatVerifierEval(r));
-        console.log('(run `make demo` again: every verdict then comes from the cache in out/demo/state and costs no calls)');
+        console.log(`(run the demo again: every verdict then comes from the cache in ${path.join(opts.out, 'state')} and costs no calls)`);
       } finally {
         await provider?.close();
       }
