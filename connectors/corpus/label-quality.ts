@@ -2,16 +2,11 @@
 // threshold, matched greedily by score within each category (the usual detection rule).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ProposedBox } from '../../models/detector/postprocess';
 import type { BBox, GroundTruthRecord } from './synthetic-corpus';
 
-export interface ScoredBox {
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  label: string;
-  score: number;
-}
+/** A box with its label and score, as detectors and the verifier write them. */
+export type ScoredBox = ProposedBox;
 
 export interface Quality {
   boxes: number;

@@ -32,7 +32,9 @@ describe('FileStore', () => {
     const v = JSON.stringify({ raw: 'line1\n"quoted"' });
     await s.put('k', v);
     await p.close();
-    expect(await (await new FileStoreProvider(dir).open('x')).get('k')).toBe(v);
+    const again = new FileStoreProvider(dir);
+    expect(await (await again.open('x')).get('k')).toBe(v);
+    await again.close();
   });
 
   it('rejects store names that would escape the directory', async () => {

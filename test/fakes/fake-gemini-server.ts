@@ -2,8 +2,8 @@
 // @google/genai calls with `vertexai: true` and a base URL:
 //   POST {baseUrl}/{v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent
 // Errors come in Google's shape {error: {code, message, status, details?}}.
+import { jsonSender, LocalHttpServer, readBody } from './local-http';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { FaultDecision, FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
 import { estimateUsage, FakeModelRequest, FakeOracle, FakeRequestError } from './fake-openai-server';
 
@@ -44,7 +44,7 @@ export interface FakeGeminiCall extends FakeModelRequest {
 export class FakeGeminiServer {
   readonly calls: FakeGeminiCall[] = [];
   readonly faults: FaultInjector;
-  private server?: http.Server;
+  private readonly http = new LocalHttpServer();
   private n = 0;
 
   constructor(private readonly opts: FakeGeminiOptions) {
@@ -53,7 +53,7 @@ export class FakeGeminiServer {
 
   /** The base URL to give the SDK (httpOptions.baseUrl); it appends version and path. */
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
+    const port = await this.http.listen((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (res.headersSent || res.destroyed) return void res.destroy();
         const status = err instanceof FakeRequestError ? 400 : 500;
@@ -62,28 +62,17 @@ export class FakeGeminiServer {
         res.end(JSON.stringify({ error: { code: status, message: `fake server: ${String((err as Error)?.message ?? err)}`, status: GOOGLE_STATUS[status] } }));
       });
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${port}`;
   }
 
-  async close(): Promise<void> {
-    if (!this.server) return;
-    const server = this.server;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const closed = new Promise<void>((r) => res.once('close', () => r()));
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      if (res.destroyed || res.writableEnded) return;
-      this.faults.noteStatus(status);
-      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers });
-      res.end(JSON.stringify(body));
-    };
+    const raw = await readBody(req);
+    const send = jsonSender(res, (status) => this.faults.noteStatus(status), 'application/json; charset=UTF-8');
     const fail = (status: number, message: string, retryAfterMs?: number) => {
       const hint = this.opts.retryHint ?? 'retry-info';
       const details =
@@ -99,7 +88,7 @@ export class FakeGeminiServer {
     const [, apiVersion, project, location, model] = m as unknown as [string, string, string, string, string];
     let body: Record<string, any>;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      body = JSON.parse(raw.toString('utf8') || '{}');
     } catch {
       return fail(400, 'Invalid JSON payload received.');
     }

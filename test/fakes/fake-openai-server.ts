@@ -1,8 +1,8 @@
 // A real HTTP server on 127.0.0.1 that speaks the OpenAI wire formats (Chat Completions,
 // Responses, model list), so the real openai SDK can be tested against scripted answers
 // and the faults of fake-faults.ts.
+import { jsonSender, LocalHttpServer, readBody } from './local-http';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { FaultDecision, FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
 
@@ -128,7 +128,7 @@ export class FakeOpenAIServer {
   /** The same requests, normalized, with the Authorization header as received. */
   readonly calls: Array<FakeModelRequest & { authorization?: string }> = [];
   readonly faults: FaultInjector;
-  private server?: http.Server;
+  private readonly http = new LocalHttpServer();
   private completions = 0;
 
   constructor(private readonly opts: FakeOpenAIOptions) {
@@ -137,7 +137,7 @@ export class FakeOpenAIServer {
   }
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
+    const port = await this.http.listen((req, res) => {
       // A throwing oracle or a bad body must fail the request, not the test process.
       this.handle(req, res).catch((err: unknown) => {
         if (res.headersSent || res.destroyed) return void res.destroy();
@@ -147,29 +147,17 @@ export class FakeOpenAIServer {
         res.end(JSON.stringify({ error: { message: `fake server: ${String((err as Error)?.message ?? err)}`, type: bad ? 'invalid_request_error' : 'server_error' } }));
       });
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    return `http://127.0.0.1:${port}/v1`;
   }
 
-  async close(): Promise<void> {
-    if (!this.server) return;
-    const server = this.server;
-    this.server = undefined;
-    // The SDK keeps connections alive and hung requests hold theirs: drop them all.
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const closed = new Promise<void>((r) => res.once('close', () => r()));
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-      if (res.destroyed || res.writableEnded) return;
-      this.faults.noteStatus(status);
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify(body));
-    };
+    const raw = await readBody(req);
+    const send = jsonSender(res, (status) => this.faults.noteStatus(status));
     const fail = (status: number, message: string, retryAfterMs?: number) => {
       const [type, code] = ERROR_TYPES[status] ?? (status >= 500 ? ['server_error', null] : ['invalid_request_error', null]);
       send(status, { error: { message, type, param: null, code } }, this.retryAfter(retryAfterMs));
@@ -181,7 +169,7 @@ export class FakeOpenAIServer {
     if (!endpoint) return send(404, { error: { message: 'not found' } });
     let body: Record<string, any>;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      body = JSON.parse(raw.toString('utf8') || '{}');
     } catch {
       return send(400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
     }

@@ -13,7 +13,7 @@ import { writeTestDetector } from '../../models/detector/test-model';
 import type { DeadLetter, DetectorProposals } from '../../schemas/generated/types';
 import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
-import { readTopic, runId, testKafka, testRegistry } from './services';
+import { readTopic, runId, testKafka, testRegistry, testTopicNames } from './services';
 
 jest.setTimeout(300_000);
 
@@ -32,8 +32,7 @@ describe('detection stage on the real broker', () => {
     const t = (k: string) => `it.${id}.${k}`;
     const topology = valorTopology({
       partitions: 3,
-      topics: { imageQueries: t('q'), detectionRequests: t('req'), detectorProposals: t('prop'), deadLetters: t('dl'),
-        verifierJudgements: t('vj'), pseudoLabels: t('pl'), reasoningRollouts: t('rr'), rewardRecords: t('rw'), rewardGroups: t('rg') },
+      topics: testTopicNames(id),
       nodeConfig: {
         detect: { modelPath: model.original, tokenizerPath: model.tokenizerJson, resize: { shortSide: 128, maxSize: 213 }, images: { allowedRoots: [dir] } },
       },

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ConfluentRegistry } from '../../connectors/registry/confluent-registry';
+import type { TopicNames } from '../../topology/topics';
 
 export interface Services {
   bootstrap: string;
@@ -33,6 +34,13 @@ export function testKafka(clientId = 'valor-test'): Kafka {
 
 export function testRegistry(): ConfluentRegistry {
   return new ConfluentRegistry(services().registryUrl);
+}
+
+/** Every topic of the valor topology, renamed `it.<id>.<short>` so a run has its own. */
+export function testTopicNames(id: string): TopicNames {
+  const t = (k: string) => `it.${id}.${k}`;
+  return { imageQueries: t('q'), detectionRequests: t('req'), detectorProposals: t('prop'), deadLetters: t('dl'),
+    verifierJudgements: t('vj'), pseudoLabels: t('pl'), reasoningRollouts: t('rr'), rewardRecords: t('rw'), rewardGroups: t('rg') };
 }
 
 /** A suffix that keeps each test run's topics and groups apart on a shared broker. */

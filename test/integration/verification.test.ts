@@ -20,7 +20,7 @@ import { FakeOpenAIServer } from '../fakes/fake-openai-server';
 import { VerifierOracle } from '../fakes/verifier-oracle';
 import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
-import { readTopic, runId, testKafka, testRegistry } from './services';
+import { readTopic, runId, testKafka, testRegistry, testTopicNames } from './services';
 
 jest.setTimeout(300_000);
 
@@ -39,8 +39,7 @@ describe('verification stage on the real broker', () => {
     const t = (k: string) => `it.${id}.${k}`;
     const topology = valorTopology({
       partitions: 3,
-      topics: { imageQueries: t('q'), detectionRequests: t('req'), detectorProposals: t('prop'), deadLetters: t('dl'),
-        verifierJudgements: t('vj'), pseudoLabels: t('pl'), reasoningRollouts: t('rr'), rewardRecords: t('rw'), rewardGroups: t('rg') },
+      topics: testTopicNames(id),
       nodeConfig: {
         verify: {
           provider: { kind: 'openai-responses', baseURL, apiKeyEnv: 'VS_IT_VERIFY_KEY' },
