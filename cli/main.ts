@@ -29,6 +29,12 @@ import { sharedProviderTotals } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/resilient-provider';
 import { evaluateVerifier, formatVerifierEval } from './verifier-eval';
 import { startDemoProvider } from './demo-provider';
+import { LocalFileStorage } from '../connectors/sinks/shard-storage';
+import { FileLabelRegistry, KafkaLabelRegistry } from '../connectors/sinks/label-registry';
+import { DATASET_FILE, OdvgFormat } from '../connectors/sinks/odvg-format';
+import { RewardFormat } from '../connectors/sinks/reward-format';
+import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
+import { KafkaSinkRunner } from '../connectors/sinks/kafka-sink-runner';
 
 function formatTotals(t: ProviderTotals): string {
   return `provider ${t.provider}/${t.model}: ${t.calls} calls (${t.failures} failed, ${t.retries} retries, ${t.rateLimitWaits} rate-limit waits, ${t.breakerOpens} breaker opens), tokens in/out ${t.inputTokens}/${t.outputTokens}, $${t.costUsd.toFixed(4)}`;
@@ -69,6 +75,36 @@ function corpusTopics(topology: Topology): { imageQueries: string; deadLetters: 
   return { imageQueries: source.name, deadLetters: topology.deadLetterTopic };
 }
 
+/** The embedded run's pseudo-labels as ODVG shards (same sink code as on Kafka). */
+async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, stateDir: string, logger: ReturnType<typeof createLogger>) {
+  const topic = runtime.topology.topics.find((t) => t.type === 'PseudoLabel')?.name;
+  if (!topic || !runtime.topology.nodes.some((n) => Object.values(n.outputs).includes(topic))) return null;
+  const c = config.sinks.odvg;
+  const storage = new LocalFileStorage(c.dir);
+  const labels = await FileLabelRegistry.open(path.join(stateDir, 'labels.log'));
+  const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly });
+  const r = await runEmbeddedSink({ runtime, topic, storage, shardDir: 'shards', format, rotation: c.rotation, logger });
+  await format.onShardsClosed();
+  await labels.close();
+  return r;
+}
+
+/** Runs a sink until SIGTERM/SIGINT, then publishes its open shards and exits. */
+async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: ReturnType<typeof createLogger>): Promise<void> {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'publishing open shards before exit');
+    await runner.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await runner.start();
+  setInterval(() => void runner.totals().then((t) => logger.info({ ...t }, 'sink progress')), 10_000).unref();
+}
+
 /** Runs a corpus through the topology in this process and writes every topic to files. */
 async function runEmbedded(config: AppConfig, corpus: string, outDir: string, stateDir = config.stores.dir): Promise<void> {
   const topology = topologyFrom(config);
@@ -85,12 +121,14 @@ async function runEmbedded(config: AppConfig, corpus: string, outDir: string, st
   bar.stop();
   const stats = await runtime.runUntilIdle();
   const counts = await dumpTopics(runtime, path.join(outDir, 'topics'));
+  const odvg = await writeOdvgEmbedded(config, runtime, stateDir, logger);
   await runtime.close();
   const secs = (Date.now() - t0) / 1000;
   console.log(`corpus: ${produced.produced} events in, ${produced.deadLettered} bad lines dead-lettered`);
   for (const [node, s] of stats) console.log(`node ${node}: processed ${s.processed}, emitted ${s.emitted}, dead-lettered ${s.deadLettered}`);
   for (const [topic, n] of Object.entries(counts)) if (n) console.log(`topic ${topic}: ${n} records -> ${path.join(outDir, 'topics', topic + '.jsonl')}`);
   for (const t of sharedProviderTotals()) console.log(formatTotals(t));
+  if (odvg) console.log(`odvg: ${odvg.written} records (${odvg.duplicates} duplicates, ${odvg.skipped} skipped, ${odvg.deadLettered} dead-lettered) in ${odvg.shards} new shard(s) -> ${path.join(config.sinks.odvg.dir, DATASET_FILE)}`);
   console.log(`done in ${secs.toFixed(2)} s`);
 }
 
@@ -203,6 +241,52 @@ export async function main(argv: string[]): Promise<void> {
       }, 10_000).unref();
     });
 
+  const sink = program.command('sink').description('exactly-once file sinks on Kafka (resume from the files, not the group offsets)');
+  withCommon(sink.command('odvg'))
+    .description('pseudo-labels -> ODVG shards for Open-GroundingDino (images, label_map.json, labels.txt, dataset.json)')
+    .option('--out <dir>', 'dataset root (default: sinks.odvg.dir)')
+    .addOption(new Option('--mode <mode>', 'od: detection records; vg: grounding records').choices(['od', 'vg']))
+    .addOption(new Option('--negatives <what>', 'images whose boxes were all rejected').choices(['keep', 'skip']))
+    .option('--group <id>', 'consumer group (default <groupPrefix>.sink.odvg)')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const c = { ...config.sinks.odvg, ...(opts.out ? { dir: opts.out } : {}), ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}) };
+      const topology = topologyFrom(config);
+      const logger = createLogger('valor-stream');
+      const kafka = createKafka(config.kafka, logger);
+      await ensureTopics(kafka, topology);
+      const storage = new LocalFileStorage(c.dir);
+      const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic);
+      const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly });
+      const runner = new KafkaSinkRunner({
+        kafka, serdes: new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type), topic: topology.topics.find((t) => t.type === 'PseudoLabel')!.name,
+        deadLetterTopic: topology.deadLetterTopic, groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.odvg`, storage, shardDir: 'shards', format, rotation: c.rotation, logger,
+        sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+      });
+      await runSinkUntilSignal(runner, logger);
+    });
+  withCommon(sink.command('rewards'))
+    .description('reward records or complete reward groups -> JSONL shards')
+    .option('--out <dir>', 'output directory (default: sinks.rewards.dir)')
+    .addOption(new Option('--records <which>', 'which topic').choices(['records', 'groups']).default('groups'))
+    .option('--group <id>', 'consumer group (default <groupPrefix>.sink.rewards-<which>)')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const c = { ...config.sinks.rewards, ...(opts.out ? { dir: opts.out } : {}) };
+      const topology = topologyFrom(config);
+      const logger = createLogger('valor-stream');
+      const kafka = createKafka(config.kafka, logger);
+      await ensureTopics(kafka, topology);
+      const topic = topology.topics.find((t) => t.type === (opts.records === 'records' ? 'RewardRecord' : 'RewardGroup'))!.name;
+      const runner = new KafkaSinkRunner({
+        kafka, serdes: new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type), topic, deadLetterTopic: topology.deadLetterTopic,
+        groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.rewards-${opts.records}`, storage: new LocalFileStorage(c.dir), shardDir: opts.records,
+        format: new RewardFormat(), rotation: c.rotation, logger,
+        sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+      });
+      await runSinkUntilSignal(runner, logger);
+    });
+
   program
     .command('demo')
     .description('the main job on the embedded runtime: synthetic corpus -> topology -> files')
@@ -235,6 +319,7 @@ export async function main(argv: string[]): Promise<void> {
       try {
         const images = { allowedRoots: [path.resolve(corpusDir)] };
         config.nodes.verify = config.nodes.verify ?? { ...provider!.verifyConfig, images };
+        config.sinks.odvg = { ...config.sinks.odvg, dir: path.join(opts.out, 'odvg'), images: { ...config.sinks.odvg.images, ...images } };
         console.log('== the main job: corpus -> plan -> detect (stand-in model) -> verify');
         await runEmbedded(config, corpusFile, opts.out, path.join(opts.out, 'state'));
         console.log('\n== the verifier on simulated detector proposals (the stand-in detector finds nothing real)');

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors';
 import { kafkaConnectionSchema, kafkaRuntimeSchema } from '../connectors/kafka/kafka-config';
 import { topicNamesSchema } from '../topology/topics';
+import { sinksConfig } from '../connectors/sinks/sink-config';
 
 export const appConfigSchema = z
   .object({
@@ -26,6 +27,8 @@ export const appConfigSchema = z
     nodes: z.record(z.string(), z.unknown()).default({}),
     /** Where the embedded runtime writes topic dumps and the sinks write shards. */
     outputDir: z.string().default('out'),
+    /** File sinks: ODVG training shards and reward records. */
+    sinks: sinksConfig.prefault({}),
     /** Processor state (the verdict cache): files under `dir` when embedded, compacted topics on Kafka. */
     stores: z
       .object({

@@ -6,7 +6,7 @@ import type { Logger } from '../../core/logger';
 import type { FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec } from '../../core/processor';
 import { systemClock, Clock } from '../../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../../core/store';
-import type { DeadLetter } from '../../schemas/generated/types';
+import { deadLetterKey, deadLetterRecord } from './dead-letter';
 import type { SerdeSet } from '../serde/topic-serde';
 import type { NodeSpec, Topology } from '../../topology/topology';
 
@@ -160,20 +160,10 @@ export class NodeWorker {
   }
 
   private async deadLetter(m: RawMessage, error: unknown, attempts: number): Promise<OutMessage> {
-    const dl: DeadLetter = {
-      id: deterministicId('dl', this.node.name, m.topic, m.partition, m.offset),
-      node: this.node.name,
-      reason: errorMessage(error),
-      errorClass: errorClass(error),
-      retriable: isRetriable(error),
-      attempts,
-      source: { topic: m.topic, partition: m.partition, offset: Number(m.offset), timestamp: m.timestamp, key: m.key },
-      payload: m.value,
-      failedAt: (this.opts.clock ?? systemClock).now(),
-    };
+    const dl = deadLetterRecord(this.node.name, m, error, attempts, (this.opts.clock ?? systemClock).now());
     this.opts.logger.warn({ node: this.node.name, topic: m.topic, partition: m.partition, offset: m.offset, errorClass: dl.errorClass, reason: dl.reason }, 'record dead-lettered');
     const topic = this.topology.deadLetterTopic;
-    return { topic, key: m.key ? m.key.toString('utf8') : `${m.topic}/${m.partition}/${m.offset}`, value: await this.serdes.for(topic).encode(dl) };
+    return { topic, key: deadLetterKey(m), value: await this.serdes.for(topic).encode(dl) };
   }
 }
 

@@ -1,0 +1,370 @@
+import type { EachBatchPayload, Kafka } from 'kafkajs';
+import { ConfigError, DecodeError } from '../../core/errors';
+import type { LoadedSchema } from '../../schemas/catalog';
+import type { ImageQuery } from '../../schemas/generated/types';
+import { imageQuery } from '../../test/fixtures/records';
+import { MemoryRegistry } from '../registry/memory-registry';
+import type { RegistryClient } from '../registry/registry-client';
+import { SerdeSet } from '../serde/topic-serde';
+import { Batch, TrainingConsumer, TrainingConsumerOptions } from './training-consumer';
+
+const TOPIC = 'valor.test-queries';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface StoredMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: string;
+}
+
+/**
+ * Enough of a kafkajs consumer to drive eachBatch the way kafkajs does: per-partition fetch
+ * positions that resolveOffset moves, re-reads from the committed offset on every join,
+ * pause/resume, and commits recorded per partition.
+ */
+class FakeConsumer {
+  readonly events = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' };
+  readonly committed = new Map<number, bigint>();
+  readonly commitCalls: Array<Array<{ partition: number; offset: string }>> = [];
+  paused = false;
+  pauseCalls = 0;
+  heartbeats = 0;
+  running = false;
+  disconnected = false;
+  subscribed?: { topics: string[]; fromBeginning?: boolean };
+  runConfig?: Record<string, unknown>;
+  private readonly listeners = new Map<string, Array<(e: unknown) => void>>();
+  private readonly position = new Map<number, bigint>();
+  private rebalanceRequested = false;
+  private loopDone?: Promise<void>;
+
+  constructor(readonly log: Map<number, StoredMessage[]>, readonly fetchSize = 4) {}
+
+  on(event: string, fn: (e: unknown) => void): void {
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), fn]);
+  }
+  private emit(event: string, payload: unknown): void {
+    for (const fn of this.listeners.get(event) ?? []) fn({ payload });
+  }
+  async connect(): Promise<void> {}
+  async subscribe(s: { topics: string[]; fromBeginning?: boolean }): Promise<void> {
+    this.subscribed = s;
+  }
+  async run(config: { eachBatch: (p: EachBatchPayload) => Promise<void> } & Record<string, unknown>): Promise<void> {
+    this.runConfig = config;
+    this.running = true;
+    this.join();
+    this.loopDone = this.loop(config.eachBatch);
+  }
+  pause(): void {
+    this.paused = true;
+    this.pauseCalls++;
+  }
+  resume(): void {
+    this.paused = false;
+  }
+  async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
+    this.commitCalls.push(offsets.map(({ partition, offset }) => ({ partition, offset })));
+    for (const o of offsets) this.committed.set(o.partition, BigInt(o.offset));
+  }
+  async disconnect(): Promise<void> {
+    this.running = false;
+    this.disconnected = true;
+    await this.loopDone;
+  }
+  rebalance(): void {
+    this.rebalanceRequested = true;
+  }
+  committedOf(partition: number): string | undefined {
+    return this.committed.get(partition)?.toString();
+  }
+
+  private join(): void {
+    this.position.clear();
+    for (const p of this.log.keys()) this.position.set(p, this.committed.get(p) ?? 0n);
+    this.emit(this.events.GROUP_JOIN, { memberAssignment: { [TOPIC]: [...this.log.keys()] } });
+  }
+
+  private async loop(eachBatch: (p: EachBatchPayload) => Promise<void>): Promise<void> {
+    while (this.running) {
+      if (this.rebalanceRequested) {
+        this.rebalanceRequested = false;
+        this.emit(this.events.REBALANCING, {});
+        this.join();
+      }
+      let delivered = false;
+      for (const [partition, messages] of this.paused ? [] : this.log) {
+        const from = Number(this.position.get(partition) ?? 0n);
+        const slice = messages.slice(from, from + this.fetchSize);
+        if (!slice.length) continue;
+        delivered = true;
+        await eachBatch({
+          batch: { topic: TOPIC, partition, messages: slice, lastOffset: () => slice[slice.length - 1]!.offset },
+          resolveOffset: (offset: string) => this.position.set(partition, BigInt(offset) + 1n),
+          heartbeat: async () => void this.heartbeats++,
+          isRunning: () => this.running,
+          isStale: () => false,
+        } as unknown as EachBatchPayload);
+        if (!this.running) return;
+      }
+      await sleep(delivered ? 0 : 5);
+    }
+  }
+}
+
+async function setup(opts: {
+  partitions?: Array<Array<Buffer | null>>;
+  registry?: RegistryClient;
+  options?: Partial<TrainingConsumerOptions<ImageQuery>>;
+  fetchSize?: number;
+}) {
+  const registry = opts.registry ?? new MemoryRegistry();
+  const serdes = new SerdeSet(registry, () => 'ImageQuery');
+  const log = new Map<number, StoredMessage[]>();
+  (opts.partitions ?? []).forEach((values, p) =>
+    log.set(p, values.map((value, i) => ({ offset: String(i), key: Buffer.from(`k${i}`), value, timestamp: String(1_700_000_000_000 + i) }))),
+  );
+  const fake = new FakeConsumer(log, opts.fetchSize);
+  const kafka = { consumer: () => fake } as unknown as Kafka;
+  const consumer = new TrainingConsumer<ImageQuery>({ kafka, serdes, topic: TOPIC, groupId: 'g', batchSize: 4, maxWaitMs: 50, pauseAfterMs: 20, ...opts.options });
+  const it = consumer.batches()[Symbol.asyncIterator]();
+  const next = async (): Promise<Batch<ImageQuery>> => {
+    const r = await it.next();
+    if (r.done) throw new Error('generator ended');
+    return r.value;
+  };
+  return { fake, consumer, it, next, serdes };
+}
+
+/** Encoded image queries numbered from `from`. */
+async function encoded(count: number, from = 0): Promise<Buffer[]> {
+  const serde = new SerdeSet(sharedRegistry, () => 'ImageQuery').for<ImageQuery>(TOPIC);
+  return Promise.all(Array.from({ length: count }, (_, i) => serde.encode(imageQuery(from + i))));
+}
+const sharedRegistry = new MemoryRegistry();
+
+const offsets = (b: Batch<unknown>) => b.records.map((r) => `${r.partition}@${r.offset}`);
+const ids = (b: Batch<ImageQuery>) => b.records.map((r) => r.value.id);
+
+async function eventually(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('TrainingConsumer (simulated kafkajs consumer)', () => {
+  it('yields full batches in order, commits offset+1 per partition only on ack, and yields a partial batch after maxWaitMs', async () => {
+    const { fake, consumer, next, it } = await setup({ partitions: [await encoded(10)], registry: sharedRegistry });
+    const b1 = await next();
+    expect(b1.seq).toBe(1);
+    expect(ids(b1)).toEqual(['q-000000', 'q-000001', 'q-000002', 'q-000003']);
+    expect(b1.records[0]).toMatchObject({ topic: TOPIC, partition: 0, offset: '0', key: Buffer.from('k0'), timestamp: '1700000000000' });
+    await sleep(30);
+    expect(fake.commitCalls).toEqual([]); // nothing before the ack
+    await b1.ack();
+    expect(fake.committedOf(0)).toBe('4');
+    const b2 = await next();
+    expect(offsets(b2)).toEqual(['0@4', '0@5', '0@6', '0@7']);
+    await b2.ack();
+    expect(fake.committedOf(0)).toBe('8');
+    const t0 = Date.now();
+    const b3 = await next(); // only 2 left: partial after maxWaitMs
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(offsets(b3)).toEqual(['0@8', '0@9']);
+    await b3.ack();
+    expect(fake.committedOf(0)).toBe('10');
+    expect(fake.subscribed).toEqual({ topics: [TOPIC], fromBeginning: true });
+    expect(fake.runConfig).toMatchObject({ autoCommit: false, eachBatchAutoResolve: false });
+    await it.return(undefined);
+    expect(fake.disconnected).toBe(true);
+    expect(consumer.stats).toMatchObject({ batches: 3, records: 10, acked: 3, commits: 3, staleAcks: 0 });
+  });
+
+  it('does not yield the next batch until the previous one is acked (maxUnacked 1)', async () => {
+    const { next, consumer } = await setup({ partitions: [await encoded(12)], registry: sharedRegistry });
+    const b1 = await next();
+    let got: Batch<ImageQuery> | undefined;
+    const pending = next().then((b) => (got = b));
+    await sleep(150);
+    expect(got).toBeUndefined();
+    await b1.ack();
+    await pending;
+    expect(got!.seq).toBe(2);
+    await consumer.close();
+  });
+
+  it('holds at most batchSize × maxUnacked decoded records, pausing fetches while full and resuming on ack', async () => {
+    const { fake, consumer, next } = await setup({
+      partitions: [await encoded(40), await encoded(40, 100)],
+      registry: sharedRegistry,
+      options: { batchSize: 5, maxUnacked: 2 },
+    });
+    const samples: number[] = [];
+    const sampler = setInterval(() => samples.push(consumer.held), 2);
+    const b1 = await next();
+    const b2 = await next();
+    await eventually(() => fake.paused, 'the consumer to pause');
+    await sleep(50);
+    expect(consumer.held).toBe(10); // the two batches the caller holds, nothing more
+    await b1.ack();
+    await eventually(() => !fake.paused || consumer.held === 10, 'a resume');
+    let prev = b2;
+    let total = b1.records.length + b2.records.length;
+    while (total < 80) {
+      const b = await next(); // two out: take the next, then ack the one before (pipelined)
+      total += b.records.length;
+      await sleep(3);
+      await prev.ack();
+      prev = b;
+    }
+    await prev.ack();
+    clearInterval(sampler);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(10);
+    expect(consumer.stats.maxHeld).toBeLessThanOrEqual(10);
+    expect(consumer.stats.pauses).toBeGreaterThanOrEqual(1);
+    expect(fake.committedOf(0)).toBe('40');
+    expect(fake.committedOf(1)).toBe('40');
+    await consumer.close();
+  });
+
+  it('skips undecodable records, reports them, and commits past them', async () => {
+    const good = await encoded(3);
+    const errors: Array<{ error: DecodeError; offset: string }> = [];
+    const { fake, consumer, next } = await setup({
+      partitions: [[good[0]!, Buffer.from('not avro'), null, good[1]!, good[2]!]],
+      registry: sharedRegistry,
+      options: { batchSize: 3, onError: (error, r) => errors.push({ error, offset: r.offset }) },
+    });
+    const b = await next();
+    expect(offsets(b)).toEqual(['0@0', '0@3', '0@4']);
+    expect(errors.map((e) => e.offset)).toEqual(['1', '2']);
+    expect(errors[0]!.error).toBeInstanceOf(DecodeError);
+    expect(errors[0]!.error.message).toMatch(/cannot decode value on 'valor.test-queries' as ImageQuery/);
+    expect(errors[1]!.error.message).toMatch(/tombstone/);
+    await b.ack();
+    expect(fake.committedOf(0)).toBe('5');
+    expect(consumer.stats.undecodable).toBe(2);
+    await consumer.close();
+  });
+
+  it('filters records and commits a filtered tail once nothing is left to yield', async () => {
+    const { fake, consumer, next } = await setup({
+      partitions: [await encoded(6)],
+      registry: sharedRegistry,
+      options: { filter: (q) => Number(q.metadata.seq) < 3 },
+    });
+    const b = await next();
+    expect(ids(b)).toEqual(['q-000000', 'q-000001', 'q-000002']);
+    await b.ack();
+    expect(fake.committedOf(0)).toBe('3');
+    // Offsets 3..5 were all filtered: committed after maxWaitMs with no batch to yield.
+    await eventually(() => fake.committedOf(0) === '6', 'the filtered tail to be committed');
+    expect(consumer.stats.filtered).toBe(3);
+    await consumer.close();
+  });
+
+  it('never commits past an un-acked batch when acks come out of order', async () => {
+    const { fake, consumer, next } = await setup({
+      partitions: [await encoded(6)],
+      registry: sharedRegistry,
+      options: { batchSize: 3, maxUnacked: 2 },
+    });
+    const b1 = await next();
+    const b2 = await next();
+    expect(offsets(b2)).toEqual(['0@3', '0@4', '0@5']);
+    await b2.ack();
+    expect(fake.commitCalls).toEqual([]); // b1 still out: committing 6 would skip it
+    await b1.ack();
+    expect(fake.commitCalls).toEqual([[{ partition: 0, offset: '6' }]]);
+    await consumer.close();
+  });
+
+  it('commits each partition separately, to the end of what the batch covers in it', async () => {
+    const { fake, consumer, next } = await setup({
+      partitions: [await encoded(2), await encoded(2, 50)],
+      registry: sharedRegistry,
+      options: { batchSize: 4 },
+    });
+    const b = await next();
+    expect(offsets(b).sort()).toEqual(['0@0', '0@1', '1@0', '1@1']);
+    await b.ack();
+    expect(fake.committedOf(0)).toBe('2');
+    expect(fake.committedOf(1)).toBe('2');
+    await consumer.close();
+  });
+
+  it('redelivers a batch whose ack comes after a rebalance, and commits nothing for it', async () => {
+    const { fake, consumer, next } = await setup({ partitions: [await encoded(8)], registry: sharedRegistry });
+    const b1 = await next();
+    expect(offsets(b1)).toEqual(['0@0', '0@1', '0@2', '0@3']);
+    fake.rebalance();
+    await eventually(() => consumer.stats.rebalances >= 2, 'the rejoin');
+    await b1.ack();
+    expect(fake.commitCalls).toEqual([]);
+    expect(consumer.stats.staleAcks).toBe(1);
+    const again = await next();
+    expect(offsets(again)).toEqual(['0@0', '0@1', '0@2', '0@3']);
+    await again.ack();
+    expect(fake.committedOf(0)).toBe('4');
+    await consumer.close();
+  });
+
+  it('leaves un-acked batches uncommitted on close and refuses later acks', async () => {
+    const { fake, consumer, next, it } = await setup({ partitions: [await encoded(8)], registry: sharedRegistry });
+    const b1 = await next();
+    await consumer.close();
+    await expect(b1.ack()).rejects.toThrow(/cannot ack batch 1 of 'valor.test-queries': the consumer is closed/);
+    expect(fake.commitCalls).toEqual([]);
+    expect(fake.disconnected).toBe(true);
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('re-reads a record whose decode failed for a retriable reason instead of skipping it', async () => {
+    const inner = new MemoryRegistry();
+    let failures = 2;
+    const flaky: RegistryClient = {
+      register: (s, schema: LoadedSchema) => inner.register(s, schema),
+      encode: (id, v) => inner.encode(id, v),
+      decode: (buf, reader) => {
+        if (failures-- > 0) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:38081'), { code: 'ECONNREFUSED' }));
+        return inner.decode(buf, reader);
+      },
+    };
+    const serde = new SerdeSet(inner, () => 'ImageQuery').for<ImageQuery>(TOPIC);
+    const values = await Promise.all([0, 1].map((i) => serde.encode(imageQuery(i))));
+    const { consumer, next } = await setup({ partitions: [values], registry: flaky, options: { decodeRetryDelayMs: 10, batchSize: 2 } });
+    const b = await next();
+    expect(ids(b)).toEqual(['q-000000', 'q-000001']);
+    expect(consumer.stats.undecodable).toBe(0);
+    await consumer.close();
+  });
+
+  it('surfaces a throwing filter to the trainer instead of skipping silently', async () => {
+    const { next, fake } = await setup({
+      partitions: [await encoded(2)],
+      registry: sharedRegistry,
+      options: { filter: () => { throw new Error('boom'); } },
+    });
+    await expect(next()).rejects.toThrow(/filter threw for valor.test-queries\[0\]@0: boom/);
+    expect(fake.disconnected).toBe(true);
+  });
+
+  it('names the bad option', () => {
+    const kafka = {} as Kafka;
+    const registry = new MemoryRegistry();
+    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: 'g', batchSize: 0 })).toThrow(ConfigError);
+    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: 'g', batchSize: 0 })).toThrow(/batchSize: Too small/);
+    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: '' })).toThrow(/groupId/);
+    expect(() => new TrainingConsumer({ kafka, registry, topic: 't', groupId: 'g' })).toThrow(/give serdes, or registry together with type/);
+    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: 'g', readUncommitted: true } as never)).toThrow(/readUncommitted/);
+  });
+
+  it('allows one generator per consumer', async () => {
+    const { consumer } = await setup({ partitions: [await encoded(1)], registry: sharedRegistry });
+    expect(() => consumer.batches()).toThrow(/already has a batches\(\) generator/);
+    await consumer.close();
+  });
+});

@@ -1,0 +1,182 @@
+// A file sink on Kafka, the way Kafka Connect's file/object-store sinks work: the consumer
+// group spreads partitions over sink processes; when a process gets a partition it derives
+// the resume offset from the finished shard files (not from the group's committed offset)
+// and seeks there; offsets are committed after shards are published, only as a hint for
+// lag monitoring. Records that do not decode or format go to the dead-letter topic.
+import { Partitioners } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { errorMessage, isRetriable } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import { deadLetterKey, deadLetterRecord } from '../runtime/dead-letter';
+import type { SerdeSet } from '../serde/topic-serde';
+import { PartitionSink, SinkFormat, SinkRecord } from './partition-sink';
+import type { ShardStorage } from './shard-storage';
+import type { ShardRotation } from './shard-writer';
+
+export interface KafkaSinkOptions<T> {
+  kafka: Kafka;
+  serdes: SerdeSet;
+  topic: string;
+  deadLetterTopic: string;
+  groupId: string;
+  storage: ShardStorage;
+  shardDir: string;
+  format: SinkFormat<T>;
+  rotation?: ShardRotation;
+  logger: Logger;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+}
+
+export interface SinkStats {
+  partitions: number[];
+  written: number;
+  duplicates: number;
+  skipped: number;
+  deadLettered: number;
+  shardsClosed: number;
+}
+
+export class KafkaSinkRunner<T> {
+  private consumer?: Consumer;
+  private producer?: Producer;
+  private readonly sinks = new Map<number, Promise<PartitionSink<T>>>();
+  private shardsClosed = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly o: KafkaSinkOptions<T>) {
+    this.log = o.logger.child({ sink: o.format.name, topic: o.topic, group: o.groupId });
+  }
+
+  get stats(): SinkStats {
+    const s: SinkStats = { partitions: [...this.sinks.keys()].sort((a, b) => a - b), written: 0, duplicates: 0, skipped: 0, deadLettered: 0, shardsClosed: this.shardsClosed };
+    return s;
+  }
+
+  /** Totals over the partitions this process holds now. */
+  async totals(): Promise<SinkStats> {
+    const s = this.stats;
+    for (const p of this.sinks.values()) {
+      const st = (await p).stats;
+      s.written += st.written;
+      s.duplicates += st.duplicates;
+      s.skipped += st.skipped;
+      s.deadLettered += st.deadLettered;
+    }
+    return s;
+  }
+
+  private sinkFor(partition: number): Promise<PartitionSink<T>> {
+    let s = this.sinks.get(partition);
+    if (!s) {
+      s = PartitionSink.open<T>({
+        storage: this.o.storage,
+        dir: this.o.shardDir,
+        topic: this.o.topic,
+        partition,
+        format: this.o.format,
+        rotation: this.o.rotation,
+        deadLetter: (r, err) => this.deadLetter(partition, r, err),
+        logger: this.log,
+      });
+      s.catch(() => this.sinks.delete(partition));
+      this.sinks.set(partition, s);
+    }
+    return s;
+  }
+
+  async start(): Promise<void> {
+    await this.o.serdes.for(this.o.topic).id();
+    this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    await this.producer.connect();
+    const consumer = this.o.kafka.consumer({
+      groupId: this.o.groupId,
+      sessionTimeout: this.o.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: this.o.heartbeatIntervalMs ?? 3_000,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assigned = new Set((e.payload.memberAssignment[this.o.topic] ?? []) as number[]);
+      this.log.info({ partitions: [...assigned] }, 'sink partitions assigned');
+      // A partition that moved away is another process's now: drop our unpublished shard
+      // so two writers never publish the same offsets.
+      for (const p of [...this.sinks.keys()]) {
+        if (!assigned.has(p)) {
+          const s = this.sinks.get(p)!;
+          this.sinks.delete(p);
+          void s.then((x) => x.abort()).catch(() => undefined);
+        }
+      }
+      // Resume where the files end, whatever the group committed.
+      for (const p of assigned) {
+        void this.sinkFor(p)
+          .then((s) => {
+            if (s.resumeOffset !== null) consumer.seek({ topic: this.o.topic, partition: p, offset: s.resumeOffset });
+          })
+          .catch((err) => this.log.error({ partition: p, error: errorMessage(err) }, 'cannot open the sink partition'));
+      }
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.o.topic], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (b) => this.onBatch(b) });
+    this.log.info('sink started');
+  }
+
+  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale()) return;
+    const sink = await this.sinkFor(batch.partition);
+    const serde = this.o.serdes.for<T>(this.o.topic);
+    const records: Array<SinkRecord<T>> = [];
+    for (const m of batch.messages) {
+      const r: SinkRecord<T> = { offset: m.offset, timestamp: Number(m.timestamp), key: m.key, raw: m.value };
+      try {
+        r.value = await serde.decode(m.value);
+      } catch (err) {
+        if (isRetriable(err)) throw err;
+        r.error = err;
+      }
+      records.push(r);
+    }
+    const beat = setInterval(() => heartbeat().catch(() => undefined), this.o.heartbeatIntervalMs ?? 3_000);
+    let closed;
+    try {
+      closed = await sink.handle(records);
+    } finally {
+      clearInterval(beat);
+    }
+    if (isStale()) return; // the partition moved while we wrote: its new owner takes over from the files
+    this.shardsClosed += closed.length;
+    const last = closed.at(-1);
+    if (last) await this.consumer!.commitOffsets([{ topic: this.o.topic, partition: batch.partition, offset: (BigInt(last.endOffset) + 1n).toString() }]);
+    const lastMsg = batch.messages.at(-1);
+    if (lastMsg) resolveOffset(lastMsg.offset);
+    await heartbeat();
+  }
+
+  private async deadLetter(partition: number, r: SinkRecord<unknown>, error: unknown): Promise<void> {
+    const m = { topic: this.o.topic, partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.raw };
+    const dl = deadLetterRecord(`sink.${this.o.format.name}`, m, error, 1, Date.now());
+    this.log.warn({ partition, offset: r.offset, errorClass: dl.errorClass, reason: dl.reason }, 'record dead-lettered by the sink');
+    const value = await this.o.serdes.for(this.o.deadLetterTopic).encode(dl);
+    await this.producer!.send({ topic: this.o.deadLetterTopic, acks: -1, messages: [{ key: deadLetterKey(m), value }] });
+  }
+
+  /** Stops consuming, publishes every open shard and commits their offsets. */
+  async stop(): Promise<void> {
+    await this.consumer?.stop();
+    for (const [p, s] of this.sinks) {
+      const shard = await (await s).close().catch((err) => {
+        this.log.error({ partition: p, error: errorMessage(err) }, 'could not publish the open shard; it is redone on restart');
+        return null;
+      });
+      if (shard) {
+        this.shardsClosed++;
+        await this.consumer?.commitOffsets([{ topic: this.o.topic, partition: p, offset: (BigInt(shard.endOffset) + 1n).toString() }]).catch(() => undefined);
+      }
+    }
+    await this.o.format.close?.();
+    await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
+  }
+}

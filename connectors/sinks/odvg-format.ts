@@ -1,0 +1,64 @@
+// The ODVG sink's SinkFormat: a pseudo-label becomes one ODVG line (OD or VG), its image is
+// materialised once under a content address, its categories get stable label ids, and the
+// dataset index (label_map.json, labels.txt, dataset.json) is rewritten when shards close.
+import * as path from 'node:path';
+import type { ImageIntakeConfig } from '../../models/images/image-intake';
+import type { PseudoLabel } from '../../schemas/generated/types';
+import { ImageStore } from './image-store';
+import type { LabelRegistry } from './label-registry';
+import { categoriesOf, datasetJson, labelMapJson, OdvgMode, toOdvg } from './odvg';
+import type { FormattedLine, SinkFormat } from './partition-sink';
+import type { ShardStorage } from './shard-storage';
+
+export interface OdvgFormatOptions {
+  storage: ShardStorage;
+  /** Absolute path of the storage root: dataset.json names files by absolute path. */
+  rootPath: string;
+  shardDir: string;
+  labels: LabelRegistry;
+  images: ImageIntakeConfig;
+  mode: OdvgMode;
+  /** Write images whose boxes were all rejected (OD mode), as background-only samples. */
+  keepNegativeOnly: boolean;
+}
+
+export const LABEL_MAP_FILE = 'label_map.json';
+export const LABELS_TXT = 'labels.txt';
+export const DATASET_FILE = 'dataset.json';
+
+export class OdvgFormat implements SinkFormat<PseudoLabel> {
+  readonly name = 'odvg';
+  private readonly images: ImageStore;
+  private writtenLabels = -1;
+
+  constructor(private readonly o: OdvgFormatOptions) {
+    this.images = new ImageStore(o.storage, o.images);
+  }
+
+  async format(p: PseudoLabel): Promise<FormattedLine | null> {
+    const cats = categoriesOf(p);
+    if (p.accepted.length === 0 && (this.o.mode === 'vg' || !this.o.keepNegativeOnly)) return null;
+    const filename = await this.images.materialise(p.image);
+    const ids = this.o.mode === 'od' ? await this.o.labels.idsFor(cats) : new Map<string, number>();
+    const out = toOdvg(p, filename, ids, { mode: this.o.mode, keepNegativeOnly: this.o.keepNegativeOnly });
+    if (!out) return null;
+    return { line: JSON.stringify(out.record), signature: out.signature, versions: [p.verifierVersion] };
+  }
+
+  /** label_map.json / labels.txt from the registry, dataset.json from every finished shard. */
+  async onShardsClosed(): Promise<void> {
+    const labels = this.o.labels.labels();
+    if (labels.length !== this.writtenLabels) {
+      await this.o.storage.writeAtomic(LABEL_MAP_FILE, labelMapJson(labels));
+      await this.o.storage.writeAtomic(LABELS_TXT, labels.join('\n') + (labels.length ? '\n' : ''));
+      this.writtenLabels = labels.length;
+    }
+    const shards = (await this.o.storage.list(this.o.shardDir)).filter((f) => f.name.endsWith('.jsonl'));
+    const root = this.o.rootPath;
+    const train = shards.map((f) => ({
+      ...JSON.parse(datasetJson(root, path.join(root, this.o.shardDir, f.name), path.join(root, LABEL_MAP_FILE))).train[0],
+      ...(this.o.mode === 'vg' ? { label_map: null } : {}),
+    }));
+    await this.o.storage.writeAtomic(DATASET_FILE, JSON.stringify({ train }, null, 2) + '\n');
+  }
+}
