@@ -260,10 +260,35 @@ describe('TrainingConsumer (simulated kafkajs consumer)', () => {
     expect(ids(b)).toEqual(['q-000000', 'q-000001', 'q-000002']);
     await b.ack();
     expect(fake.committedOf(0)).toBe('3');
-    // Offsets 3..5 were all filtered: committed after maxWaitMs with no batch to yield.
+    // Offsets 3..5 were all filtered: while the trainer waits for more, they are committed
+    // after maxWaitMs with no batch to yield.
+    let more: Batch<ImageQuery> | undefined;
+    const waiting = next().then((m) => (more = m), () => undefined);
     await eventually(() => fake.committedOf(0) === '6', 'the filtered tail to be committed');
+    expect(more).toBeUndefined();
     expect(consumer.stats.filtered).toBe(3);
     await consumer.close();
+    await waiting;
+  });
+
+  it('keeps the buffer bounded through a long run of filtered records while the trainer holds a batch', async () => {
+    const values = await encoded(400);
+    const { fake, consumer, next } = await setup({
+      partitions: [values.slice(0, 200), values.slice(200)],
+      registry: sharedRegistry,
+      options: { batchSize: 4, maxUnacked: 2, filter: (q) => Number(q.metadata.seq) < 4 },
+      fetchSize: 7,
+    });
+    const b1 = await next(); // the only 4 records that pass; the rest is all filtered
+    await eventually(() => consumer.stats.filtered === 396, 'every record to be read');
+    // White-box: what is left are skip markers, merged to one per partition.
+    expect((consumer as unknown as { buffer: unknown[] }).buffer.length).toBeLessThanOrEqual(2);
+    await b1.ack();
+    expect(fake.committedOf(0)).toBe('4');
+    const waiting = next().catch(() => undefined);
+    await eventually(() => fake.committedOf(0) === '200' && fake.committedOf(1) === '200', 'the filtered tail to be committed');
+    await consumer.close();
+    await waiting;
   });
 
   it('never commits past an un-acked batch when acks come out of order', async () => {

@@ -49,7 +49,7 @@ export interface TrainingConsumerStats {
   undecodable: number;
   /** Times fetching was paused because the trainer held batchSize × maxUnacked records. */
   pauses: number;
-  /** Group joins (the first one included) and crashes that the client restarted from. */
+  /** Group joins, the first one included; each rebalance or restart after a crash adds one. */
   rebalances: number;
   /** The most decoded records held at once (yielded but un-acked, plus buffered). */
   maxHeld: number;
@@ -386,6 +386,18 @@ export class TrainingConsumer<T> {
   }
 
   private push(item: Item<T>): void {
+    if (item.kind === 'skip') {
+      // Skipped records only matter for the offset they let us commit past. Among the skips
+      // after the last buffered record, keep one per partition (the highest), so a long run of
+      // filtered records cannot grow the buffer while the trainer holds batches.
+      for (let i = this.buffer.length - 1; i >= 0 && this.buffer[i]!.kind === 'skip'; i--) {
+        if (this.buffer[i]!.partition === item.partition) {
+          this.buffer[i] = item;
+          this.changed();
+          return;
+        }
+      }
+    }
     this.buffer.push(item);
     if (item.kind === 'record') {
       this.bufferedRecords++;

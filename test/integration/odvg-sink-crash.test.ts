@@ -74,22 +74,34 @@ describe('ODVG sink crash safety on the real broker', () => {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
     const kills: number[] = [];
+    const progressAtKill: number[] = [];
     for (let k = 0; k < 10; k++) {
       const child = start();
-      const wait = 1500 + Math.floor(Math.random() * 3000);
+      // Long enough to get past start-up (registry, label log, group join) and write.
+      const wait = 3000 + Math.floor(Math.random() * 4000);
       await sleep(wait);
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       kills.push(wait);
+      progressAtKill.push(lines(path.join(out, 'shards'), '.jsonl').length);
     }
     await producing;
     const final = start();
     const shards = path.join(out, 'shards');
-    // Finished plus open (temp) lines reach N once everything is consumed; SIGTERM publishes the rest.
-    for (let t = 0; t < 240 && lines(shards, '.jsonl').length + lines(shards, '.jsonl.tmp').length < N; t++) await sleep(1000);
+    // The open shards hold at most maxRecords per partition: wait until the finished lines
+    // are that close to N and have stopped growing, then SIGTERM publishes the rest.
+    let last = -1;
+    for (let t = 0; t < 240; t++) {
+      await sleep(1000);
+      const n = lines(shards, '.jsonl').length;
+      if (n >= N - 3 * 150 && n === last) break;
+      last = n;
+    }
     final.kill('SIGTERM');
     const code = await new Promise((r) => final.once('exit', r));
-    process.stderr.write(`odvg sink crash test: killed after ${kills.join(', ')} ms; clean exit ${String(code)}\n`);
+    process.stderr.write(`odvg sink crash test: killed after ${kills.join(', ')} ms, with ${progressAtKill.join(', ')} records in finished shards; clean exit ${String(code)}\n`);
+    // The kills must have landed while records were being written, not all before or after.
+    expect(progressAtKill.some((n) => n > 0 && n < N)).toBe(true);
     expect(code).toBe(0);
 
     const written = lines(shards, '.jsonl').map((l) => JSON.parse(l) as { filename: string; width: number; height: number; detection: { instances: Array<{ bbox: number[]; label: number; category: string }> } });

@@ -1,0 +1,28 @@
+"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.buildCaption = buildCaption;
+exports.normalizePhrase = normalizePhrase;
+/**
+ * The detector prompt as VALOR builds it: each phrase list is split on ",", trimmed,
+ * inner spaces become "-" (so a multi-word phrase stays one category), the parts are
+ * joined with " . ", and GroundingDINO's own preprocessing lowercases and appends ".".
+ */
+function buildCaption(phrases) {
+    const labels = phrases
+        .flatMap((p) => p.split(','))
+        .map((p) => p.trim().replace(/\s+/g, ' '))
+        .filter((p) => p.length > 0);
+    const parts = labels.map((l) => l.replace(/ /g, '-').toLowerCase());
+    let caption = parts.join(' . ').toLowerCase().trim();
+    if (!caption.endsWith('.'))
+        caption += '.';
+    return { caption, parts, labels };
+}
+/**
+ * Phrase comparison that ignores how the WordPiece decoder spaces punctuation:
+ * "red - circle" (decoded tokens) and "red-circle" (prompt part) are the same phrase.
+ */
+function normalizePhrase(s) {
+    return s.toLowerCase().replace(/\s*-\s*/g, '-').replace(/\s+/g, ' ').trim();
+}
+//# sourceMappingURL=caption.js.map

@@ -1,0 +1,111 @@
+"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.CROP_ANSWER_JSON_SCHEMA = exports.LIST_ANSWER_JSON_SCHEMA = exports.cropAnswerSchema = exports.listAnswerSchema = void 0;
+exports.notesByIndex = notesByIndex;
+exports.keptIndices = keptIndices;
+exports.runCascade = runCascade;
+exports.sumCalls = sumCalls;
+// The decision rules of VALOR's three-stage verification, apart from how each stage is
+// asked (prompts, images, provider, cache): that lives in the verify processor, which
+// passes the three `ask` functions in. Keeping the rules pure makes them testable on
+// crafted answers.
+const zod_1 = require("zod");
+/** Stage 1 and stage 3 answer: indices into the list the stage was shown (1-based). */
+exports.listAnswerSchema = zod_1.z
+    .object({
+    keep_indices: zod_1.z.array(zod_1.z.number().int()),
+    drop_indices: zod_1.z.array(zod_1.z.number().int()).default([]),
+    notes: zod_1.z.array(zod_1.z.string()).default([]),
+})
+    .strip();
+/** Stage 2 answer, one per box. */
+exports.cropAnswerSchema = zod_1.z.object({ keep: zod_1.z.boolean(), reason: zod_1.z.string().default('') }).strip();
+/** JSON schemas sent as the strict structured-output format (same shape as the zod ones). */
+exports.LIST_ANSWER_JSON_SCHEMA = {
+    type: 'object',
+    properties: {
+        keep_indices: { type: 'array', items: { type: 'integer' } },
+        drop_indices: { type: 'array', items: { type: 'integer' } },
+        notes: { type: 'array', items: { type: 'string' } },
+    },
+    required: ['keep_indices', 'drop_indices', 'notes'],
+    additionalProperties: false,
+};
+exports.CROP_ANSWER_JSON_SCHEMA = {
+    type: 'object',
+    properties: { keep: { type: 'boolean' }, reason: { type: 'string' } },
+    required: ['keep', 'reason'],
+    additionalProperties: false,
+};
+/** Notes come as "<index>: <reason>"; anything else is kept as a general note. */
+function notesByIndex(notes) {
+    const byIndex = new Map();
+    const general = [];
+    for (const note of notes) {
+        const m = /^\s*#?(\d+)\s*[:.)-]\s*(.*)$/s.exec(note);
+        if (m)
+            byIndex.set(Number(m[1]), m[2].trim());
+        else if (note.trim())
+            general.push(note.trim());
+    }
+    return { byIndex, general };
+}
+/** The 1-based indices a list answer keeps, as the method reads them: keep_indices within 1..n. */
+function keptIndices(answer, n) {
+    return new Set(answer.keep_indices.filter((i) => Number.isInteger(i) && i >= 1 && i <= n));
+}
+function listVerdicts(answer, shown, dropReason) {
+    const keep = keptIndices(answer, shown.length);
+    const { byIndex, general } = notesByIndex(answer.notes);
+    return shown.map((boxIndex, i) => {
+        const local = i + 1;
+        const kept = keep.has(local);
+        const note = byIndex.get(local) ?? null;
+        return { boxIndex, keep: kept, reason: kept ? note : note ?? (general.length ? general.join('; ') : dropReason) };
+    });
+}
+/**
+ * Runs the three stages over one proposal set:
+ * 1. coarse on all boxes; keep = keep_indices within 1..n (when unsure the model drops);
+ * 2. one crop call per stage-1 survivor, all at once (the reference ran them in sequence);
+ * 3. final/dedup on the stage-2 survivors renumbered 1..m, skipped when none survived.
+ * No NMS anywhere: de-duplication is the VLM's job in stage 3.
+ */
+async function runCascade(boxes, ask) {
+    const stages = [];
+    const rejected = [];
+    const done = (accepted) => ({ stages, accepted, rejected: rejected.sort((a, b) => a.boxIndex - b.boxIndex) });
+    if (boxes.length === 0)
+        return done([]);
+    const all = boxes.map((_, i) => i + 1);
+    const coarse = await ask.coarse(boxes);
+    const v1 = listVerdicts(coarse.answer, all, 'dropped at coarse review');
+    stages.push({ stage: 'COARSE', verdicts: v1, calls: [coarse.info] });
+    for (const v of v1)
+        if (!v.keep)
+            rejected.push({ boxIndex: v.boxIndex, stage: 'COARSE', reason: v.reason });
+    const afterCoarse = v1.filter((v) => v.keep).map((v) => v.boxIndex);
+    if (afterCoarse.length === 0)
+        return done([]);
+    const crops = await Promise.all(afterCoarse.map((i) => ask.crop(boxes[i - 1], i)));
+    const v2 = crops.map((c, k) => ({ boxIndex: afterCoarse[k], keep: c.answer.keep, reason: c.answer.reason || null }));
+    stages.push({ stage: 'CROP', verdicts: v2, calls: crops.map((c) => c.info) });
+    for (const v of v2)
+        if (!v.keep)
+            rejected.push({ boxIndex: v.boxIndex, stage: 'CROP', reason: v.reason ?? 'rejected on the crop' });
+    const afterCrop = v2.filter((v) => v.keep).map((v) => v.boxIndex);
+    if (afterCrop.length === 0)
+        return done([]);
+    const fin = await ask.final(afterCrop.map((i) => boxes[i - 1]));
+    const v3 = listVerdicts(fin.answer, afterCrop, 'removed at final review (wrong label or duplicate)');
+    stages.push({ stage: 'FINAL', verdicts: v3, calls: [fin.info] });
+    for (const v of v3)
+        if (!v.keep)
+            rejected.push({ boxIndex: v.boxIndex, stage: 'FINAL', reason: v.reason });
+    return done(v3.filter((v) => v.keep).map((v) => v.boxIndex));
+}
+/** Sums what a list of calls cost. */
+function sumCalls(calls) {
+    return calls.reduce((t, c) => ({ calls: t.calls + c.calls, inputTokens: t.inputTokens + c.inputTokens, outputTokens: t.outputTokens + c.outputTokens, costUsd: t.costUsd + c.costUsd }), { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 });
+}
+//# sourceMappingURL=cascade.js.map

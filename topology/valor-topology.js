@@ -1,0 +1,72 @@
+"use strict";
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.TOPOLOGIES = void 0;
+exports.valorTopology = valorTopology;
+exports.passthroughTopology = passthroughTopology;
+const topics_1 = require("./topics");
+/**
+ * The VALOR mining topology with the nodes built so far. Topics of later stages are
+ * declared already (as sinks/sources) so their schemas are registered and their names
+ * fixed; nodes are added to this graph as the stages land.
+ */
+function valorTopology(opts = {}) {
+    const t = (0, topics_1.resolveTopicNames)(opts.topics);
+    const partitions = opts.partitions ?? 4;
+    return {
+        name: 'valor',
+        deadLetterTopic: t.deadLetters,
+        topics: [
+            { name: t.imageQueries, type: 'ImageQuery', partitions, source: true },
+            { name: t.detectionRequests, type: 'DetectionRequest', partitions, sink: true },
+            { name: t.detectorProposals, type: 'DetectorProposals', partitions },
+            { name: t.verifierJudgements, type: 'VerifierJudgement', partitions, sink: true },
+            { name: t.pseudoLabels, type: 'PseudoLabel', partitions, sink: true },
+            { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true, sink: true },
+            { name: t.rewardRecords, type: 'RewardRecord', partitions, source: true, sink: true },
+            { name: t.rewardGroups, type: 'RewardGroup', partitions, source: true, sink: true },
+            { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
+        ],
+        nodes: [
+            { name: 'plan', processor: 'plan', input: t.imageQueries, outputs: { requests: t.detectionRequests }, config: opts.nodeConfig?.plan },
+            { name: 'detect', processor: 'detect', input: t.detectionRequests, outputs: { proposals: t.detectorProposals }, config: opts.nodeConfig?.detect },
+            {
+                name: 'verify',
+                processor: 'verify',
+                input: t.detectorProposals,
+                outputs: { judgements: t.verifierJudgements, labels: t.pseudoLabels },
+                config: opts.nodeConfig?.verify,
+            },
+        ],
+    };
+}
+/** A single pass-through node: the baseline for delivery tests and benchmarks. */
+function passthroughTopology(opts = {}) {
+    const input = opts.input ?? 'valor.image-queries';
+    const output = opts.output ?? 'valor.image-queries-checked';
+    const dl = opts.deadLetters ?? 'valor.dead-letters';
+    const partitions = opts.partitions ?? 4;
+    return {
+        name: 'passthrough',
+        deadLetterTopic: dl,
+        topics: [
+            { name: input, type: 'ImageQuery', partitions, source: true },
+            { name: output, type: 'ImageQuery', partitions, sink: true },
+            { name: dl, type: 'DeadLetter', partitions: 1, sink: true },
+        ],
+        nodes: [{ name: 'passthrough', processor: 'passthrough', input, outputs: { out: output }, config: opts.config }],
+    };
+}
+exports.TOPOLOGIES = {
+    valor: valorTopology,
+    passthrough: (o) => {
+        const input = o?.topics?.imageQueries ?? topics_1.DEFAULT_TOPIC_NAMES.imageQueries;
+        return passthroughTopology({
+            input,
+            output: `${input}-checked`,
+            deadLetters: o?.topics?.deadLetters,
+            partitions: o?.partitions,
+            config: o?.nodeConfig?.passthrough,
+        });
+    },
+};
+//# sourceMappingURL=valor-topology.js.map
