@@ -29,6 +29,7 @@ import { sharedProviderTotals } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/resilient-provider';
 import { evaluateVerifier, formatVerifierEval } from './verifier-eval';
 import { startDemoProvider } from './demo-provider';
+import { registerConsumeCommand } from './consume';
 import { LocalFileStorage } from '../connectors/sinks/shard-storage';
 import { FileLabelRegistry, KafkaLabelRegistry } from '../connectors/sinks/label-registry';
 import { DATASET_FILE, OdvgFormat } from '../connectors/sinks/odvg-format';
@@ -368,6 +369,8 @@ export async function main(argv: string[]): Promise<void> {
       const r = writeTestDetector(opts.out);
       for (const [k, v] of Object.entries(r)) console.log(`${k}: ${v}`);
     });
+
+  registerConsumeCommand(program, { configFrom, registryFrom });
 
   await program.parseAsync(argv);
 }
