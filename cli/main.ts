@@ -90,8 +90,8 @@ async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, st
   return r;
 }
 
-/** Runs a sink until SIGTERM/SIGINT, then publishes its open shards and exits. */
-async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: ReturnType<typeof createLogger>): Promise<void> {
+/** Runs a sink until SIGTERM/SIGINT (or, with stopAtEnd, the topic's current end), then publishes its open shards and exits. */
+async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: ReturnType<typeof createLogger>, stopAtEnd = false): Promise<void> {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -102,8 +102,15 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: ReturnTy
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  const end = stopAtEnd ? runner.untilEnd() : null;
   await runner.start();
   setInterval(() => void runner.totals().then((t) => logger.info({ ...t }, 'sink progress')), 10_000).unref();
+  if (end) {
+    await end;
+    const t = await runner.totals();
+    console.log(`reached the end of the topic: ${t.written} records written, ${t.duplicates} duplicates, ${t.deadLettered} dead-lettered`);
+    await stop('end of topic');
+  }
 }
 
 /** Runs a corpus through the topology in this process and writes every topic to files. */
@@ -249,6 +256,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--mode <mode>', 'od: detection records; vg: grounding records').choices(['od', 'vg']))
     .addOption(new Option('--negatives <what>', 'images whose boxes were all rejected').choices(['keep', 'skip']))
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.odvg)')
+    .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
     .action(async (opts) => {
       const config = configFrom(opts);
       const c = { ...config.sinks.odvg, ...(opts.out ? { dir: opts.out } : {}), ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}) };
@@ -264,13 +272,14 @@ export async function main(argv: string[]): Promise<void> {
         deadLetterTopic: topology.deadLetterTopic, groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.odvg`, storage, shardDir: 'shards', format, rotation: c.rotation, logger,
         sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
       });
-      await runSinkUntilSignal(runner, logger);
+      await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
     });
   withCommon(sink.command('rewards'))
     .description('reward records or complete reward groups -> JSONL shards')
     .option('--out <dir>', 'output directory (default: sinks.rewards.dir)')
     .addOption(new Option('--records <which>', 'which topic').choices(['records', 'groups']).default('groups'))
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.rewards-<which>)')
+    .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
     .action(async (opts) => {
       const config = configFrom(opts);
       const c = { ...config.sinks.rewards, ...(opts.out ? { dir: opts.out } : {}) };
@@ -285,7 +294,7 @@ export async function main(argv: string[]): Promise<void> {
         format: new RewardFormat(), rotation: c.rotation, logger,
         sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
       });
-      await runSinkUntilSignal(runner, logger);
+      await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
     });
 
   program

@@ -43,6 +43,10 @@ export class KafkaSinkRunner<T> {
   private readonly sinks = new Map<number, Promise<PartitionSink<T>>>();
   private shardsClosed = 0;
   private readonly log: Logger;
+  /** For untilEnd(): the end offsets to reach, and how far each partition has got. */
+  private ends?: Map<number, bigint>;
+  private readonly reached = new Map<number, bigint>();
+  private onEnd?: () => void;
 
   constructor(private readonly o: KafkaSinkOptions<T>) {
     this.log = o.logger.child({ sink: o.format.name, topic: o.topic, group: o.groupId });
@@ -85,6 +89,36 @@ export class KafkaSinkRunner<T> {
     return s;
   }
 
+  /**
+   * Resolves once every partition of the topic is written up to the end offsets it had
+   * when this was called (a one-off export: `sink odvg --stop-at-end`). Meant for a
+   * single sink process that owns all partitions.
+   */
+  async untilEnd(): Promise<void> {
+    const admin = this.o.kafka.admin();
+    await admin.connect();
+    try {
+      this.ends = new Map((await admin.fetchTopicOffsets(this.o.topic)).map((o) => [o.partition, BigInt(o.high)]));
+    } finally {
+      await admin.disconnect();
+    }
+    const done = new Promise<void>((r) => (this.onEnd = r));
+    this.checkEnd();
+    return done;
+  }
+
+  private note(partition: number, next: bigint): void {
+    if (next > (this.reached.get(partition) ?? -1n)) this.reached.set(partition, next);
+    this.checkEnd();
+  }
+
+  private checkEnd(): void {
+    if (!this.ends || !this.onEnd) return;
+    for (const [p, end] of this.ends) if (end > 0n && (this.reached.get(p) ?? 0n) < end) return;
+    this.onEnd();
+    this.onEnd = undefined;
+  }
+
   async start(): Promise<void> {
     await this.o.serdes.for(this.o.topic).id();
     this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
@@ -113,7 +147,10 @@ export class KafkaSinkRunner<T> {
       for (const p of assigned) {
         void this.sinkFor(p)
           .then((s) => {
-            if (s.resumeOffset !== null) consumer.seek({ topic: this.o.topic, partition: p, offset: s.resumeOffset });
+            if (s.resumeOffset !== null) {
+              consumer.seek({ topic: this.o.topic, partition: p, offset: s.resumeOffset });
+              this.note(p, BigInt(s.resumeOffset));
+            }
           })
           .catch((err) => this.log.error({ partition: p, error: errorMessage(err) }, 'cannot open the sink partition'));
       }
@@ -151,7 +188,10 @@ export class KafkaSinkRunner<T> {
     const last = closed.at(-1);
     if (last) await this.consumer!.commitOffsets([{ topic: this.o.topic, partition: batch.partition, offset: (BigInt(last.endOffset) + 1n).toString() }]);
     const lastMsg = batch.messages.at(-1);
-    if (lastMsg) resolveOffset(lastMsg.offset);
+    if (lastMsg) {
+      resolveOffset(lastMsg.offset);
+      this.note(batch.partition, BigInt(lastMsg.offset) + 1n);
+    }
     await heartbeat();
   }
 
