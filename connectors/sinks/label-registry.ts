@@ -37,14 +37,46 @@ class FirstSeen {
   }
 }
 
-/** A local append-only file, one JSON string per line; for the embedded runtime and tests. */
-export class FileLabelRegistry implements LabelRegistry {
-  private seen = new FirstSeen();
+/**
+ * The shared part of both logs: calls are serialised, and a category that is not known
+ * yet is appended, then read back, before its id is handed out.
+ */
+abstract class OrderedLabelLog implements LabelRegistry {
+  protected seen = new FirstSeen();
   private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly file: string) {}
+  /** Appends the categories and returns once the log has been read past them. */
+  protected abstract appendAndReadBack(missing: string[]): Promise<void>;
+  /** Refreshes `seen` before deciding what is missing (a file may have grown). */
+  protected async refresh(): Promise<void> {}
 
-  private async reload(): Promise<void> {
+  idsFor(categories: string[]): Promise<Map<string, number>> {
+    const run = this.lock.then(async () => {
+      if (categories.some((c) => this.seen.id(c) === undefined)) await this.refresh();
+      const missing = [...new Set(categories.filter((c) => this.seen.id(c) === undefined))];
+      if (missing.length) await this.appendAndReadBack(missing);
+      return new Map(categories.map((c) => [c, this.seen.id(c)!]));
+    });
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  labels(): string[] {
+    return [...this.seen.order];
+  }
+
+  async close(): Promise<void> {
+    await this.lock;
+  }
+}
+
+/** A local append-only file, one JSON string per line; for the embedded runtime and tests. */
+export class FileLabelRegistry extends OrderedLabelLog {
+  constructor(readonly file: string) {
+    super();
+  }
+
+  protected override async refresh(): Promise<void> {
     let text = '';
     try {
       text = await fs.readFile(this.file, 'utf8');
@@ -63,41 +95,24 @@ export class FileLabelRegistry implements LabelRegistry {
     this.seen = seen;
   }
 
-  async idsFor(categories: string[]): Promise<Map<string, number>> {
-    const run = this.lock.then(async () => {
-      if (categories.some((c) => this.seen.id(c) === undefined)) await this.reload();
-      const missing = categories.filter((c) => this.seen.id(c) === undefined);
-      if (missing.length) {
-        await fs.mkdir(path.dirname(this.file), { recursive: true });
-        const fh = await fs.open(this.file, 'a');
-        try {
-          // A torn line from a crash must not swallow the next entry.
-          const st = await fh.stat();
-          const lead = st.size > 0 && !(await endsWithNewline(this.file, st.size)) ? '\n' : '';
-          await fh.appendFile(lead + missing.map((c) => JSON.stringify(c)).join('\n') + '\n');
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await this.reload();
-      }
-      return new Map(categories.map((c) => [c, this.seen.id(c)!]));
-    });
-    this.lock = run.catch(() => undefined);
-    return run;
-  }
-
-  labels(): string[] {
-    return [...this.seen.order];
-  }
-
-  async close(): Promise<void> {
-    await this.lock;
+  protected async appendAndReadBack(missing: string[]): Promise<void> {
+    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    const fh = await fs.open(this.file, 'a');
+    try {
+      // A torn line from a crash must not swallow the next entry.
+      const st = await fh.stat();
+      const lead = st.size > 0 && !(await endsWithNewline(this.file, st.size)) ? '\n' : '';
+      await fh.appendFile(lead + missing.map((c) => JSON.stringify(c)).join('\n') + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await this.refresh();
   }
 
   static async open(file: string): Promise<FileLabelRegistry> {
     const r = new FileLabelRegistry(file);
-    await r.reload();
+    await r.refresh();
     return r;
   }
 }
@@ -114,16 +129,15 @@ async function endsWithNewline(file: string, size: number): Promise<boolean> {
 }
 
 /** The label log on Kafka: one partition, infinite retention, no compaction. */
-export class KafkaLabelRegistry implements LabelRegistry {
-  private readonly seen = new FirstSeen();
+export class KafkaLabelRegistry extends OrderedLabelLog {
   private consumer?: Consumer;
   private producer?: Producer;
   /** Highest offset read so far, and who waits for which offset. */
   private readTo = -1n;
   private waiters: Array<{ offset: bigint; resolve: () => void }> = [];
-  private lock: Promise<unknown> = Promise.resolve();
-
-  private constructor(private readonly kafka: Kafka, readonly topic: string) {}
+  private constructor(private readonly kafka: Kafka, readonly topic: string) {
+    super();
+  }
 
   static async open(kafka: Kafka, topic: string, opts: { replicationFactor?: number; loadTimeoutMs?: number } = {}): Promise<KafkaLabelRegistry> {
     const r = new KafkaLabelRegistry(kafka, topic);
@@ -173,27 +187,15 @@ export class KafkaLabelRegistry implements LabelRegistry {
     });
   }
 
-  async idsFor(categories: string[]): Promise<Map<string, number>> {
-    const run = this.lock.then(async () => {
-      const missing = [...new Set(categories.filter((c) => this.seen.id(c) === undefined))];
-      if (missing.length) {
-        const res = await this.producer!.send({ topic: this.topic, acks: -1, messages: missing.map((c) => ({ key: c, value: c, partition: 0 })) });
-        const last = BigInt(res[0]!.baseOffset ?? '0') + BigInt(missing.length - 1);
-        // Our own writes define nothing until read back in log order.
-        await this.waitFor(last, 60_000);
-      }
-      return new Map(categories.map((c) => [c, this.seen.id(c)!]));
-    });
-    this.lock = run.catch(() => undefined);
-    return run;
+  protected async appendAndReadBack(missing: string[]): Promise<void> {
+    const res = await this.producer!.send({ topic: this.topic, acks: -1, messages: missing.map((c) => ({ key: c, value: c, partition: 0 })) });
+    const last = BigInt(res[0]!.baseOffset ?? '0') + BigInt(missing.length - 1);
+    // Our own writes define nothing until read back in log order.
+    await this.waitFor(last, 60_000);
   }
 
-  labels(): string[] {
-    return [...this.seen.order];
-  }
-
-  async close(): Promise<void> {
-    await this.lock;
+  override async close(): Promise<void> {
+    await super.close();
     await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
   }
 }

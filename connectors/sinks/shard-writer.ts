@@ -540,18 +540,7 @@ export async function verifyShard(storage: ShardStorage, dir: string, shard: Sha
   }
 }
 
-export interface ManifestShard {
-  file: string;
-  topic: string;
-  partition: number;
-  startOffset: string;
-  endOffset: string;
-  records: number;
-  offsets: number;
-  bytes: number;
-  sha256: string;
-  versions: string[];
-}
+export type ManifestShard = Pick<ShardInfo, 'file' | 'topic' | 'partition' | 'startOffset' | 'endOffset' | 'records' | 'offsets' | 'bytes' | 'sha256' | 'versions'>;
 
 export interface ShardManifest {
   format: typeof MANIFEST_FORMAT;
