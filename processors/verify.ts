@@ -1,4 +1,3 @@
-import { distinctUntilChanged, map } from 'rxjs';
 import { z } from 'zod';
 import { deterministicId } from '../core/ids';
 import { lineageOf } from '../core/lineage';
@@ -10,6 +9,7 @@ import { providerConfig } from '../models/llm/create-provider';
 import { priceTableSchema } from '../models/llm/pricing';
 import { resilienceConfig } from '../models/llm/resilient-provider';
 import { sharedProvider } from '../models/llm/shared-providers';
+import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { sumCalls } from '../models/verifier/cascade';
 import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
 import { Verifier } from '../models/verifier/verifier';
@@ -69,12 +69,7 @@ export const verify = defineProcessor({
     const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, { crop: config.crop, maxOutputTokens: config.maxOutputTokens }));
 
     // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.
-    const breaker = llm.state$
-      .pipe(
-        map((s) => s !== 'closed'),
-        distinctUntilChanged(),
-      )
-      .subscribe((down) => (down ? ctx.flow.pause(`provider ${llm.kind}/${llm.model} is down (circuit open)`) : ctx.flow.resume()));
+    pauseWhileDown(llm, ctx.flow);
 
     const op = perRecord<DetectorProposals>(
       async (rec) => {
@@ -153,7 +148,6 @@ export const verify = defineProcessor({
       },
       { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
     );
-    void breaker; // lives as long as the node
     return op;
   },
 });
