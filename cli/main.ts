@@ -329,6 +329,8 @@ export async function main(argv: string[]): Promise<void> {
       try {
         const images = { allowedRoots: [path.resolve(corpusDir)] };
         config.nodes.verify = config.nodes.verify ?? { ...provider!.verifyConfig, images };
+        // The demo feeds no rollouts; the reward node still needs a judge it can reach.
+        config.nodes.reward = config.nodes.reward ?? { judge: (provider?.verifyConfig ?? (config.nodes.verify as { provider: unknown })).provider };
         config.sinks.odvg = { ...config.sinks.odvg, dir: path.join(opts.out, 'odvg'), images: { ...config.sinks.odvg.images, ...images } };
         console.log('== the main job: corpus -> plan -> detect (stand-in model) -> verify');
         await runEmbedded(config, corpusFile, opts.out, path.join(opts.out, 'state'));

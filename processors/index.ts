@@ -4,12 +4,14 @@ import { passthrough } from './passthrough';
 import { plan } from './plan';
 import { detect } from './detect';
 import { verify } from './verify';
+import { reward } from './reward';
 
 export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
   [passthrough.kind]: passthrough,
   [plan.kind]: plan,
   [detect.kind]: detect,
   [verify.kind]: verify,
+  [reward.kind]: reward,
 };
 
 export function lookupProcessor(kind: string): ProcessorSpec<any, any> | undefined {

@@ -24,8 +24,8 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: t.detectorProposals, type: 'DetectorProposals', partitions },
       { name: t.verifierJudgements, type: 'VerifierJudgement', partitions, sink: true },
       { name: t.pseudoLabels, type: 'PseudoLabel', partitions, sink: true },
-      { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true, sink: true },
-      { name: t.rewardRecords, type: 'RewardRecord', partitions, source: true, sink: true },
+      { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true },
+      { name: t.rewardRecords, type: 'RewardRecord', partitions, sink: true },
       { name: t.rewardGroups, type: 'RewardGroup', partitions, source: true, sink: true },
       { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
     ],
@@ -39,6 +39,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
         outputs: { judgements: t.verifierJudgements, labels: t.pseudoLabels },
         config: opts.nodeConfig?.verify,
       },
+      { name: 'reward', processor: 'reward', input: t.reasoningRollouts, outputs: { rewards: t.rewardRecords }, config: opts.nodeConfig?.reward },
     ],
   };
 }

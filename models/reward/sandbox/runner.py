@@ -1,0 +1,175 @@
+"""Bootstrap for the syntax-reward sandbox (spawned by models/reward/python-sandbox.ts).
+
+Runs as `python3 -I -S -B runner.py LIMITS_JSON` with cwd = a fresh scratch dir holding
+program.py and .nonce, an empty environment and stdin closed. Order matters:
+read inputs -> parse (no user code runs) -> rlimits -> audit hook -> exec with stub tools.
+The verdict goes to fd 3 as one JSON line carrying a per-run nonce, so a program cannot
+pass by printing or os.write-ing a verdict-shaped line. The nonce does live in main()'s
+frame, so a program that deliberately walks frames could find it: the nonce stops blind
+forgery, not a determined in-process attacker (who still gains only the 0/1 syntax score).
+"""
+import ast
+import json
+import os
+import resource
+import sys
+
+RESULT_FD = 3
+MAX_REPR = 2000  # the parent only needs a short preview of final_answer
+
+# Modules whose only use here would be escaping: native calls, networking, processes.
+BLOCKED_MODULES = frozenset({
+    'ctypes', '_ctypes', 'cffi', 'socket', '_socket', 'ssl', '_ssl', 'select', 'selectors',
+    'subprocess', '_posixsubprocess', 'multiprocessing', '_multiprocessing', 'pty',
+    'signal', 'mmap', 'fcntl', 'asyncio', 'socketserver', 'ftplib', 'smtplib', 'xmlrpc',
+    'webbrowser',
+})
+# Audit events refused outright (prefix match): processes, signals, sockets, native code,
+# filesystem mutation and raising our rlimits. Frame introspection stays allowed because
+# the stdlib needs it (namedtuple, enum, typing use sys._getframe); see the nonce note below.
+BLOCKED_EVENT_PREFIXES = (
+    'os.fork', 'os.forkpty', 'os.system', 'os.exec', 'os.spawn', 'os.posix_spawn',
+    'subprocess.', 'os.kill', 'os.killpg', 'signal.', 'socket.', 'ctypes.', 'mmap.',
+    'os.remove', 'os.unlink', 'os.rename', 'os.rmdir', 'os.mkdir', 'os.chmod', 'os.chown',
+    'os.link', 'os.symlink', 'os.truncate', 'os.utime', 'os.chdir', 'os.chroot',
+    'os.chflags', 'os.setxattr', 'os.removexattr', 'os.putenv', 'os.unsetenv', 'shutil.',
+    'resource.setrlimit', 'resource.prlimit', 'cpython.', 'webbrowser.', 'urllib.',
+    'ftplib.', 'smtplib.', 'http.', 'imaplib.', 'poplib.', 'nntplib.', 'telnetlib.',
+)
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class SandboxViolation(PermissionError):
+    pass
+
+
+def make_audit_hook(read_roots):
+    """PEP 578 hook. NOT a security boundary by itself (C extensions and interpreter bugs
+    can bypass it); it is one layer next to the process boundary, empty env, rlimits,
+    network namespace and the parent's wall-clock kill."""
+    def inside(path):
+        # Only exact str/bytes: a PathLike could answer differently to a second fspath().
+        if type(path) is bytes:
+            path = os.fsdecode(path)
+        if type(path) is not str:
+            return False
+        real = os.path.realpath(path)
+        return any(real == r or real.startswith(r + os.sep) for r in read_roots)
+
+    def hook(event, args):
+        if event == 'open':
+            path, mode, flags = (tuple(args) + (None, None, None))[:3]
+            if type(path) is int:
+                return  # an already-open descriptor grants no new access
+            writing = (isinstance(mode, str) and any(c in mode for c in 'wax+')) or (
+                isinstance(flags, int) and flags & WRITE_FLAGS)
+            if writing:
+                raise SandboxViolation(f'sandbox: write access refused: {path!r}')
+            if not inside(path):
+                raise SandboxViolation(f'sandbox: open outside scratch dir refused: {path!r}')
+        elif event in ('os.listdir', 'os.scandir'):
+            path = args[0] if args else '.'
+            if path is not None and type(path) is not int and not inside(path):
+                raise SandboxViolation(f'sandbox: listing refused: {path!r}')
+        elif event == 'import':
+            if args and str(args[0]).split('.')[0] in BLOCKED_MODULES:
+                raise SandboxViolation(f'sandbox: import of {args[0]!r} refused')
+        elif event.startswith(BLOCKED_EVENT_PREFIXES):
+            raise SandboxViolation(f'sandbox: {event} refused')
+    return hook
+
+
+def set_limits(cpu_seconds, memory_bytes):
+    # CPU: SIGXCPU at the soft limit, SIGKILL one second later at the hard limit.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    # Address space: huge allocations fail with MemoryError instead of swapping the host.
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # No new processes/threads. Counted per uid and ignored for root (CAP_SYS_RESOURCE),
+    # hence the audit hook also refuses fork/exec/spawn.
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    # No regular file may grow (pipes are unaffected): writes are refused by the hook anyway;
+    # this catches a bypass (Python ignores SIGXFSZ, so the write fails with EFBIG).
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))  # imports need a few transient fds
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core dumps in the scratch dir
+
+
+# ---- stub tools: fixed, deterministic answers; only the program's control flow matters ----
+def gd_detect(img_pth, prompt):
+    phrases = [p.strip() for p in str(prompt).split(',') if p.strip()]
+    return [{'bbox': [10, 10, 50, 50], 'label': p} for p in phrases]
+
+
+def depth(img_pth, bbox):
+    return 0.5
+
+
+def vqa(img_pth, bbox, prompt):
+    return 'yes'
+
+
+class StubImage:
+    """Stand-in for a loaded image so `img.size` / `img.crop(...)` style code runs."""
+    width, height = 640, 480
+    size = (640, 480)
+
+    def crop(self, box):
+        return self
+
+
+def main():
+    limits = json.loads(sys.argv[1])
+    with open('program.py', encoding='utf-8') as f:
+        source = f.read()
+    with open('.nonce', encoding='ascii') as f:
+        nonce = f.read().strip()
+    os.unlink('.nonce')  # the program must never be able to read it
+    del sys.argv[1:]
+
+    def report(ok, phase, reason, final_answer=None):
+        msg = {'nonce': nonce, 'ok': ok, 'phase': phase, 'reason': reason}
+        if final_answer is not None:
+            msg['finalAnswer'] = final_answer
+        os.write(RESULT_FD, (json.dumps(msg) + '\n').encode('utf-8', 'replace'))
+
+    # Layer 1: the real Python parser, before anything of the program executes.
+    try:
+        code = compile(ast.parse(source, '<program>'), '<program>', 'exec')
+    except SyntaxError as e:
+        report(False, 'parse', f'SyntaxError at line {e.lineno}: {e.msg}')
+        return
+    except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
+        report(False, 'parse', f'{type(e).__name__} while parsing: {e}')
+        return
+
+    set_limits(int(limits['cpuSeconds']), int(limits['memoryBytes']))
+    # Reads allowed: scratch dir and the interpreter's own stdlib (imports open files).
+    read_roots = [os.path.realpath(p) for p in [os.getcwd()] + sys.path if p]
+    sys.addaudithook(make_audit_hook(read_roots))
+
+    env = {'__name__': '__main__', '__builtins__': __builtins__, 'gd_detect': gd_detect,
+           'depth': depth, 'vqa': vqa, 'img': StubImage(), 'img_pth': 'image.jpg'}
+    try:
+        exec(code, env)
+    except BaseException as e:  # includes SystemExit: the program must finish normally
+        tb = e.__traceback__
+        # tb is this exec line; tb_next is the program's top-level statement.
+        line = tb.tb_next.tb_lineno if tb is not None and tb.tb_next is not None else '?'
+        phase = 'limits' if isinstance(e, MemoryError) else 'run'
+        detail = str(e)[:300]
+        report(False, phase, f'{type(e).__name__} at line {line}: {detail}')
+        return
+
+    if 'final_answer' not in env:
+        report(False, 'run', 'program finished without assigning final_answer')
+        return
+    try:
+        shown = repr(env['final_answer'])[:MAX_REPR]
+    except BaseException as e:
+        report(False, 'run', f'repr(final_answer) raised {type(e).__name__}')
+        return
+    report(True, 'run', 'ok', shown)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { deterministicId } from '../core/ids';
+import { lineageOf } from '../core/lineage';
+import { defineProcessor } from '../core/processor';
+import { perRecord } from '../core/per-record';
+import { retryPolicySchema } from '../core/retry';
+import { providerConfig } from '../models/llm/create-provider';
+import { pauseWhileDown } from '../models/llm/pause-while-down';
+import { priceTableSchema } from '../models/llm/pricing';
+import { resilienceConfig } from '../models/llm/resilient-provider';
+import { sharedProvider } from '../models/llm/shared-providers';
+import { judgePromptsConfig, JUDGES, RewardJudges } from '../models/reward/judges';
+import { runProgram } from '../models/reward/python-sandbox';
+import { formatGate, parseRewardWeights, RewardComponents, rewardWeightsSchema, splitRollout, totalReward } from '../models/reward/reward-score';
+import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types';
+
+export const rewardConfig = z
+  .object({
+    /** Gemini on Vertex AI by default, as the method; any provider of the provider layer works. */
+    judge: providerConfig.prefault({ kind: 'gemini-vertex' }),
+    limits: resilienceConfig.prefault({}),
+    prices: priceTableSchema.optional(),
+    prompts: judgePromptsConfig.prefault({}),
+    weights: rewardWeightsSchema.prefault({}),
+    sandbox: z
+      .object({
+        timeoutMs: z.number().int().min(100).default(5_000),
+        cpuSeconds: z.number().int().min(1).default(3),
+        memoryMb: z.number().int().min(32).default(256),
+      })
+      .strict()
+      .prefault({}),
+    /** Rollouts in work at once; their judge calls share `limits.concurrency`. */
+    concurrency: z.number().int().min(1).max(1024).default(16),
+    maxOutputTokens: z.number().int().min(16).optional(),
+    retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
+  })
+  .strict();
+export type RewardConfig = z.infer<typeof rewardConfig>;
+
+const ZERO: RewardComponents = { logic: 0, syntax: 0, attributes: 0, spatial: 0, adherence: 0 };
+
+/**
+ * reasoning-rollouts -> reward-records (method, Loop 2). The format gate comes first: a
+ * rollout without both <plan> and <answer> scores 0 without any call. Otherwise the
+ * program runs in the Python sandbox against stub tools (syntax) while the four LLM
+ * judges score it concurrently. A judge that fails after the provider's retries fails the
+ * record (retried, then dead-lettered), never a silent 0; an unparsable judge answer is a
+ * 0 with a flag, as the method scores it.
+ */
+export const reward = defineProcessor({
+  kind: 'reward',
+  description: 'format gate, sandboxed syntax run and four LLM judges -> one reward per rollout',
+  input: 'ReasoningRollout',
+  outputs: { rewards: 'RewardRecord' },
+  config: rewardConfig,
+  prepare: async (config) => {
+    RewardJudges.loadPrompts(config.prompts);
+    parseRewardWeights(config.weights);
+    sharedProvider(config.judge, config.limits, config.prices);
+  },
+  create: (config, ctx) => {
+    const llm = sharedProvider(config.judge, config.limits, config.prices, ctx.logger);
+    const judges = new RewardJudges(llm, RewardJudges.loadPrompts(config.prompts), { maxOutputTokens: config.maxOutputTokens });
+    const weights = parseRewardWeights(config.weights);
+    pauseWhileDown(llm, ctx.flow);
+
+    return perRecord<ReasoningRollout>(
+      async (rec) => {
+        const r = rec.value;
+        const started = ctx.clock.now();
+        const formatOk = formatGate(r.response);
+        const { plan, program } = splitRollout(r.response);
+        const flags: string[] = [];
+        let components = { ...ZERO };
+        let usage = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        if (!formatOk || plan === null || program === null) {
+          flags.push('format-gate');
+        } else {
+          const [syntax, judged] = await Promise.all([
+            runProgram(program, config.sandbox),
+            judges.judgeAll({ question: r.question, plan, program }, ctx.signal),
+          ]);
+          if (!syntax.score) flags.push(`syntax:${syntax.reason.slice(0, 200)}`);
+          components = { ...components, syntax: syntax.score };
+          for (const j of JUDGES) {
+            components[j] = judged.components[j].score;
+            if (!judged.components[j].parsed) flags.push(`judge-unparsable:${j}`);
+          }
+          usage = judged.usage;
+        }
+        const version = judges.version;
+        const value: RewardRecord = {
+          id: deterministicId('rw', r.id, version, JSON.stringify(weights)),
+          rolloutId: r.id,
+          groupId: r.groupId,
+          groupSize: r.groupSize,
+          questionId: r.questionId,
+          formatOk,
+          components,
+          weights: { ...weights },
+          total: totalReward(components, weights, formatOk),
+          flags,
+          judgeProvider: llm.kind,
+          judgeModel: llm.model,
+          promptHashes: judges.promptHashes,
+          latencyMs: ctx.clock.now() - started,
+          usage,
+          createdAt: ctx.clock.now(),
+          lineage: lineageOf(ctx.node, [r.id], { 'reward.judges': version, ...Object.fromEntries(Object.entries(judges.promptHashes).map(([k, h]) => [`reward.prompt.${k}`, h])) }, rec.origin),
+        };
+        // Keyed by group: every member of a group lands in one partition for group completion.
+        return [{ port: 'rewards', key: r.groupId, value }];
+      },
+      { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
+    );
+  },
+});
