@@ -1,4 +1,5 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { runProgram } from '../../models/reward/python-sandbox';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
@@ -82,6 +83,18 @@ describe('generateSyntheticCorpus', () => {
         expect([...e.phrases].sort()).toEqual([...asked].sort());
       }
     });
+  });
+
+  it("writes programs that run against the method's stub tools (the reward's syntax check scores them 1)", async () => {
+    const programs: string[] = [];
+    for await (const item of readCorpus(a.result.corpusFile)) if (item.ok && item.event.program) programs.push(item.event.program);
+    expect(programs.length).toBeGreaterThan(0);
+    for (const p of programs.slice(0, 3)) {
+      const code = /<answer>([\s\S]*)<\/answer>/.exec(p)![1]!;
+      const r = await runProgram(code, { timeoutMs: 5000 });
+      expect([r.score, r.reason]).toEqual([1, r.reason]);
+      expect(r.finalAnswer).toBeDefined();
+    }
   });
 
   it('keeps boxes integer, inside the image, distinct-category and non-overlapping', () => {

@@ -320,9 +320,10 @@ function buildProgram(q: Question): string {
   return (
     `<plan>1. Detect the ${a} and the ${b}.\n2. ${compare}\n3. Answer from the comparison.</plan>` +
     `<answer>\n` +
-    `boxes = gd_detect(img, "${a}, ${b}")\n` +
-    `${va} = boxes["${a}"][0]\n` +
-    `${vb} = boxes["${b}"][0]\n` +
+    // The method's tool API: gd_detect returns a list of {"bbox", "label"}.
+    `dets = gd_detect(img, "${a}, ${b}")\n` +
+    `${va} = [d["bbox"] for d in dets if d["label"] == "${a}"][0]\n` +
+    `${vb} = [d["bbox"] for d in dets if d["label"] == "${b}"][0]\n` +
     `${code}\n` +
     `</answer>`
   );
