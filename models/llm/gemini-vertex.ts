@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { GoogleGenAI } from '@google/genai';
 import type { Content, GenerateContentConfig, GenerateContentResponse, GoogleGenAIOptions, Part } from '@google/genai';
 import { CompletionRequest, CompletionResult, LlmProvider, ProviderError, repairMessage } from './provider';
-import { HeadersLike, linkSignal, toProviderError } from './provider-errors';
+import { callWithDeadline, HeadersLike } from './provider-errors';
 
 export interface GeminiVertexOptions {
   model: string;
@@ -81,18 +81,17 @@ export class GeminiVertexProvider implements LlmProvider {
   }
 
   async complete(req: CompletionRequest): Promise<CompletionResult> {
-    const link = linkSignal(req.signal, this.#opts.timeoutMs);
     // genai's ApiError keeps only status and body; the headers (Retry-After) are caught here.
     let errorHeaders: HeadersLike | undefined;
     const maxOutputTokens = req.maxOutputTokens ?? this.#opts.maxOutputTokens;
-    const config: GenerateContentConfig = {
+    const config = (abortSignal: AbortSignal | undefined): GenerateContentConfig => ({
       ...(req.instructions ? { systemInstruction: req.instructions } : {}),
       ...(req.output ? { responseMimeType: 'application/json', responseJsonSchema: req.output.schema } : {}),
       ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
       ...(this.#opts.thinkingBudget !== undefined ? { thinkingConfig: { thinkingBudget: this.#opts.thinkingBudget } } : {}),
       // Continuation would resend the request on its own: one call per complete().
       automaticContinuation: false,
-      abortSignal: link.signal,
+      abortSignal,
       httpOptions: {
         fetch: async (input, init) => {
           const res = await fetch(input, init);
@@ -100,22 +99,13 @@ export class GeminiVertexProvider implements LlmProvider {
           return res;
         },
       },
-    };
-    let res: GenerateContentResponse;
-    try {
-      res = await this.#ai.models.generateContent({ model: this.model, contents: this.buildContents(req), config });
-    } catch (err) {
-      throw toProviderError(err, {
-        provider: this.kind,
-        model: this.model,
-        signal: link.signal,
-        secrets: this.#secrets,
-        baseURL: this.#opts.baseURL,
-        responseHeaders: errorHeaders,
-      });
-    } finally {
-      link.dispose();
-    }
+    });
+    const res: GenerateContentResponse = await callWithDeadline(
+      req.signal,
+      this.#opts.timeoutMs,
+      () => ({ provider: this.kind, model: this.model, secrets: this.#secrets, baseURL: this.#opts.baseURL, responseHeaders: errorHeaders }),
+      (signal) => this.#ai.models.generateContent({ model: this.model, contents: this.buildContents(req), config: config(signal) }),
+    );
     const candidate = res.candidates?.[0];
     // Read the parts directly: the SDK's `text` getter warns on the console about thought parts.
     const text = (candidate?.content?.parts ?? [])

@@ -6,7 +6,8 @@ import type { ChatCompletionContentPart, ChatCompletionCreateParamsNonStreaming,
 import type { ReasoningEffort } from 'openai/resources/shared';
 import { stripThinking } from '../planner/openai-planner';
 import { CompletionRequest, CompletionResult, imageDataUrl, LlmProvider, ProviderError, repairMessage } from './provider';
-import { linkSignal, toProviderError } from './provider-errors';
+import { openaiClient } from './openai-client';
+import { callWithDeadline } from './provider-errors';
 
 /**
  * json_schema: strict schema enforced by the server (OpenAI, vLLM, recent Ollama).
@@ -48,10 +49,7 @@ export class OpenAIChatProvider implements LlmProvider {
     this.model = opts.model;
     this.#opts = opts;
     this.#apiKey = opts.apiKey || NO_API_KEY;
-    this.#client = new OpenAI({ apiKey: this.#apiKey, baseURL: opts.baseURL, maxRetries: 0,
-      // Our deadline (linkSignal) fires first; the SDK's is only a later backstop.
-      ...(opts.timeoutMs ? { timeout: opts.timeoutMs + 1000 } : {}),
-    });
+    this.#client = openaiClient(this.#apiKey, opts.baseURL, opts.timeoutMs);
   }
 
   buildBody(req: CompletionRequest): ChatCompletionCreateParamsNonStreaming {
@@ -86,15 +84,12 @@ export class OpenAIChatProvider implements LlmProvider {
 
   async complete(req: CompletionRequest): Promise<CompletionResult> {
     const body = this.buildBody(req);
-    const link = linkSignal(req.signal, this.#opts.timeoutMs);
-    let res: OpenAI.Chat.ChatCompletion;
-    try {
-      res = await this.#client.chat.completions.create(body, { signal: link.signal });
-    } catch (err) {
-      throw toProviderError(err, { provider: this.kind, model: this.model, signal: link.signal, secrets: [this.#apiKey], baseURL: this.#opts.baseURL });
-    } finally {
-      link.dispose();
-    }
+    const res = await callWithDeadline(
+      req.signal,
+      this.#opts.timeoutMs,
+      () => ({ provider: this.kind, model: this.model, secrets: [this.#apiKey], baseURL: this.#opts.baseURL }),
+      (signal) => this.#client.chat.completions.create(body, { signal }),
+    );
     const choice = res.choices?.[0];
     // Qwen3 on a server without a reasoning parser puts its thinking in the content.
     const text = stripThinking(choice?.message?.content ?? '');

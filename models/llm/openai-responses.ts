@@ -5,7 +5,8 @@ import OpenAI from 'openai';
 import type { ReasoningEffort } from 'openai/resources/shared';
 import type { ResponseCreateParamsNonStreaming, ResponseInputContent, ResponseInputItem } from 'openai/resources/responses/responses';
 import { CompletionRequest, CompletionResult, imageDataUrl, LlmProvider, ProviderError, repairMessage } from './provider';
-import { linkSignal, toProviderError } from './provider-errors';
+import { openaiClient } from './openai-client';
+import { callWithDeadline } from './provider-errors';
 
 export type ResponsesImageDetail = 'low' | 'high' | 'auto' | 'original';
 
@@ -38,10 +39,7 @@ export class OpenAIResponsesProvider implements LlmProvider {
     this.model = opts.model;
     this.#opts = opts;
     this.#apiKey = opts.apiKey;
-    this.#client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0,
-      // Our deadline (linkSignal) fires first; the SDK's is only a later backstop.
-      ...(opts.timeoutMs ? { timeout: opts.timeoutMs + 1000 } : {}),
-    });
+    this.#client = openaiClient(opts.apiKey, opts.baseURL, opts.timeoutMs);
   }
 
   /** The request body complete() sends (exported for tests and debugging; holds no key). */
@@ -71,15 +69,12 @@ export class OpenAIResponsesProvider implements LlmProvider {
 
   async complete(req: CompletionRequest): Promise<CompletionResult> {
     const body = this.buildBody(req);
-    const link = linkSignal(req.signal, this.#opts.timeoutMs);
-    let res: OpenAI.Responses.Response;
-    try {
-      res = await this.#client.responses.create(body, { signal: link.signal });
-    } catch (err) {
-      throw toProviderError(err, { provider: this.kind, model: this.model, signal: link.signal, secrets: [this.#apiKey], baseURL: this.#opts.baseURL });
-    } finally {
-      link.dispose();
-    }
+    const res = await callWithDeadline(
+      req.signal,
+      this.#opts.timeoutMs,
+      () => ({ provider: this.kind, model: this.model, secrets: [this.#apiKey], baseURL: this.#opts.baseURL }),
+      (signal) => this.#client.responses.create(body, { signal }),
+    );
     const text = res.output_text ?? '';
     if (!text) {
       // Usually the whole token budget went on reasoning, or a refusal; the same request

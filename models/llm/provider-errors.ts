@@ -88,6 +88,27 @@ export function linkSignal(outer: AbortSignal | undefined, timeoutMs?: number): 
   };
 }
 
+/**
+ * One provider call under our deadline (linkSignal) with its failure classified. `context`
+ * is read only when the call fails, so it can include what the call itself captured
+ * (genai's response headers).
+ */
+export async function callWithDeadline<T>(
+  outer: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+  context: () => Omit<ErrorContext, 'signal'>,
+  call: (signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
+  const link = linkSignal(outer, timeoutMs);
+  try {
+    return await call(link.signal);
+  } catch (err) {
+    throw toProviderError(err, { ...context(), signal: link.signal });
+  } finally {
+    link.dispose();
+  }
+}
+
 /** Removes secrets, inline data and long base64 runs, and keeps the text short. */
 export function scrub(text: string, secrets: readonly string[] = []): string {
   let out = text;

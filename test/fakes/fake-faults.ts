@@ -198,6 +198,20 @@ export class FaultInjector {
     return { kind: 'answer', malformed };
   }
 
+  /**
+   * The fault for a request whose client has waited out the latency. A hang is served here:
+   * it resolves once the client goes away. null means there is nothing left to send.
+   */
+  async decideFor(res: { destroyed: boolean }, closed: Promise<void>): Promise<Exclude<FaultDecision, { kind: 'hang' }> | null> {
+    // A client that gave up while waiting takes no fault from the queue.
+    if (res.destroyed) return null;
+    const decision = this.decide();
+    if (decision.kind !== 'hang') return decision;
+    this.noteHang();
+    await closed;
+    return null;
+  }
+
   private endpoint(name: string): EndpointCounters {
     return (this.counters.byEndpoint[name] ??= { requests: 0, served: 0 });
   }

@@ -4,7 +4,7 @@
 // Errors come in Google's shape {error: {code, message, status, details?}}.
 import { jsonSender, LocalHttpServer, readBody } from './local-http';
 import * as http from 'node:http';
-import { FaultDecision, FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
+import { FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
 import { estimateUsage, FakeModelRequest, FakeOracle, FakeRequestError } from './fake-openai-server';
 
 const PATH = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):generateContent$/;
@@ -125,13 +125,8 @@ export class FakeGeminiServer {
       return fail(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
     }
     await sleepUnlessClosed(this.faults.latencyMs(), closed);
-    // A client that gave up while waiting takes no fault from the queue.
-    if (res.destroyed) return;
-    const decision: FaultDecision = this.faults.decide();
-    if (decision.kind === 'hang') {
-      this.faults.noteHang();
-      return closed;
-    }
+    const decision = await this.faults.decideFor(res, closed);
+    if (!decision) return;
     if (decision.kind === 'status') {
       const message =
         decision.status === 429 ? 'Resource exhausted. Please try again later.' : decision.status === 503 ? 'The service is currently unavailable.' : decision.reason;

@@ -4,7 +4,7 @@
 import { jsonSender, LocalHttpServer, readBody } from './local-http';
 import * as http from 'node:http';
 import sharp from 'sharp';
-import { FaultDecision, FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
+import { FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
 
 /** One model request, the same for every fake endpoint, for oracles and assertions. */
 export interface FakeModelRequest {
@@ -185,13 +185,8 @@ export class FakeOpenAIServer {
     if (n <= (this.opts.rateLimitFirst ?? 0)) return send(429, { error: { message: 'rate limited', type: 'rate_limit' } }, { 'retry-after': '0' });
     if (n <= (this.opts.rateLimitFirst ?? 0) + (this.opts.failFirst ?? 0)) return send(500, { error: { message: 'boom', type: 'server_error' } });
 
-    // A client that gave up while waiting takes no fault from the queue.
-    if (res.destroyed) return;
-    const decision: FaultDecision = this.faults.decide();
-    if (decision.kind === 'hang') {
-      this.faults.noteHang();
-      return closed;
-    }
+    const decision = await this.faults.decideFor(res, closed);
+    if (!decision) return;
     if (decision.kind === 'status') {
       // A 401 that repeats the key it got, as some proxies do: providers must scrub it.
       const message = decision.status === 401 ? `Incorrect API key provided: ${authorization?.replace(/^Bearer /, '') ?? '(none)'}` : decision.reason;
