@@ -159,7 +159,10 @@ describe('RewardJudges through @google/genai and the fake Vertex server', () => 
 
   it('still scores through 500s, even when they open the breaker', async () => {
     // Six 500s in a row trip the default threshold of 5: calls wait out a short cooldown.
-    const judges = await start({}, {}, { breaker: { cooldownMs: 50, maxCooldownMs: 100 } });
+    // The server's latency keeps the four retries in flight together, so the sixth 500
+    // lands on a call sent before the breaker opened, never on a half-open probe (which
+    // would open it a second time, depending on timing).
+    const judges = await start({}, { latencyMs: 200 }, { breaker: { cooldownMs: 50, maxCooldownMs: 100 } });
     server!.faults.failNext(6, 500);
     const r = await judges.judgeAll(INPUT);
     expect(JUDGES.map((j) => r.components[j].score)).toEqual([1, 1, 1, 1]);
