@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { AppConfig, loadConfig } from '../core/config';
-import { createLogger } from '../core/logger';
+import { createLogger, Logger } from '../core/logger';
 import { VERSION } from '../core/version';
 import { lookupProcessor } from '../processors';
 import { TOPOLOGIES } from '../topology/valor-topology';
@@ -36,6 +36,11 @@ import { DATASET_FILE, OdvgFormat } from '../connectors/sinks/odvg-format';
 import { RewardFormat } from '../connectors/sinks/reward-format';
 import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
 import { KafkaSinkRunner } from '../connectors/sinks/kafka-sink-runner';
+import type { Kafka } from 'kafkajs';
+import type { RecordTypeName } from '../schemas/catalog';
+import type { SinkFormat } from '../connectors/sinks/partition-sink';
+import type { ShardStorage } from '../connectors/sinks/shard-storage';
+import type { ShardRotation } from '../connectors/sinks/shard-writer';
 
 function formatTotals(t: ProviderTotals): string {
   return `provider ${t.provider}/${t.model}: ${t.calls} calls (${t.failures} failed, ${t.retries} retries, ${t.rateLimitWaits} rate-limit waits, ${t.breakerOpens} breaker opens), tokens in/out ${t.inputTokens}/${t.outputTokens}, $${t.costUsd.toFixed(4)}`;
@@ -77,7 +82,7 @@ function corpusTopics(topology: Topology): { imageQueries: string; deadLetters: 
 }
 
 /** The embedded run's pseudo-labels as ODVG shards (same sink code as on Kafka). */
-async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, stateDir: string, logger: ReturnType<typeof createLogger>) {
+async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, stateDir: string, logger: Logger) {
   const topic = runtime.topology.topics.find((t) => t.type === 'PseudoLabel')?.name;
   if (!topic || !runtime.topology.nodes.some((n) => Object.values(n.outputs).includes(topic))) return null;
   const c = config.sinks.odvg;
@@ -90,18 +95,27 @@ async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, st
   return r;
 }
 
-/** Runs a sink until SIGTERM/SIGINT (or, with stopAtEnd, the topic's current end), then publishes its open shards and exits. */
-async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: ReturnType<typeof createLogger>, stopAtEnd = false): Promise<void> {
+/**
+ * Runs `shutdown` once on SIGTERM/SIGINT (or when the returned function is called), then
+ * exits 0: the runtimes and sinks commit or publish what they hold before the process goes.
+ */
+function stopOnSignals(logger: Logger, what: string, shutdown: () => Promise<void>): (reason: string) => Promise<void> {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'publishing open shards before exit');
-    await runner.stop();
+    logger.info({ signal: reason }, what);
+    await shutdown();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  return stop;
+}
+
+/** Runs a sink until SIGTERM/SIGINT (or, with stopAtEnd, the topic's current end), then publishes its open shards and exits. */
+async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: Logger, stopAtEnd = false): Promise<void> {
+  const stop = stopOnSignals(logger, 'publishing open shards before exit', () => runner.stop());
   const end = stopAtEnd ? runner.untilEnd() : null;
   await runner.start();
   setInterval(() => void runner.totals().then((t) => logger.info({ ...t }, 'sink progress')), 10_000).unref();
@@ -111,6 +125,28 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: ReturnTy
     console.log(`reached the end of the topic: ${t.written} records written, ${t.duplicates} duplicates, ${t.deadLettered} dead-lettered`);
     await stop('end of topic');
   }
+}
+
+/** What every Kafka sink command shares: config, topics, the client, the runner and its signals. */
+async function runKafkaSink(
+  opts: CommonOpts & { group?: string; stopAtEnd?: boolean },
+  name: string,
+  build: (config: AppConfig, kafka: Kafka) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<any>; rotation: ShardRotation }>,
+): Promise<void> {
+  const config = configFrom(opts);
+  const topology = topologyFrom(config);
+  const logger = createLogger('valor-stream');
+  const kafka = createKafka(config.kafka, logger);
+  await ensureTopics(kafka, topology);
+  const s = await build(config, kafka);
+  const topic = topology.topics.find((t) => t.type === s.type);
+  if (!topic) throw new Error(`topology '${topology.name}' has no ${s.type} topic for the ${name} sink`);
+  const runner = new KafkaSinkRunner({
+    kafka, serdes: new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type), topic: topic.name, deadLetterTopic: topology.deadLetterTopic,
+    groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.${name}`, storage: s.storage, shardDir: s.shardDir, format: s.format, rotation: s.rotation, logger,
+    sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+  });
+  await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
 }
 
 /** Runs a corpus through the topology in this process and writes every topic to files. */
@@ -232,16 +268,7 @@ export async function main(argv: string[]): Promise<void> {
         only: opts.only ? String(opts.only).split(',').map((s: string) => s.trim()) : undefined,
         storeTopicPrefix: config.stores.topicPrefix,
       });
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'draining and committing before exit');
-        await runtime.stop();
-        process.exit(0);
-      };
-      process.on('SIGTERM', () => void stop('SIGTERM'));
-      process.on('SIGINT', () => void stop('SIGINT'));
+      stopOnSignals(logger, 'draining and committing before exit', () => runtime.stop());
       await runtime.start();
       setInterval(() => {
         for (const r of runtime.runners) logger.info({ node: r.worker.node.name, ...r.stats }, 'progress');
@@ -258,21 +285,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.odvg)')
     .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
     .action(async (opts) => {
-      const config = configFrom(opts);
-      const c = { ...config.sinks.odvg, ...(opts.out ? { dir: opts.out } : {}), ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}) };
-      const topology = topologyFrom(config);
-      const logger = createLogger('valor-stream');
-      const kafka = createKafka(config.kafka, logger);
-      await ensureTopics(kafka, topology);
-      const storage = new LocalFileStorage(c.dir);
-      const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic);
-      const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly });
-      const runner = new KafkaSinkRunner({
-        kafka, serdes: new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type), topic: topology.topics.find((t) => t.type === 'PseudoLabel')!.name,
-        deadLetterTopic: topology.deadLetterTopic, groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.odvg`, storage, shardDir: 'shards', format, rotation: c.rotation, logger,
-        sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+      await runKafkaSink(opts, 'odvg', async (config, kafka) => {
+        const c = { ...config.sinks.odvg, ...(opts.out ? { dir: opts.out } : {}), ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}) };
+        const storage = new LocalFileStorage(c.dir);
+        const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic);
+        const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly });
+        return { type: 'PseudoLabel', storage, shardDir: 'shards', format, rotation: c.rotation };
       });
-      await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
     });
   withCommon(sink.command('rewards'))
     .description('reward records or complete reward groups -> JSONL shards')
@@ -281,20 +300,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.rewards-<which>)')
     .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
     .action(async (opts) => {
-      const config = configFrom(opts);
-      const c = { ...config.sinks.rewards, ...(opts.out ? { dir: opts.out } : {}) };
-      const topology = topologyFrom(config);
-      const logger = createLogger('valor-stream');
-      const kafka = createKafka(config.kafka, logger);
-      await ensureTopics(kafka, topology);
-      const topic = topology.topics.find((t) => t.type === (opts.records === 'records' ? 'RewardRecord' : 'RewardGroup'))!.name;
-      const runner = new KafkaSinkRunner({
-        kafka, serdes: new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type), topic, deadLetterTopic: topology.deadLetterTopic,
-        groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.rewards-${opts.records}`, storage: new LocalFileStorage(c.dir), shardDir: opts.records,
-        format: new RewardFormat(), rotation: c.rotation, logger,
-        sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+      await runKafkaSink(opts, `rewards-${opts.records}`, async (config) => {
+        const c = { ...config.sinks.rewards, ...(opts.out ? { dir: opts.out } : {}) };
+        const type = opts.records === 'records' ? 'RewardRecord' : 'RewardGroup';
+        return { type, storage: new LocalFileStorage(c.dir), shardDir: opts.records, format: new RewardFormat(), rotation: c.rotation };
       });
-      await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
     });
 
   program

@@ -3,7 +3,7 @@
 import type { Logger } from '../../core/logger';
 import type { EmbeddedRuntime } from '../embedded/embedded-runtime';
 import { deadLetterKey, deadLetterRecord } from '../runtime/dead-letter';
-import { PartitionSink, SinkFormat, SinkRecord } from './partition-sink';
+import { addCounts, PartitionSink, SinkFormat, SinkRecord } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
 
@@ -42,7 +42,7 @@ export async function runEmbeddedSink<T>(opts: {
     }
     totals.shards += (await sink.handle(records)).length;
     if (await sink.close()) totals.shards++;
-    for (const k of ['written', 'duplicates', 'skipped', 'deadLettered'] as const) totals[k] += sink.stats[k];
+    addCounts(totals, sink.stats);
   }
   await opts.format.close?.();
   return totals;

@@ -9,7 +9,7 @@ import { errorMessage, isRetriable } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { deadLetterKey, deadLetterRecord } from '../runtime/dead-letter';
 import type { SerdeSet } from '../serde/topic-serde';
-import { PartitionSink, SinkFormat, SinkRecord } from './partition-sink';
+import { addCounts, PartitionSink, SinkCounts, SinkFormat, SinkRecord } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
 
@@ -28,12 +28,8 @@ export interface KafkaSinkOptions<T> {
   heartbeatIntervalMs?: number;
 }
 
-export interface SinkStats {
+export interface SinkStats extends SinkCounts {
   partitions: number[];
-  written: number;
-  duplicates: number;
-  skipped: number;
-  deadLettered: number;
   shardsClosed: number;
 }
 
@@ -52,21 +48,10 @@ export class KafkaSinkRunner<T> {
     this.log = o.logger.child({ sink: o.format.name, topic: o.topic, group: o.groupId });
   }
 
-  get stats(): SinkStats {
-    const s: SinkStats = { partitions: [...this.sinks.keys()].sort((a, b) => a - b), written: 0, duplicates: 0, skipped: 0, deadLettered: 0, shardsClosed: this.shardsClosed };
-    return s;
-  }
-
   /** Totals over the partitions this process holds now. */
   async totals(): Promise<SinkStats> {
-    const s = this.stats;
-    for (const p of this.sinks.values()) {
-      const st = (await p).stats;
-      s.written += st.written;
-      s.duplicates += st.duplicates;
-      s.skipped += st.skipped;
-      s.deadLettered += st.deadLettered;
-    }
+    const s: SinkStats = { partitions: [...this.sinks.keys()].sort((a, b) => a - b), written: 0, duplicates: 0, skipped: 0, deadLettered: 0, shardsClosed: this.shardsClosed };
+    for (const p of this.sinks.values()) addCounts(s, (await p).stats);
     return s;
   }
 

@@ -6,7 +6,7 @@ import type { ImageIntakeConfig } from '../../models/images/image-intake';
 import type { PseudoLabel } from '../../schemas/generated/types';
 import { ImageStore } from './image-store';
 import type { LabelRegistry } from './label-registry';
-import { categoriesOf, datasetJson, labelMapJson, OdvgMode, toOdvg } from './odvg';
+import { categoriesOf, datasetEntry, datasetJson, labelMapJson, OdvgMode, toOdvg } from './odvg';
 import type { FormattedLine, SinkFormat } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 
@@ -55,10 +55,8 @@ export class OdvgFormat implements SinkFormat<PseudoLabel> {
     }
     const shards = (await this.o.storage.list(this.o.shardDir)).filter((f) => f.name.endsWith('.jsonl'));
     const root = this.o.rootPath;
-    const train = shards.map((f) => ({
-      ...JSON.parse(datasetJson(root, path.join(root, this.o.shardDir, f.name), path.join(root, LABEL_MAP_FILE))).train[0],
-      ...(this.o.mode === 'vg' ? { label_map: null } : {}),
-    }));
-    await this.o.storage.writeAtomic(DATASET_FILE, JSON.stringify({ train }, null, 2) + '\n');
+    const labelMap = this.o.mode === 'vg' ? null : path.join(root, LABEL_MAP_FILE);
+    const train = shards.map((f) => datasetEntry(root, path.join(root, this.o.shardDir, f.name), labelMap));
+    await this.o.storage.writeAtomic(DATASET_FILE, datasetJson(train));
   }
 }

@@ -1,4 +1,4 @@
-import { categoriesOf, datasetJson, labelMapJson, normalizeCategory, odvgBox, odvgSignature, toOdvg } from './odvg';
+import { categoriesOf, datasetEntry, datasetJson, labelMapJson, normalizeCategory, odvgBox, odvgSignature, toOdvg } from './odvg';
 import type { PseudoLabel } from '../../schemas/generated/types';
 
 const box = (label: string, x1: number, y1: number, x2: number, y2: number) => ({ x1, y1, x2, y2, label, score: 0.5 });
@@ -49,6 +49,6 @@ describe('ODVG records', () => {
   it('lists categories in first-appearance order and writes string-keyed label maps', () => {
     expect(categoriesOf(label([box('b', 1, 1, 5, 5), box('a', 1, 1, 5, 5), box('B', 2, 2, 6, 6)]))).toEqual(['b', 'a']);
     expect(JSON.parse(labelMapJson(['x', 'y']))).toEqual({ '0': 'x', '1': 'y' });
-    expect(JSON.parse(datasetJson('/data', 'a.jsonl', 'label_map.json'))).toEqual({ train: [{ root: '/data', anno: 'a.jsonl', label_map: 'label_map.json', dataset_mode: 'odvg' }] });
+    expect(JSON.parse(datasetJson([datasetEntry('/data', 'a.jsonl', 'label_map.json')]))).toEqual({ train: [{ root: '/data', anno: 'a.jsonl', label_map: 'label_map.json', dataset_mode: 'odvg' }] });
   });
 });

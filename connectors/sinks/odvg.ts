@@ -95,7 +95,20 @@ export function labelMapJson(labels: string[]): string {
   return JSON.stringify(Object.fromEntries(labels.map((l, i) => [String(i), l])), null, 2) + '\n';
 }
 
+export interface DatasetEntry {
+  root: string;
+  anno: string;
+  /** null: a VG (grounding) dataset, which the loader reads without a label map. */
+  label_map: string | null;
+  dataset_mode: 'odvg';
+}
+
+/** One `train` entry of the dataset json: a shard, its image root and label map. */
+export function datasetEntry(root: string, anno: string, labelMap: string | null): DatasetEntry {
+  return { root, anno, label_map: labelMap, dataset_mode: 'odvg' };
+}
+
 /** The dataset json Open-GroundingDino's config points at. */
-export function datasetJson(root: string, anno: string, labelMap: string): string {
-  return JSON.stringify({ train: [{ root, anno, label_map: labelMap, dataset_mode: 'odvg' }] }, null, 2) + '\n';
+export function datasetJson(train: DatasetEntry[]): string {
+  return JSON.stringify({ train }, null, 2) + '\n';
 }

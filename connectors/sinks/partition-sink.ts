@@ -35,10 +35,25 @@ export interface SinkFormat<T> {
   close?(): Promise<void>;
 }
 
+/** What a partition sink did with its records. */
+export interface SinkCounts {
+  written: number;
+  duplicates: number;
+  skipped: number;
+  deadLettered: number;
+}
+
+export function addCounts(into: SinkCounts, from: SinkCounts): void {
+  into.written += from.written;
+  into.duplicates += from.duplicates;
+  into.skipped += from.skipped;
+  into.deadLettered += from.deadLettered;
+}
+
 export type DeadLetterFn = (record: SinkRecord<unknown>, error: unknown) => Promise<void>;
 
 export class PartitionSink<T> {
-  readonly stats = { written: 0, duplicates: 0, skipped: 0, deadLettered: 0 };
+  readonly stats: SinkCounts = { written: 0, duplicates: 0, skipped: 0, deadLettered: 0 };
 
   private constructor(
     readonly topic: string,
