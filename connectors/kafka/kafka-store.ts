@@ -4,11 +4,10 @@
 // written by other instances arrive, and writes its own entries with an idempotent
 // producer. Writes are outside the node's transactions on purpose: a verdict that was
 // paid for stays cached even if the transaction holding its outputs aborts.
-import { randomUUID } from 'node:crypto';
-import { Partitioners } from 'kafkajs';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger';
 import type { KeyValueStore, StoreProvider } from '../../core/store';
+import { TopicTail } from './topic-tail';
 
 export interface KafkaStoreOptions {
   /** Store `name` lives in topic `<topicPrefix><name>`. */
@@ -22,77 +21,30 @@ export interface KafkaStoreOptions {
 
 export class KafkaStore implements KeyValueStore {
   private readonly map = new Map<string, string>();
-  private consumer?: Consumer;
-  private producer?: Producer;
+  private tail?: TopicTail;
 
   private constructor(readonly name: string, readonly topic: string) {}
 
   static async open(kafka: Kafka, name: string, opts: KafkaStoreOptions): Promise<KafkaStore> {
     const store = new KafkaStore(name, `${opts.topicPrefix}${name}`);
-    const admin = kafka.admin();
-    await admin.connect();
-    let ends: Map<number, bigint>;
-    try {
-      if (!(await admin.listTopics()).includes(store.topic)) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: [
-            {
-              topic: store.topic,
-              numPartitions: opts.partitions ?? 4,
-              replicationFactor: opts.replicationFactor ?? 1,
-              configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-            },
-          ],
-        });
-      }
-      const offsets = await admin.fetchTopicOffsets(store.topic);
-      ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
-    } finally {
-      await admin.disconnect();
-    }
-
-    // A fresh group per instance that never commits: every instance reads everything.
-    const consumer = kafka.consumer({ groupId: `${store.topic}.reader.${randomUUID()}`, allowAutoTopicCreation: false });
-    store.consumer = consumer;
-    const pending = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
-    let loaded!: () => void;
-    const ready = new Promise<void>((r) => (loaded = r));
-    if (pending.size === 0) loaded();
-    await consumer.connect();
-    await consumer.subscribe({ topics: [store.topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        const key = message.key?.toString('utf8');
-        if (key !== undefined) {
-          if (message.value === null) store.map.delete(key);
-          else store.map.set(key, message.value.toString('utf8'));
-        }
-        if (pending.has(partition) && BigInt(message.offset) + 1n >= ends.get(partition)!) {
-          pending.delete(partition);
-          if (pending.size === 0) loaded();
-        }
-      },
+    const create = {
+      topic: store.topic,
+      numPartitions: opts.partitions ?? 4,
+      replicationFactor: opts.replicationFactor ?? 1,
+      configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+    };
+    store.tail = await TopicTail.open(kafka, create, (_, message) => {
+      const key = message.key?.toString('utf8');
+      if (key === undefined) return;
+      if (message.value === null) store.map.delete(key);
+      else store.map.set(key, message.value.toString('utf8'));
     });
-    const timeoutMs = opts.loadTimeoutMs ?? 120_000;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        ready,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`store ${name}: could not read topic ${store.topic} to its end within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      await store.tail.caughtUp(opts.loadTimeoutMs ?? 120_000, `store ${name}`);
     } catch (err) {
-      await consumer.disconnect().catch(() => undefined);
+      await store.tail.close();
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
-
-    store.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-    await store.producer.connect();
     opts.logger.info({ store: name, topic: store.topic, entries: store.map.size }, 'store loaded');
     return store;
   }
@@ -102,7 +54,7 @@ export class KafkaStore implements KeyValueStore {
   }
 
   async put(key: string, value: string): Promise<void> {
-    await this.producer!.send({ topic: this.topic, acks: -1, messages: [{ key, value }] });
+    await this.tail!.producer!.send({ topic: this.topic, acks: -1, messages: [{ key, value }] });
     this.map.set(key, value);
   }
 
@@ -111,7 +63,7 @@ export class KafkaStore implements KeyValueStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
+    await this.tail?.close();
   }
 }
 

@@ -10,9 +10,8 @@
 // topic stays tiny.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { Partitioners } from 'kafkajs';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { TopicTail } from '../kafka/topic-tail';
 
 export interface LabelRegistry {
   /** Ids for these categories, assigning new ones (appended) as needed. */
@@ -130,72 +129,38 @@ async function endsWithNewline(file: string, size: number): Promise<boolean> {
 
 /** The label log on Kafka: one partition, infinite retention, no compaction. */
 export class KafkaLabelRegistry extends OrderedLabelLog {
-  private consumer?: Consumer;
-  private producer?: Producer;
-  /** Highest offset read so far, and who waits for which offset. */
-  private readTo = -1n;
-  private waiters: Array<{ offset: bigint; resolve: () => void }> = [];
-  private constructor(private readonly kafka: Kafka, readonly topic: string) {
+  private tail?: TopicTail;
+
+  private constructor(readonly topic: string) {
     super();
   }
 
   static async open(kafka: Kafka, topic: string, opts: { replicationFactor?: number; loadTimeoutMs?: number } = {}): Promise<KafkaLabelRegistry> {
-    const r = new KafkaLabelRegistry(kafka, topic);
-    const admin = kafka.admin();
-    await admin.connect();
-    let high: bigint;
-    try {
-      const topics = await admin.fetchTopicMetadata({ topics: [] }).then((m) => m.topics.map((t) => t.name));
-      if (!topics.includes(topic)) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: [{ topic, numPartitions: 1, replicationFactor: opts.replicationFactor ?? 1, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] }],
-        });
-      } else {
-        const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-        const parts = meta.topics[0]!.partitions.length;
-        if (parts !== 1) throw new Error(`label topic ${topic} has ${parts} partitions; ids need a single total order, so it must have exactly 1`);
-      }
-      high = BigInt((await admin.fetchTopicOffsets(topic))[0]!.high);
-    } finally {
-      await admin.disconnect();
-    }
-    // Every instance reads the whole log; it never commits, so a fresh group each time.
-    r.consumer = kafka.consumer({ groupId: `${topic}.reader.${randomUUID()}`, allowAutoTopicCreation: false });
-    await r.consumer.connect();
-    await r.consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await r.consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => {
-        const category = message.key?.toString('utf8');
-        if (category) r.seen.add(category);
-        r.readTo = BigInt(message.offset);
-        r.waiters = r.waiters.filter((w) => (w.offset <= r.readTo ? (w.resolve(), false) : true));
-      },
+    const r = new KafkaLabelRegistry(topic);
+    const create = { topic, numPartitions: 1, replicationFactor: opts.replicationFactor ?? 1, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] };
+    r.tail = await TopicTail.open(kafka, create, (_, message) => {
+      const category = message.key?.toString('utf8');
+      if (category) r.seen.add(category);
     });
-    await r.waitFor(high - 1n, opts.loadTimeoutMs ?? 60_000);
-    r.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-    await r.producer.connect();
+    try {
+      if (r.tail.partitions !== 1) throw new Error(`label topic ${topic} has ${r.tail.partitions} partitions; ids need a single total order, so it must have exactly 1`);
+      await r.tail.caughtUp(opts.loadTimeoutMs ?? 60_000, 'label registry');
+    } catch (err) {
+      await r.tail.close();
+      throw err;
+    }
     return r;
   }
 
-  private waitFor(offset: bigint, timeoutMs: number): Promise<void> {
-    if (offset <= this.readTo) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`label topic ${this.topic}: not read up to offset ${offset} within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ offset, resolve: () => (clearTimeout(timer), resolve()) });
-    });
-  }
-
   protected async appendAndReadBack(missing: string[]): Promise<void> {
-    const res = await this.producer!.send({ topic: this.topic, acks: -1, messages: missing.map((c) => ({ key: c, value: c, partition: 0 })) });
+    const res = await this.tail!.producer!.send({ topic: this.topic, acks: -1, messages: missing.map((c) => ({ key: c, value: c, partition: 0 })) });
     const last = BigInt(res[0]!.baseOffset ?? '0') + BigInt(missing.length - 1);
     // Our own writes define nothing until read back in log order.
-    await this.waitFor(last, 60_000);
+    await this.tail!.waitFor(0, last, 60_000, 'label registry');
   }
 
   override async close(): Promise<void> {
     await super.close();
-    await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
+    await this.tail?.close();
   }
 }
