@@ -4,7 +4,7 @@ import { lineageOf } from '../core/lineage';
 import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
-import { imageIntakeConfig, ImageIntake } from '../models/images/image-intake';
+import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
 import { providerConfig } from '../models/llm/create-provider';
 import { priceTableSchema } from '../models/llm/pricing';
 import { resilienceConfig } from '../models/llm/resilient-provider';
@@ -75,25 +75,19 @@ export const verify = defineProcessor({
       async (rec) => {
         const p = rec.value;
         const verifier = await verifierP;
-        const declaredSha = p.image.sha256;
-        let loadedSha: string | undefined;
+        // Fetched at most once per record: for the hash below and again for the stages.
+        let loaded: Promise<LoadedImage> | undefined;
+        const fetchImage = () => (loaded ??= intake.load(p.image, ctx.signal));
         const image = {
-          sha256: declaredSha ?? '',
+          sha256: p.image.sha256 ?? '',
           width: p.imageWidth,
           height: p.imageHeight,
           // Intake refuses bytes whose sha256 differs from the one the detector saw: boxes
           // judged on other pixels would label the wrong picture.
-          load: async () => {
-            const img = await intake.load(p.image, ctx.signal);
-            loadedSha = img.sha256;
-            return img.bytes;
-          },
+          load: async () => (await fetchImage()).bytes,
         };
-        if (!declaredSha) {
-          // Without a hash from the detector, the cache key needs one now.
-          await image.load();
-          image.sha256 = loadedSha!;
-        }
+        // Without a hash from the detector, the cache key needs one now.
+        if (!image.sha256) image.sha256 = (await fetchImage()).sha256;
         const result = await verifier.verify(image, p.boxes, ctx.signal);
         const version = verifier.version;
         const now = ctx.clock.now();
