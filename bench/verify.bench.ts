@@ -14,6 +14,7 @@ import { asyncScheduler, from, lastValueFrom, toArray } from 'rxjs';
 import { systemClock } from '../core/clock';
 import { silentLogger } from '../core/logger';
 import { MemoryStoreProvider } from '../core/store';
+import { ChangelogState } from '../core/keyed-state';
 import { SimpleFlowControl } from '../connectors/runtime/node-worker';
 import { generateSyntheticCorpus } from '../connectors/corpus/synthetic-corpus';
 import { simulatedProposalRecords } from '../connectors/corpus/synthetic-proposals';
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   setMaxListeners(0, signal);
   const op = verify.create(config, {
     node: 'verify', logger: silentLogger, clock: systemClock, scheduler: asyncScheduler,
-    flow: new SimpleFlowControl(), signal, stores: new MemoryStoreProvider(),
+    flow: new SimpleFlowControl(), signal, stores: new MemoryStoreProvider(), state: new ChangelogState(), schedule: () => undefined,
   });
   const records = proposals.map((p, i) => ({ key: p.queryId, value: p, origin: { topic: 'bench', partition: 0, offset: String(i) }, timestamp: 0 }));
   const rss0 = process.memoryUsage().rss;

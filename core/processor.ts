@@ -8,6 +8,7 @@ import type { RecordTypeName, RecordTypes } from '../schemas/catalog';
 import type { Logger } from './logger';
 import type { Clock } from './clock';
 import type { StoreProvider } from './store';
+import type { KeyedState } from './keyed-state';
 
 /** Where an input came from: enough to find it again and to dead-letter it. */
 export interface Origin {
@@ -68,7 +69,21 @@ export interface ProcessorContext {
   signal: AbortSignal;
   /** Key-value state that outlives records (memory, file or compacted topic, per runtime). */
   stores: StoreProvider;
+  /**
+   * Keyed state per input partition, committed with the outputs through the node's
+   * changelog topic (only for processors that declare `state`).
+   */
+  state: KeyedState<unknown>;
+  /**
+   * Runs `punctuator` for every owned partition about every `everyMs` of wall-clock time,
+   * also when no record arrives (e.g. to time out what waits for records that never come).
+   * What it emits is committed like a chunk's outputs, with its state changes.
+   */
+  schedule(everyMs: number, punctuator: Punctuator): void;
 }
+
+/** A timed callback for one partition; returns the records to write. */
+export type Punctuator = (partition: number, now: number) => Emit[];
 
 export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTypeName> {
   kind: string;
@@ -77,6 +92,11 @@ export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTyp
   /** Port name -> record type written on it. */
   outputs: Record<string, RecordTypeName>;
   config: z.ZodType<C>;
+  /**
+   * Keyed state of this record type, kept per input partition in the changelog topic the
+   * node names (`changelog`): restored before records flow, exactly-once with the outputs.
+   */
+  state?: { type: RecordTypeName };
   /**
    * Checks and loads what the node needs (model files, endpoints) before it takes any
    * record, so a misconfiguration fails start-up instead of dead-lettering every record.

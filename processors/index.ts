@@ -5,6 +5,7 @@ import { plan } from './plan';
 import { detect } from './detect';
 import { verify } from './verify';
 import { reward } from './reward';
+import { rewardGroup } from './reward-group';
 
 export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
   [passthrough.kind]: passthrough,
@@ -12,6 +13,7 @@ export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
   [detect.kind]: detect,
   [verify.kind]: verify,
   [reward.kind]: reward,
+  [rewardGroup.kind]: rewardGroup,
 };
 
 export function lookupProcessor(kind: string): ProcessorSpec<any, any> | undefined {

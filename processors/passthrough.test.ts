@@ -3,6 +3,7 @@ import { systemClock } from '../core/clock';
 import { silentLogger } from '../core/logger';
 import type { ProcessorContext } from '../core/processor';
 import { MemoryStoreProvider } from '../core/store';
+import { ChangelogState } from '../core/keyed-state';
 import { SimpleFlowControl } from '../connectors/runtime/node-worker';
 import type { ImageQuery } from '../schemas/generated/types';
 import { imageQuery } from '../test/fixtures/records';
@@ -10,7 +11,7 @@ import { checkImageQuery, passthrough, passthroughConfig } from './passthrough';
 
 const ctx: ProcessorContext = {
   node: 'p', logger: silentLogger, clock: systemClock, scheduler: queueScheduler,
-  flow: new SimpleFlowControl(), signal: new AbortController().signal, stores: new MemoryStoreProvider(),
+  flow: new SimpleFlowControl(), signal: new AbortController().signal, stores: new MemoryStoreProvider(), state: new ChangelogState(), schedule: () => undefined,
 };
 const rec = (v: ImageQuery, offset: number) => ({ key: v.id, value: v, origin: { topic: 't', partition: 0, offset: String(offset) }, timestamp: 0 });
 

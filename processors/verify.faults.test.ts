@@ -9,6 +9,7 @@ import { firstValueFrom, from, queueScheduler, toArray } from 'rxjs';
 import { systemClock } from '../core/clock';
 import { silentLogger } from '../core/logger';
 import { MemoryStoreProvider } from '../core/store';
+import { ChangelogState } from '../core/keyed-state';
 import { SimpleFlowControl } from '../connectors/runtime/node-worker';
 import { generateSyntheticCorpus } from '../connectors/corpus/synthetic-corpus';
 import { simulatedProposalRecords } from '../connectors/corpus/synthetic-proposals';
@@ -111,7 +112,7 @@ describe('verify processor under provider faults', () => {
     const signal = new AbortController().signal;
     setMaxListeners(0, signal); // one listener per call in flight, as in the runtimes
     const op = verify.create(config, {
-      node: 'verify', logger: silentLogger, clock: systemClock, scheduler: queueScheduler, flow, signal, stores: new MemoryStoreProvider(),
+      node: 'verify', logger: silentLogger, clock: systemClock, scheduler: queueScheduler, flow, signal, stores: new MemoryStoreProvider(), state: new ChangelogState(), schedule: () => undefined,
     });
     server.faults.setDown(true);
     setTimeout(() => server.faults.setDown(false), 600);

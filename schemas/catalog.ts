@@ -15,6 +15,7 @@ export interface RecordTypes {
   ReasoningRollout: T.ReasoningRollout;
   RewardRecord: T.RewardRecord;
   RewardGroup: T.RewardGroup;
+  RewardGroupState: T.RewardGroupState;
   DeadLetter: T.DeadLetter;
 }
 export type RecordTypeName = keyof RecordTypes;
@@ -29,6 +30,7 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   ReasoningRollout: 'reasoning-rollouts.avsc',
   RewardRecord: 'reward-records.avsc',
   RewardGroup: 'reward-groups.avsc',
+  RewardGroupState: 'reward-group-state.avsc',
   DeadLetter: 'dead-letters.avsc',
 };
 

@@ -6,7 +6,7 @@ export function describeText(topology: Topology, lookup: ProcessorLookup): strin
   const lines = [`topology ${topology.name}`, '', 'topics:'];
   const width = Math.max(...topology.topics.map((t) => t.name.length));
   for (const t of topology.topics) {
-    const role = [t.source && 'source', t.sink && 'sink', t.name === topology.deadLetterTopic && 'dead letters']
+    const role = [t.source && 'source', t.sink && 'sink', t.compacted && 'compacted', t.name === topology.deadLetterTopic && 'dead letters']
       .filter(Boolean)
       .join(', ');
     lines.push(`  ${t.name.padEnd(width)}  ${t.type} x${t.partitions}${role ? `  (${role})` : ''}`);
@@ -17,6 +17,7 @@ export function describeText(topology: Topology, lookup: ProcessorLookup): strin
     lines.push(`  ${n.name} [${n.processor}]${spec ? ` - ${spec.description}` : ''}`);
     lines.push(`    in:  ${n.input}`);
     for (const [port, topic] of Object.entries(n.outputs)) lines.push(`    out: ${port} -> ${topic}`);
+    if (n.changelog) lines.push(`    state <-> ${n.changelog}`);
     lines.push(`    failures -> ${topology.deadLetterTopic}`);
   }
   return lines.join('\n') + '\n';
@@ -34,6 +35,7 @@ export function describeMermaid(topology: Topology): string {
     for (const [port, topic] of Object.entries(n.outputs)) {
       lines.push(`  ${mermaidId('n_' + n.name)} -- ${port} --> ${mermaidId('t_' + topic)}`);
     }
+    if (n.changelog) lines.push(`  ${mermaidId('n_' + n.name)} -. state .-> ${mermaidId('t_' + n.changelog)}`);
     lines.push(`  ${mermaidId('n_' + n.name)} -. failures .-> ${mermaidId('t_' + topology.deadLetterTopic)}`);
   }
   return lines.join('\n') + '\n';

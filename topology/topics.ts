@@ -10,6 +10,8 @@ export const DEFAULT_TOPIC_NAMES = {
   reasoningRollouts: 'valor.reasoning-rollouts',
   rewardRecords: 'valor.reward-records',
   rewardGroups: 'valor.reward-groups',
+  /** The group node's pending groups (compacted): its state, restored on restart. */
+  rewardGroupsChangelog: 'valor.reward-groups-changelog',
   deadLetters: 'valor.dead-letters',
 } as const;
 

@@ -21,6 +21,8 @@ export interface NodeSpec {
   input: string;
   /** Output port -> topic. */
   outputs: Record<string, string>;
+  /** Compacted topic holding the node's keyed state (processors that declare `state`). */
+  changelog?: string;
   config?: unknown;
 }
 

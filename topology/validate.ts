@@ -29,6 +29,7 @@ export function validateTopology(topology: Topology, lookup: ProcessorLookup): M
   const written = new Set<string>();
   const read = new Set<string>();
   const names = new Set<string>();
+  const changelogs = new Map<string, string>();
   for (const node of topology.nodes) {
     const where = `node '${node.name}'`;
     if (names.has(node.name)) problems.push(`${where} is declared twice`);
@@ -61,6 +62,28 @@ export function validateTopology(topology: Topology, lookup: ProcessorLookup): M
       if (!(port in spec.outputs)) {
         problems.push(`${where} wires port '${port}', which ${spec.kind} does not have (ports: ${Object.keys(spec.outputs).join(', ')})`);
       }
+    }
+    if (spec.state) {
+      const name = node.changelog;
+      if (!name) problems.push(`${where} (${spec.kind}) keeps keyed state and needs a 'changelog' topic`);
+      else {
+        written.add(name);
+        read.add(name);
+        if (changelogs.has(name)) problems.push(`${where} shares changelog topic '${name}' with node '${changelogs.get(name)}'`);
+        changelogs.set(name, node.name);
+        const cl = topics.get(name);
+        if (!cl) problems.push(`${where} changelog '${name}' is not declared`);
+        else {
+          if (cl.type !== spec.state.type) problems.push(`${where} changelog '${name}' carries ${cl.type}, not ${spec.state.type}`);
+          if (!cl.compacted) problems.push(`${where} changelog '${name}' must be compacted (it holds the latest state per key)`);
+          // State is split by input partition and lives in the same partition number.
+          if (input && cl.partitions !== input.partitions) {
+            problems.push(`${where} changelog '${name}' has ${cl.partitions} partitions but input '${input.name}' has ${input.partitions}`);
+          }
+        }
+      }
+    } else if (node.changelog) {
+      problems.push(`${where} names changelog '${node.changelog}' but ${spec.kind} keeps no keyed state`);
     }
     const parsed = spec.config.safeParse(node.config ?? {});
     if (parsed.success) configs.set(node.name, parsed.data);

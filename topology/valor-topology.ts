@@ -26,7 +26,8 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: t.pseudoLabels, type: 'PseudoLabel', partitions, sink: true },
       { name: t.reasoningRollouts, type: 'ReasoningRollout', partitions, source: true },
       { name: t.rewardRecords, type: 'RewardRecord', partitions, sink: true },
-      { name: t.rewardGroups, type: 'RewardGroup', partitions, source: true, sink: true },
+      { name: t.rewardGroups, type: 'RewardGroup', partitions, sink: true },
+      { name: t.rewardGroupsChangelog, type: 'RewardGroupState', partitions, compacted: true },
       { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
     ],
     nodes: [
@@ -40,6 +41,14 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
         config: opts.nodeConfig?.verify,
       },
       { name: 'reward', processor: 'reward', input: t.reasoningRollouts, outputs: { rewards: t.rewardRecords }, config: opts.nodeConfig?.reward },
+      {
+        name: 'reward-group',
+        processor: 'reward-group',
+        input: t.rewardRecords,
+        outputs: { groups: t.rewardGroups },
+        changelog: t.rewardGroupsChangelog,
+        config: opts.nodeConfig?.['reward-group'],
+      },
     ],
   };
 }

@@ -1,5 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import type { Clock } from '../../core/clock';
+import { systemClock, Clock } from '../../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../../core/store';
 import { silentLogger, Logger } from '../../core/logger';
 import { lookupProcessor } from '../../processors';
@@ -10,6 +10,7 @@ import { validateTopology, ProcessorLookup } from '../../topology/validate';
 import { MemoryRegistry } from '../registry/memory-registry';
 import type { RegistryClient } from '../registry/registry-client';
 import { NodeWorker } from '../runtime/node-worker';
+import type { ChunkResult, OutMessage } from '../runtime/node-worker';
 import { SerdeSet } from '../serde/topic-serde';
 import { EmbeddedLog } from './embedded-log';
 
@@ -53,12 +54,16 @@ export class EmbeddedRuntime {
   readonly stats = new Map<string, NodeStats>();
   private workers: NodeWorker[] = [];
   private started = false;
+  private readonly clock: Clock;
+  /** Clock time of each node partition's last punctuation. */
+  private readonly punctuated = new Map<string, number>();
 
   readonly stores: StoreProvider;
 
   constructor(readonly topology: Topology, private readonly opts: EmbeddedRuntimeOptions = {}) {
     this.log = opts.log ?? new EmbeddedLog();
     this.stores = opts.stores ?? new MemoryStoreProvider();
+    this.clock = opts.clock ?? systemClock;
     this.serdes = new SerdeSet(opts.registry ?? new MemoryRegistry(), (t) => topicByName(topology, t).type);
   }
 
@@ -107,22 +112,62 @@ export class EmbeddedRuntime {
           const from = this.log.committed(w.node.name, topic, p);
           const entries = this.log.read(topic, p, from, chunk);
           if (entries.length === 0) continue;
+          await this.restoreIfNeeded(w, p);
           const res = await w.process(
             entries.map((e) => ({ topic, partition: p, offset: String(e.offset), key: e.key, value: e.value, timestamp: e.timestamp })),
           );
-          // Outputs and the offset commit in one synchronous step: the embedded transaction.
-          for (const m of res.messages) this.log.append(m.topic, m.key, m.value);
+          // Outputs, state changes and the offset commit in one synchronous step: the embedded transaction.
+          this.appendAll(res.messages);
           this.log.commit(w.node.name, topic, p, entries[entries.length - 1]!.offset + 1);
-          const s = this.stats.get(w.node.name)!;
-          s.processed += res.processed;
-          s.emitted += res.emitted;
-          s.deadLettered += res.deadLettered;
+          this.count(w, res);
           progressed = true;
         }
       }
+      if (await this.punctuate()) progressed = true;
       if (!progressed) break;
     }
     return this.stats;
+  }
+
+  /** Runs the punctuators that are due; true when they wrote records on output ports. */
+  private async punctuate(): Promise<boolean> {
+    let emitted = false;
+    for (const w of this.workers) {
+      const every = w.punctuateEveryMs;
+      if (every === undefined) continue;
+      for (let p = 0; p < this.log.partitions(w.node.input); p++) {
+        const id = `${w.node.name}\u0000${p}`;
+        const now = this.clock.now();
+        const last = this.punctuated.get(id);
+        if (last !== undefined && now - last < every) continue;
+        this.punctuated.set(id, now);
+        await this.restoreIfNeeded(w, p);
+        const res = await w.punctuate(p);
+        this.appendAll(res.messages);
+        this.count(w, res);
+        if (res.emitted > 0) emitted = true;
+      }
+    }
+    return emitted;
+  }
+
+  /** Loads a node partition's keyed state from its changelog (a restart on the same log does this). */
+  private async restoreIfNeeded(w: NodeWorker, partition: number): Promise<void> {
+    const changelog = w.changelog;
+    if (!changelog || w.state.isRestored(partition)) return;
+    await w.restore(partition, this.log.read(changelog, partition, 0, Number.MAX_SAFE_INTEGER));
+  }
+
+  private appendAll(messages: OutMessage[]): void {
+    const now = this.clock.now();
+    for (const m of messages) this.log.append(m.topic, m.key, m.value, now, m.partition);
+  }
+
+  private count(w: NodeWorker, res: ChunkResult): void {
+    const s = this.stats.get(w.node.name)!;
+    s.processed += res.processed;
+    s.emitted += res.emitted;
+    s.deadLettered += res.deadLettered;
   }
 
   /** Flushes and closes processor state (e.g. the verdict cache file). */

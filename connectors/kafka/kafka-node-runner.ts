@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { distinctUntilChanged, Subscription } from 'rxjs';
 import type { Logger } from '../../core/logger';
-import type { NodeWorker, OutMessage, RawMessage } from '../runtime/node-worker';
+import { RUNTIME_KEY_PREFIX } from '../runtime/node-worker';
+import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage, RawMessage } from '../runtime/node-worker';
 import type { KafkaRuntimeConfig } from './kafka-config';
+import { TopicTail } from './topic-tail';
 
 export interface RunnerStats {
   processed: number;
@@ -25,6 +28,14 @@ export interface RunnerStats {
  *
  * At-least-once: an idempotent producer writes the chunk, then the offsets are committed;
  * output ids are deterministic, so a redelivered chunk produces identical records.
+ *
+ * Keyed state (processors that declare `state`): every instance tails the node's changelog
+ * topic. Before the first chunk of a newly assigned partition, the runner writes a barrier
+ * record to the changelog partition with that partition's transactional producer (which
+ * has fenced the previous owner and aborted its open transaction), waits until the tail
+ * has read the barrier, and loads the partition from the tail: everything committed before
+ * the barrier is in. Each chunk's state changes go in the chunk's transaction. Punctuations
+ * (e.g. group timeouts) run on a timer per owned partition, each in its own transaction.
  */
 export class KafkaNodeRunner {
   readonly groupId: string;
@@ -34,6 +45,16 @@ export class KafkaNodeRunner {
   private readonly txnProducers = new Map<number, Promise<Producer>>();
   private flowSub?: Subscription;
   private readonly log: Logger;
+  /** Partitions of the input topic this member owns, as of the last rebalance. */
+  private assigned = new Set<number>();
+  /** One chain per partition: a chunk and a punctuation of one partition never overlap. */
+  private readonly locks = new Map<number, Promise<unknown>>();
+  /** The changelog as read so far, latest entry per key, by partition (stateful nodes). */
+  private readonly changelogView = new Map<number, Map<string, ChangelogEntry>>();
+  private changelogTail?: TopicTail;
+  private punctuation?: NodeJS.Timeout;
+  private punctuating = false;
+  private stopping = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -61,12 +82,16 @@ export class KafkaNodeRunner {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = new Set((e.payload.memberAssignment[this.topic] ?? []) as number[]);
+      this.assigned = assigned;
       this.log.info({ partitions: [...assigned] }, 'partitions assigned');
+      // State of a partition that moved away goes stale: reload it if it ever comes back.
+      for (const p of this.worker.state.restoredPartitions()) if (!assigned.has(p)) this.worker.state.forget(p);
       // A partition that moved away has (or will have) a producer with our transactional
       // id elsewhere; ours is fenced. Drop it so a later re-assignment starts fresh.
       for (const p of [...this.txnProducers.keys()]) if (!assigned.has(p)) void this.dropProducer(p);
     });
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ error: String(e.payload.error), restart: e.payload.restart }, 'consumer crashed'));
+    await this.openChangelog();
     await consumer.connect();
     if (this.cfg.delivery === 'at-least-once') {
       this.sharedProducer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
@@ -85,6 +110,83 @@ export class KafkaNodeRunner {
       if (paused) consumer.pause([{ topic: this.topic }]);
       else consumer.resume([{ topic: this.topic }]);
     });
+    const every = this.worker.punctuateEveryMs;
+    if (every !== undefined) this.punctuation = setInterval(() => void this.punctuateAll(), every);
+  }
+
+  /** Starts tailing the node's changelog (stateful nodes only). */
+  private async openChangelog(): Promise<void> {
+    const topic = this.worker.changelog;
+    if (!topic) return;
+    this.changelogTail = await TopicTail.open(
+      this.kafka,
+      { topic, numPartitions: this.worker.topology.topics.find((t) => t.name === topic)?.partitions ?? 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      (partition, m) => {
+        const key = m.key?.toString('utf8');
+        if (key === undefined) return;
+        let view = this.changelogView.get(partition);
+        if (!view) this.changelogView.set(partition, (view = new Map()));
+        // Compaction keeps the last value per key; so does the view (a tombstone removes it).
+        if (m.value === null) view.delete(key);
+        else view.set(key, { key: m.key, value: m.value });
+      },
+    );
+  }
+
+  /** Loads a partition's state: barrier through the fenced producer, wait for it, then copy. */
+  private async restore(partition: number): Promise<void> {
+    const topic = this.worker.changelog!;
+    const barrier = { topic, acks: -1, messages: [{ partition, key: `${RUNTIME_KEY_PREFIX}restore.${randomUUID()}`, value: null }] };
+    let offset: string;
+    if (this.cfg.delivery === 'exactly-once') {
+      const producer = await this.producerFor(partition);
+      const txn = await producer.transaction();
+      try {
+        [{ baseOffset: offset }] = (await txn.send(barrier)) as Array<{ baseOffset: string }>;
+        await txn.commit();
+      } catch (err) {
+        await txn.abort().catch(() => undefined);
+        await this.dropProducer(partition);
+        throw err;
+      }
+    } else {
+      [{ baseOffset: offset }] = (await this.sharedProducer!.send(barrier)) as Array<{ baseOffset: string }>;
+    }
+    const started = Date.now();
+    await this.changelogTail!.waitFor(partition, BigInt(offset), this.cfg.sessionTimeoutMs * 4, `restoring state of ${this.topic}[${partition}]`);
+    const loaded = await this.worker.restore(partition, this.changelogView.get(partition)?.values() ?? []);
+    this.log.info({ partition, entries: loaded, ms: Date.now() - started }, 'state restored from changelog');
+  }
+
+  private exclusive<T>(partition: number, fn: () => Promise<T>): Promise<T> {
+    const run = (this.locks.get(partition) ?? Promise.resolve()).then(fn, fn);
+    this.locks.set(partition, run.catch(() => undefined));
+    return run;
+  }
+
+  /** Timed work per owned partition (e.g. groups that waited too long), each committed alone. */
+  private async punctuateAll(): Promise<void> {
+    if (this.punctuating || this.stopping) return;
+    this.punctuating = true;
+    try {
+      for (const partition of [...this.assigned]) {
+        if (this.stopping) return;
+        await this.exclusive(partition, async () => {
+          if (this.worker.changelog && !this.worker.state.isRestored(partition)) await this.restore(partition);
+          const result = await this.worker.punctuate(partition);
+          if (result.messages.length === 0) return;
+          try {
+            await this.commit(partition, result, undefined);
+          } catch (err) {
+            this.worker.state.forget(partition);
+            throw err;
+          }
+          this.stats.emitted += result.emitted;
+        }).catch((err) => this.log.warn({ partition, error: String(err) }, 'punctuation failed; it runs again on the next tick'));
+      }
+    } finally {
+      this.punctuating = false;
+    }
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -95,16 +197,24 @@ export class KafkaNodeRunner {
       const chunk = messages.slice(i, i + this.cfg.maxInFlight);
       // kafkajs heartbeats only between batches; long processing must beat by itself.
       const beat = setInterval(() => heartbeat().catch(() => undefined), this.cfg.heartbeatIntervalMs);
-      let result;
+      const last = chunk[chunk.length - 1]!;
+      const next = (BigInt(last.offset) + 1n).toString();
+      let result: ChunkResult;
       try {
-        result = await this.worker.process(chunk.map((m) => toRaw(batch.topic, partition, m)));
+        result = await this.exclusive(partition, async () => {
+          if (this.worker.changelog && !this.worker.state.isRestored(partition)) await this.restore(partition);
+          const r = await this.worker.process(chunk.map((m) => toRaw(batch.topic, partition, m)));
+          try {
+            await this.commit(partition, r, next);
+          } catch (err) {
+            this.worker.state.forget(partition); // its changes were not committed
+            throw err;
+          }
+          return r;
+        });
       } finally {
         clearInterval(beat);
       }
-      const last = chunk[chunk.length - 1]!;
-      const next = (BigInt(last.offset) + 1n).toString();
-      if (this.cfg.delivery === 'exactly-once') await this.commitInTransaction(partition, result.messages, next);
-      else await this.commitAtLeastOnce(partition, result.messages, next);
       resolveOffset(last.offset);
       this.stats.processed += result.processed;
       this.stats.emitted += result.emitted;
@@ -113,15 +223,24 @@ export class KafkaNodeRunner {
     }
   }
 
-  private async commitInTransaction(partition: number, out: OutMessage[], nextOffset: string): Promise<void> {
+  private commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {
+    return this.cfg.delivery === 'exactly-once'
+      ? this.commitInTransaction(partition, result.messages, nextOffset)
+      : this.commitAtLeastOnce(partition, result.messages, nextOffset);
+  }
+
+  /** Outputs, dead letters, state changes and (unless a punctuation) the next offset, atomically. */
+  private async commitInTransaction(partition: number, out: OutMessage[], nextOffset: string | undefined): Promise<void> {
     const producer = await this.producerFor(partition);
     const txn = await producer.transaction();
     try {
       if (out.length) await txn.sendBatch({ topicMessages: groupByTopic(out), acks: -1 });
-      await txn.sendOffsets({
-        consumerGroupId: this.groupId,
-        topics: [{ topic: this.topic, partitions: [{ partition, offset: nextOffset }] }],
-      });
+      if (nextOffset !== undefined) {
+        await txn.sendOffsets({
+          consumerGroupId: this.groupId,
+          topics: [{ topic: this.topic, partitions: [{ partition, offset: nextOffset }] }],
+        });
+      }
       await txn.commit();
       this.stats.transactions++;
     } catch (err) {
@@ -134,9 +253,9 @@ export class KafkaNodeRunner {
     }
   }
 
-  private async commitAtLeastOnce(partition: number, out: OutMessage[], nextOffset: string): Promise<void> {
+  private async commitAtLeastOnce(partition: number, out: OutMessage[], nextOffset: string | undefined): Promise<void> {
     if (out.length) await this.sharedProducer!.sendBatch({ topicMessages: groupByTopic(out), acks: -1 });
-    await this.consumer!.commitOffsets([{ topic: this.topic, partition, offset: nextOffset }]);
+    if (nextOffset !== undefined) await this.consumer!.commitOffsets([{ topic: this.topic, partition, offset: nextOffset }]);
   }
 
   private producerFor(partition: number): Promise<Producer> {
@@ -168,10 +287,14 @@ export class KafkaNodeRunner {
 
   /** Stops fetching, lets the batch in work finish and commit, then disconnects. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.punctuation) clearInterval(this.punctuation);
     this.flowSub?.unsubscribe();
     await this.consumer?.disconnect().catch((e) => this.log.warn({ error: String(e) }, 'consumer disconnect failed'));
+    await Promise.all(this.locks.values()); // a punctuation in flight finishes its transaction
     await Promise.all([...this.txnProducers.keys()].map((p) => this.dropProducer(p)));
     await this.sharedProducer?.disconnect().catch(() => undefined);
+    await this.changelogTail?.close();
   }
 }
 
@@ -179,12 +302,14 @@ function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
   return { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: Number(m.timestamp) };
 }
 
-function groupByTopic(out: OutMessage[]): Array<{ topic: string; messages: Array<{ key: string; value: Buffer }> }> {
-  const by = new Map<string, Array<{ key: string; value: Buffer }>>();
+type OutKafkaMessage = { key: string; value: Buffer | null; partition?: number };
+
+function groupByTopic(out: OutMessage[]): Array<{ topic: string; messages: OutKafkaMessage[] }> {
+  const by = new Map<string, OutKafkaMessage[]>();
   for (const m of out) {
     let list = by.get(m.topic);
     if (!list) by.set(m.topic, (list = []));
-    list.push({ key: m.key, value: m.value });
+    list.push(m.partition === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, partition: m.partition });
   }
   return [...by].map(([topic, messages]) => ({ topic, messages }));
 }

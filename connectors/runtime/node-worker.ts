@@ -3,7 +3,8 @@ import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, Schedule
 import { DecodeError, errorClass, errorMessage, isRetriable, ValorError } from '../../core/errors';
 import { deterministicId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
-import type { FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec } from '../../core/processor';
+import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec, Punctuator } from '../../core/processor';
+import { ChangelogState } from '../../core/keyed-state';
 import { systemClock, Clock } from '../../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../../core/store';
 import { deadLetterKey, deadLetterRecord } from './dead-letter';
@@ -24,8 +25,20 @@ export interface RawMessage {
 export interface OutMessage {
   topic: string;
   key: string;
-  value: Buffer;
+  /** null: a tombstone (a deleted state key in a changelog). */
+  value: Buffer | null;
+  /** Set for changelog records, which go to the input's partition number; else by key. */
+  partition?: number;
 }
+
+/** A changelog record as read back for a restore. */
+export interface ChangelogEntry {
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** Keys the runtime writes into a changelog for itself (restore barriers); never state. */
+export const RUNTIME_KEY_PREFIX = '\u0000';
 
 export interface ChunkResult {
   messages: OutMessage[];
@@ -68,6 +81,10 @@ export interface NodeWorkerOptions {
 export class NodeWorker {
   readonly operator: ProcessorOperator<unknown>;
   readonly flow: FlowControl;
+  /** The node's keyed state (empty and unused unless the processor declares `state`). */
+  readonly state = new ChangelogState<unknown>();
+  private readonly punctuators: Array<{ everyMs: number; run: Punctuator }> = [];
+  private readonly clock: Clock;
 
   constructor(
     readonly topology: Topology,
@@ -81,26 +98,87 @@ export class NodeWorker {
     const signal = opts.signal ?? new AbortController().signal;
     // Every in-flight model call listens for shutdown on this one signal.
     setMaxListeners(0, signal);
+    this.clock = opts.clock ?? systemClock;
     const ctx: ProcessorContext = {
       node: node.name,
       logger: opts.logger.child({ node: node.name }),
-      clock: opts.clock ?? systemClock,
+      clock: this.clock,
       scheduler: opts.scheduler ?? asyncScheduler,
       flow: this.flow,
       signal,
       stores: opts.stores ?? new MemoryStoreProvider(),
+      state: this.state,
+      schedule: (everyMs, run) => {
+        if (!(everyMs > 0)) throw new Error(`node ${node.name}: punctuation interval must be > 0 ms, got ${everyMs}`);
+        this.punctuators.push({ everyMs, run });
+      },
     };
     this.operator = spec.create(config, ctx);
+  }
+
+  /** The compacted topic of the node's keyed state, when its processor keeps one. */
+  get changelog(): string | undefined {
+    return this.spec.state ? this.node.changelog : undefined;
+  }
+
+  /** How often the runtime should call `punctuate` per partition (undefined: never). */
+  get punctuateEveryMs(): number | undefined {
+    return this.punctuators.length ? Math.min(...this.punctuators.map((p) => p.everyMs)) : undefined;
+  }
+
+  /** Loads a partition's keyed state from its changelog records, in log order. */
+  async restore(partition: number, entries: Iterable<ChangelogEntry>): Promise<number> {
+    const topic = this.changelog;
+    if (!topic) throw new Error(`node ${this.node.name} keeps no keyed state`);
+    const serde = this.serdes.for(topic);
+    const changes = [];
+    for (const e of entries) {
+      const key = e.key?.toString('utf8');
+      if (key === undefined || key.startsWith(RUNTIME_KEY_PREFIX)) continue;
+      changes.push({ key, value: e.value === null ? null : await serde.decode(e.value) });
+    }
+    this.state.restore(partition, changes);
+    return changes.length;
+  }
+
+  /** Runs the punctuators for one partition and encodes what they emit, with the state changes. */
+  async punctuate(partition: number): Promise<ChunkResult> {
+    const emits: Emit[] = [];
+    const now = this.clock.now();
+    try {
+      for (const p of this.punctuators) emits.push(...p.run(partition, now));
+      const messages = [...(await Promise.all(emits.map((e) => this.encodeEmit(e)))), ...(await this.changelogMessages([partition]))];
+      return { messages, processed: 0, emitted: emits.length, deadLettered: 0 };
+    } catch (err) {
+      this.state.forget(partition); // its changes will not be committed
+      throw err;
+    }
   }
 
   /** Registers every schema this node touches, so start-up fails fast on a bad registry. */
   async prepare(): Promise<void> {
     await this.spec.prepare?.(this.config);
-    const topics = [this.node.input, ...Object.values(this.node.outputs), this.topology.deadLetterTopic];
+    const topics = [this.node.input, ...Object.values(this.node.outputs), this.topology.deadLetterTopic, ...(this.changelog ? [this.changelog] : [])];
     await Promise.all(topics.map((t) => this.serdes.for(t).id()));
   }
 
   async process(messages: RawMessage[]): Promise<ChunkResult> {
+    const partitions = [...new Set(messages.map((m) => m.partition))];
+    if (!this.changelog) return this.processChunk(messages);
+    const missing = partitions.filter((p) => !this.state.isRestored(p));
+    if (missing.length) throw new Error(`node ${this.node.name}: partitions ${missing.join(', ')} processed before their state was restored (runtime bug)`);
+    try {
+      const result = await this.processChunk(messages);
+      result.messages.push(...(await this.changelogMessages(partitions)));
+      return result;
+    } catch (err) {
+      // The chunk is not committed, so neither are its state changes: reload from the changelog.
+      for (const p of partitions) this.state.forget(p);
+      throw err;
+    }
+  }
+
+  private async processChunk(messages: RawMessage[]): Promise<ChunkResult> {
     const dead = new Map<RawMessage, { error: unknown; attempts: number }>();
     const decoded = await Promise.all(
       messages.map(async (m): Promise<InputRecord<unknown> | null> => {
@@ -134,13 +212,7 @@ export class NodeWorker {
       let encoded: OutMessage[] = [];
       if (!failure && outcome) {
         try {
-          encoded = await Promise.all(
-            outcome.outputs.map(async (e) => {
-              const topic = this.node.outputs[e.port];
-              if (!topic) throw new ValorError(`processor emitted on unknown port '${e.port}'`);
-              return { topic, key: e.key, value: await this.serdes.for(topic).encode(e.value) };
-            }),
-          );
+          encoded = await Promise.all(outcome.outputs.map((e) => this.encodeEmit(e)));
         } catch (err) {
           if (isRetriable(err)) throw err;
           failure = { error: err, attempts: 1 };
@@ -159,8 +231,27 @@ export class NodeWorker {
     return result;
   }
 
+  private async encodeEmit(e: Emit): Promise<OutMessage> {
+    const topic = this.node.outputs[e.port];
+    if (!topic) throw new ValorError(`processor emitted on unknown port '${e.port}'`);
+    return { topic, key: e.key, value: await this.serdes.for(topic).encode(e.value) };
+  }
+
+  private async changelogMessages(partitions: number[]): Promise<OutMessage[]> {
+    const topic = this.changelog;
+    if (!topic) return [];
+    const serde = this.serdes.for(topic);
+    const out: OutMessage[] = [];
+    for (const partition of partitions) {
+      for (const c of this.state.takeChanges(partition)) {
+        out.push({ topic, partition, key: c.key, value: c.value === null ? null : await serde.encode(c.value) });
+      }
+    }
+    return out;
+  }
+
   private async deadLetter(m: RawMessage, error: unknown, attempts: number): Promise<OutMessage> {
-    const dl = deadLetterRecord(this.node.name, m, error, attempts, (this.opts.clock ?? systemClock).now());
+    const dl = deadLetterRecord(this.node.name, m, error, attempts, this.clock.now());
     this.opts.logger.warn({ node: this.node.name, topic: m.topic, partition: m.partition, offset: m.offset, errorClass: dl.errorClass, reason: dl.reason }, 'record dead-lettered');
     const topic = this.topology.deadLetterTopic;
     return { topic, key: deadLetterKey(m), value: await this.serdes.for(topic).encode(dl) };

@@ -624,6 +624,57 @@ export namespace ReasoningRolloutSchema {
 }
 export type ReasoningRollout = ReasoningRolloutSchema.ReasoningRollout;
 
+// reward-group-state.avsc
+export namespace RewardGroupStateSchema {
+  
+  export type RewardGroupState = IoValorV1.RewardGroupState;
+  
+  export namespace IoValorV1 {
+      export const GroupMemberSchema = "{\"type\":\"record\",\"name\":\"GroupMember\",\"fields\":[{\"name\":\"rolloutId\",\"type\":\"string\"},{\"name\":\"rewardId\",\"type\":\"string\"},{\"name\":\"total\",\"type\":\"double\"}]}";
+      export const GroupMemberName = "io.valor.v1.GroupMember";
+      export interface GroupMember {
+          rolloutId: string;
+          rewardId: string;
+          total: number;
+      }
+      export const GroupEmittedSchema = "{\"type\":\"record\",\"name\":\"GroupEmitted\",\"fields\":[{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Stream time when emitted.\"},{\"name\":\"partial\",\"type\":\"boolean\"}]}";
+      export const GroupEmittedName = "io.valor.v1.GroupEmitted";
+      export interface GroupEmitted {
+          /**
+           * Stream time when emitted.
+           */
+          at: number;
+          partial: boolean;
+      }
+      export const RewardGroupStateSchema = "{\"type\":\"record\",\"name\":\"RewardGroupState\",\"namespace\":\"io.valor.v1\",\"doc\":\"The group node's state for one GRPO group, as kept in its compacted changelog topic: the members seen so far, and once the group is emitted, when and how (so late and duplicate members are recognised).\",\"fields\":[{\"name\":\"groupId\",\"type\":\"string\"},{\"name\":\"questionId\",\"type\":\"string\"},{\"name\":\"groupSize\",\"type\":\"int\"},{\"name\":\"members\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"GroupMember\",\"fields\":[{\"name\":\"rolloutId\",\"type\":\"string\"},{\"name\":\"rewardId\",\"type\":\"string\"},{\"name\":\"total\",\"type\":\"double\"}]}}},{\"name\":\"firstAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Record time of the first member: the group times out at firstAt + timeout.\"},{\"name\":\"lastAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Record time of the latest member.\"},{\"name\":\"emitted\",\"default\":null,\"doc\":\"Set once the group was written to reward-groups; kept for a while to drop duplicates and dead-letter late members.\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"GroupEmitted\",\"fields\":[{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"Stream time when emitted.\"},{\"name\":\"partial\",\"type\":\"boolean\"}]}]}]}";
+      export const RewardGroupStateName = "io.valor.v1.RewardGroupState";
+      /**
+       * The group node's state for one GRPO group, as kept in its compacted changelog topic: the members seen so far, and once the group is emitted, when and how (so late and duplicate members are recognised).
+       */
+      export interface RewardGroupState {
+          groupId: string;
+          questionId: string;
+          groupSize: number;
+          members: IoValorV1.GroupMember[];
+          /**
+           * Record time of the first member: the group times out at firstAt + timeout.
+           */
+          firstAt: number;
+          /**
+           * Record time of the latest member.
+           */
+          lastAt: number;
+          /**
+           * Set once the group was written to reward-groups; kept for a while to drop duplicates and dead-letter late members.
+           *
+           * Default: null
+           */
+          emitted: null | IoValorV1.GroupEmitted;
+      }
+  }
+}
+export type RewardGroupState = RewardGroupStateSchema.RewardGroupState;
+
 // reward-groups.avsc
 export namespace RewardGroupSchema {
   

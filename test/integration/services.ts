@@ -40,7 +40,7 @@ export function testRegistry(): ConfluentRegistry {
 export function testTopicNames(id: string): TopicNames {
   const t = (k: string) => `it.${id}.${k}`;
   return { imageQueries: t('q'), detectionRequests: t('req'), detectorProposals: t('prop'), deadLetters: t('dl'),
-    verifierJudgements: t('vj'), pseudoLabels: t('pl'), reasoningRollouts: t('rr'), rewardRecords: t('rw'), rewardGroups: t('rg') };
+    verifierJudgements: t('vj'), pseudoLabels: t('pl'), reasoningRollouts: t('rr'), rewardRecords: t('rw'), rewardGroups: t('rg'), rewardGroupsChangelog: t('rgc') };
 }
 
 /** A suffix that keeps each test run's topics and groups apart on a shared broker. */
