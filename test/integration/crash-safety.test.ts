@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,16 +9,14 @@ import type { ImageQuery } from '../../schemas/generated/types';
 import { TOPOLOGIES } from '../../topology/valor-topology';
 import { topicByName } from '../../topology/topology';
 import { imageQuery } from '../fixtures/records';
-import { readTopic, runId, services, testKafka, testRegistry } from './services';
+import { readTopic, runId, services, startCli, testKafka, testRegistry } from './services';
 
 jest.setTimeout(600_000);
 
-const ROOT = path.join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('crash safety on the real broker', () => {
   it('holds every input exactly once after repeated SIGKILLs of the pipeline', async () => {
-    expect(fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))).toBe(true); // make test builds first
     const id = runId();
     const { bootstrap, registryUrl } = services();
     const input = `it.${id}.in`;
@@ -52,12 +50,7 @@ describe('crash safety on the real broker', () => {
       await writer.close();
     })();
 
-    const start = (): ChildProcess =>
-      spawn(process.execPath, [path.join(ROOT, 'bin', 'valor-stream.js'), 'run', '--config', cfgFile], {
-        cwd: ROOT,
-        env: { ...process.env, VALOR_LOG_LEVEL: 'warn', KAFKA_BOOTSTRAP: '', SCHEMA_REGISTRY_URL: '' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+    const start = (): ChildProcess => startCli(['run', '--config', cfgFile]);
     const kills: number[] = [];
     for (let k = 0; k < 6; k++) {
       const child = start();

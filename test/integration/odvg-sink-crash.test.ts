@@ -3,7 +3,7 @@
 // hold exactly 5,000 unique records, every line must parse, every box must lie inside its
 // image, every label id must map to its category, and Open-GroundingDino's loader logic
 // (test/fixtures/odvg_loader_check.py) must accept the dataset.
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,11 +14,10 @@ import { SerdeSet } from '../../connectors/serde/topic-serde';
 import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
 import { pseudoLabelsFromCorpus } from '../fixtures/pseudo-labels';
-import { runId, services, testKafka, testRegistry, testTopicNames } from './services';
+import { ROOT, runId, services, startCli, testKafka, testRegistry, testTopicNames } from './services';
 
 jest.setTimeout(900_000);
 
-const ROOT = path.join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function lines(dir: string, suffix: string): string[] {
@@ -31,7 +30,6 @@ function lines(dir: string, suffix: string): string[] {
 
 describe('ODVG sink crash safety on the real broker', () => {
   it('holds exactly 5,000 valid records after 10+ SIGKILLs of the sink', async () => {
-    expect(fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))).toBe(true); // make test builds first
     const id = runId();
     const { bootstrap, registryUrl } = services();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'it-odvg-crash-'));
@@ -67,13 +65,9 @@ describe('ODVG sink crash safety on the real broker', () => {
       await writer.close();
     })();
 
+    // Logs go to a file, shown if the test fails.
     const start = (extra: string[] = []): ChildProcess =>
-      spawn(process.execPath, [path.join(ROOT, 'bin', 'valor-stream.js'), 'sink', 'odvg', '--config', cfgFile, ...extra], {
-        cwd: ROOT,
-        env: { ...process.env, VALOR_LOG_LEVEL: 'info', KAFKA_BOOTSTRAP: '', SCHEMA_REGISTRY_URL: '' },
-        // Logs go to a file, shown if the test fails.
-        stdio: ['ignore', fs.openSync(path.join(work, 'sink.log'), 'a'), 'inherit'],
-      });
+      startCli(['sink', 'odvg', '--config', cfgFile, ...extra], { logLevel: 'info', stdout: fs.openSync(path.join(work, 'sink.log'), 'a') });
     const kills: number[] = [];
     const progressAtKill: number[] = [];
     for (let k = 0; k < 10; k++) {

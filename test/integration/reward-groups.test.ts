@@ -2,7 +2,7 @@
 // the group node is SIGKILLed again and again, sometimes with two instances rebalancing
 // partitions between them. Every complete group must come out exactly once, and none
 // partial: the pending groups live in the changelog, committed with the offsets.
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,16 +16,14 @@ import type { DeadLetter, RewardGroup, RewardRecord } from '../../schemas/genera
 import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
 import { rewardRecord, seededShuffle } from '../fixtures/records';
-import { readTopic, runId, services, testKafka, testRegistry, testTopicNames } from './services';
+import { readTopic, runId, services, startCli, testKafka, testRegistry, testTopicNames } from './services';
 
 jest.setTimeout(600_000);
 
-const ROOT = path.join(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('reward groups on the real broker', () => {
   it('emits every complete group exactly once through kills, restarts and rebalances', async () => {
-    expect(fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))).toBe(true); // make test builds first
     const id = runId();
     const { bootstrap, registryUrl } = services();
     const topics = testTopicNames(id);
@@ -64,12 +62,7 @@ describe('reward groups on the real broker', () => {
       await writer.close();
     })();
 
-    const start = (): ChildProcess =>
-      spawn(process.execPath, [path.join(ROOT, 'bin', 'valor-stream.js'), 'run', '--config', cfgFile, '--only', 'reward-group'], {
-        cwd: ROOT,
-        env: { ...process.env, VALOR_LOG_LEVEL: 'warn', KAFKA_BOOTSTRAP: '', SCHEMA_REGISTRY_URL: '' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+    const start = (): ChildProcess => startCli(['run', '--config', cfgFile, '--only', 'reward-group']);
     const kill = async (c: ChildProcess) => {
       c.kill('SIGKILL');
       if (c.exitCode === null && c.signalCode === null) await new Promise((r) => c.once('exit', r));

@@ -1,5 +1,6 @@
 // Where the real broker and registry of the integration tests are: from the environment,
 // else from the file `docker/local/services.sh up` writes (make test starts them).
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -69,4 +70,20 @@ export async function readTopic(kafka: Kafka, topic: string, expected: number, t
   await new Promise((r) => setTimeout(r, 2000));
   await consumer.disconnect();
   return out;
+}
+
+/** The repository root (the CLI under test is its built `bin/valor-stream.js`). */
+export const ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * Starts the built CLI as its own process, configured by a config file only (the
+ * services' env variables are cleared so the file decides), so a test can SIGKILL it.
+ */
+export function startCli(args: string[], opts: { logLevel?: string; stdout?: 'ignore' | number } = {}): ChildProcess {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('the CLI is not built: run `make test` (it builds first)');
+  return spawn(process.execPath, [path.join(ROOT, 'bin', 'valor-stream.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, VALOR_LOG_LEVEL: opts.logLevel ?? 'warn', KAFKA_BOOTSTRAP: '', SCHEMA_REGISTRY_URL: '' },
+    stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
+  });
 }
