@@ -175,14 +175,16 @@ export class EmbeddedRuntime {
     await this.stores.close();
   }
 
-  /** Decodes every record of a topic, partition by partition. */
+  /** Decodes every record of a topic, partition by partition; a tombstone's value is null. */
   async read<T = unknown>(topic: string): Promise<Array<ReadRecord<T>>> {
     await this.start();
     const serde = this.serdes.for<T>(topic);
     const out: Array<ReadRecord<T>> = [];
     for (let p = 0; p < this.log.partitions(topic); p++) {
       for (const e of this.log.read(topic, p, 0, Number.MAX_SAFE_INTEGER)) {
-        out.push({ key: e.key?.toString('utf8') ?? null, value: await serde.decode(e.value), partition: p, offset: e.offset, timestamp: e.timestamp });
+        // A tombstone (a deleted key in a compacted changelog) reads as null, as on Kafka.
+        const value = e.value === null ? (null as T) : await serde.decode(e.value);
+        out.push({ key: e.key?.toString('utf8') ?? null, value, partition: p, offset: e.offset, timestamp: e.timestamp });
       }
     }
     return out;
