@@ -29,6 +29,7 @@ import { sharedProviderTotals } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/resilient-provider';
 import { evaluateVerifier, formatVerifierEval } from './verifier-eval';
 import { startDemoProvider } from './demo-provider';
+import { formatRewardDemo, runRewardDemo } from './demo-rewards';
 import { registerConsumeCommand } from './consume';
 import { LocalFileStorage } from '../connectors/sinks/shard-storage';
 import { FileLabelRegistry, KafkaLabelRegistry } from '../connectors/sinks/label-registry';
@@ -36,6 +37,10 @@ import { DATASET_FILE, OdvgFormat } from '../connectors/sinks/odvg-format';
 import { RewardFormat } from '../connectors/sinks/reward-format';
 import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
 import { KafkaSinkRunner } from '../connectors/sinks/kafka-sink-runner';
+import { EmbeddedRewardExchange, judgeBreakerDown } from '../connectors/embedded/embedded-reward-exchange';
+import { KafkaRewardExchange } from '../connectors/kafka/kafka-reward-exchange';
+import { RewardExchange, rewardTopics } from '../connectors/http/reward-exchange';
+import { RewardServer } from '../connectors/http/reward-server';
 import type { Kafka } from 'kafkajs';
 import type { RecordTypeName } from '../schemas/catalog';
 import type { SinkFormat } from '../connectors/sinks/partition-sink';
@@ -307,6 +312,38 @@ export async function main(argv: string[]): Promise<void> {
       });
     });
 
+  withCommon(program.command('serve-rewards'))
+    .description('POST /get_reward for trainers (OpenRLHF remote reward model): rollouts in, their reward totals out')
+    .option('--embedded', 'score in this process on the embedded log (no broker); otherwise on Kafka, scored by `run --only reward`')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on', '8000')
+    .option('--timeout-ms <ms>', 'how long a request waits for its reward records (then 504)', '120000')
+    .option('--max-body-mb <n>', 'larger request bodies get 413', '32')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const logger = createLogger('valor-stream');
+      let exchange: RewardExchange;
+      if (opts.embedded) {
+        // One partition: the embedded runtime steps partitions one after another, so one
+        // partition keeps a whole batch in work at once.
+        const topology = TOPOLOGIES[config.topology]!({ topics: config.topics, partitions: 1, nodeConfig: config.nodes });
+        const runtime = new EmbeddedRuntime(topology, { logger, only: ['reward'] });
+        exchange = new EmbeddedRewardExchange(runtime, { logger, down: judgeBreakerDown(config.nodes.reward, logger) });
+      } else {
+        const topology = topologyFrom(config);
+        const kafka = createKafka(config.kafka, logger);
+        await ensureTopics(kafka, topology);
+        const serdes = new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type);
+        exchange = await KafkaRewardExchange.start({ kafka, serdes, topics: rewardTopics(topology), logger, rewardGroupId: `${config.delivery.groupPrefix}.reward` });
+      }
+      const server = new RewardServer({ exchange, host: opts.host, port: Number(opts.port), timeoutMs: Number(opts.timeoutMs), maxBodyBytes: Number(opts.maxBodyMb) * 2 ** 20, logger });
+      const url = await server.start();
+      stopOnSignals(logger, 'closing the reward endpoint', async () => void (await Promise.all([server.close(), exchange.close()])));
+      console.log(`reward endpoint: POST ${url}/get_reward (${opts.embedded ? 'embedded' : 'kafka'}); GET ${url}/healthz, ${url}/metrics`);
+      const down = exchange.down();
+      if (down) logger.warn({ reason: down }, 'the endpoint answers 503 until this clears');
+    });
+
   program
     .command('demo')
     .description('the main job on the embedded runtime: synthetic corpus -> topology -> files')
@@ -339,7 +376,7 @@ export async function main(argv: string[]): Promise<void> {
       try {
         const images = { allowedRoots: [path.resolve(corpusDir)] };
         config.nodes.verify = config.nodes.verify ?? { ...provider!.verifyConfig, images };
-        // The demo feeds no rollouts; the reward node still needs a judge it can reach.
+        // The same fake server plays the reward judges of loop 2.
         config.nodes.reward = config.nodes.reward ?? { judge: (provider?.verifyConfig ?? (config.nodes.verify as { provider: unknown })).provider };
         config.sinks.odvg = { ...config.sinks.odvg, dir: path.join(opts.out, 'odvg'), images: { ...config.sinks.odvg.images, ...images } };
         console.log('== the main job: corpus -> plan -> detect (stand-in model) -> verify');
@@ -357,6 +394,8 @@ export async function main(argv: string[]): Promise<void> {
         bar.stop();
         console.log(formatVerifierEval(r));
         console.log(`(run the demo again: every verdict then comes from the cache in ${path.join(opts.out, 'state')} and costs no calls)`);
+        console.log('\n== loop 2: groups of reasoning rollouts -> reward (sandbox + 4 judges) -> reward-group -> reward shards');
+        console.log(formatRewardDemo(await runRewardDemo(topologyFrom(config), corpusFile, opts.out, createLogger('valor-stream'))));
       } finally {
         await provider?.close();
       }

@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import { errorMessage } from '../../core/errors';
 import type { Topology } from '../../topology/topology';
 
 /**
@@ -25,5 +26,20 @@ export async function ensureTopics(kafka: Kafka, topology: Topology, replication
     return missing.map((t) => t.name);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Retries what kafkajs reports as retriable, such as "not the leader for that
+ * topic-partition" just after the topics were created (KRaft spreads leadership lazily).
+ */
+export async function retryRetriable<T>(what: string, fn: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !(err as { retriable?: boolean }).retriable) throw new Error(`${what}: ${errorMessage(err)}`, { cause: err });
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** i, 3_000)));
+    }
   }
 }

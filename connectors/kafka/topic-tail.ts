@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import type { Consumer, ITopicConfig, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { retryRetriable } from './kafka-admin';
 
 export class TopicTail {
   /** Highest offset read per partition. */
@@ -33,7 +34,7 @@ export class TopicTail {
     let tail: TopicTail;
     try {
       if (!(await admin.listTopics()).includes(topic)) await admin.createTopics({ waitForLeaders: true, topics: [create] });
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await retryRetriable(`fetching the offsets of ${topic}`, () => admin.fetchTopicOffsets(topic));
       tail = new TopicTail(topic, offsets.length, new Map(offsets.map((o) => [o.partition, BigInt(o.high)])));
     } finally {
       await admin.disconnect();
