@@ -8,15 +8,11 @@ import { FakeGeminiServer } from '../test/fakes/fake-gemini-server';
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
 import { DEFAULT_TOPIC_NAMES as T } from '../topology/topics';
 import { valorTopology } from '../topology/valor-topology';
+import { GOOD_ROLLOUT } from '../test/fixtures/records';
 
 jest.setTimeout(60_000);
 
-const GOOD = `<plan>1. Detect the mug and the laptop.\n2. Compare their horizontal centres.</plan><answer>
-dets = gd_detect(img_pth, "mug, laptop")
-mug = [d["bbox"] for d in dets if d["label"] == "mug"][0]
-laptop = [d["bbox"] for d in dets if d["label"] == "laptop"][0]
-final_answer = "yes" if (mug[0] + mug[2]) / 2 < (laptop[0] + laptop[2]) / 2 else "no"
-</answer>`;
+const GOOD = GOOD_ROLLOUT;
 
 const rollout = (id: string, response: string, groupId = 'g1'): ReasoningRollout => ({
   id, groupId, groupSize: 5, questionId: 'q1', question: 'Is the mug left of the laptop?', response,

@@ -11,15 +11,11 @@ import { DEFAULT_TOPIC_NAMES as T } from '../../topology/topics';
 import { valorTopology } from '../../topology/valor-topology';
 import { PipelineDownError, RewardExchange, RewardWaiters, rolloutsFromRequest } from './reward-exchange';
 import { RewardServer } from './reward-server';
+import { GOOD_ROLLOUT } from '../../test/fixtures/records';
 
 jest.setTimeout(60_000);
 
-const GOOD = `<plan>1. Detect the mug and the laptop.\n2. Compare their horizontal centres.</plan><answer>
-dets = gd_detect(img_pth, "mug, laptop")
-mug = [d["bbox"] for d in dets if d["label"] == "mug"][0]
-laptop = [d["bbox"] for d in dets if d["label"] == "laptop"][0]
-final_answer = "yes" if (mug[0] + mug[2]) / 2 < (laptop[0] + laptop[2]) / 2 else "no"
-</answer><|im_end|>`;
+const GOOD = `${GOOD_ROLLOUT}<|im_end|>`;
 // Syntax passes, but the spatial judge cannot tell without boxes: 1 - 0.2.
 const NO_BOXES = `<plan>1. Ask about it.</plan><answer>\nfinal_answer = vqa(img_pth, None, "Is the cup right of the book?")\n</answer>`;
 // No <answer> block: the format gate scores it 0 before any judge is called.

@@ -16,15 +16,11 @@ import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
 import { FakeGeminiServer } from '../fakes/fake-gemini-server';
 import { readTopic, runId, testKafka, testRegistry, testTopicNames } from './services';
+import { GOOD_ROLLOUT } from '../fixtures/records';
 
 jest.setTimeout(300_000);
 
-const GOOD = `<plan>1. Detect the mug and the laptop.\n2. Compare their horizontal centres.</plan><answer>
-dets = gd_detect(img_pth, "mug, laptop")
-mug = [d["bbox"] for d in dets if d["label"] == "mug"][0]
-laptop = [d["bbox"] for d in dets if d["label"] == "laptop"][0]
-final_answer = "yes" if (mug[0] + mug[2]) / 2 < (laptop[0] + laptop[2]) / 2 else "no"
-</answer>`;
+const GOOD = GOOD_ROLLOUT;
 const NO_BOXES = `<plan>1. Ask about it.</plan><answer>\nfinal_answer = vqa(img_pth, None, "Is it there?")\n</answer>`;
 const NO_ANSWER = '<plan>1. Look.</plan> It is on the left.';
 const SCORE: Record<string, number> = { [GOOD]: 1, [NO_BOXES]: 0.8, [NO_ANSWER]: 0 };
