@@ -7,6 +7,7 @@ import { RUNTIME_KEY_PREFIX } from '../runtime/node-worker';
 import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage, RawMessage } from '../runtime/node-worker';
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { TopicTail } from './topic-tail';
+import { topicByName } from '../../topology/topology';
 
 export interface RunnerStats {
   processed: number;
@@ -120,7 +121,7 @@ export class KafkaNodeRunner {
     if (!topic) return;
     this.changelogTail = await TopicTail.open(
       this.kafka,
-      { topic, numPartitions: this.worker.topology.topics.find((t) => t.name === topic)?.partitions ?? 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic, numPartitions: topicByName(this.worker.topology, topic).partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
       (partition, m) => {
         const key = m.key?.toString('utf8');
         if (key === undefined) return;

@@ -163,8 +163,8 @@ export class NodeWorker {
   }
 
   async process(messages: RawMessage[]): Promise<ChunkResult> {
-    const partitions = [...new Set(messages.map((m) => m.partition))];
     if (!this.changelog) return this.processChunk(messages);
+    const partitions = [...new Set(messages.map((m) => m.partition))];
     const missing = partitions.filter((p) => !this.state.isRestored(p));
     if (missing.length) throw new Error(`node ${this.node.name}: partitions ${missing.join(', ')} processed before their state was restored (runtime bug)`);
     try {
