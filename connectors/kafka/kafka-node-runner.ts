@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { distinctUntilChanged, Subscription } from 'rxjs';
 import type { Logger } from '../../core/logger';
 import { RUNTIME_KEY_PREFIX } from '../runtime/node-worker';
 import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage, RawMessage } from '../runtime/node-worker';
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { TopicTail } from './topic-tail';
+import { retryRetriable } from './kafka-admin';
 import { topicByName } from '../../topology/topology';
 
 export interface RunnerStats {
@@ -27,8 +28,24 @@ export interface RunnerStats {
  * the previous owner still had open. Each chunk of at most `maxInFlight` records is one
  * transaction holding its outputs, its dead letters and the next input offset.
  *
+ * Where a partition starts (the rule that keeps exactly-once through rebalances): kafkajs
+ * re-fetches committed offsets after every re-join without KIP-447's `require_stable`, so
+ * right after a transaction commits the fetch can still return the previous offset (the
+ * commit markers are written asynchronously after EndTxn returns), and the chunk would be
+ * processed and committed a second time. So before the first chunk of a partition after
+ * every (re)assignment, and after any failed commit, the runner
+ *   1. re-initialises the partition's transactional producer: InitProducerId does not
+ *      return while a transaction of that id is still completing, so every transaction of
+ *      a previous owner, or of this process, is committed or aborted, markers written;
+ *   2. fetches the group's committed offset until two reads agree (committed offsets only
+ *      move forward, so the highest read is the answer);
+ *   3. takes the higher of that and the floor: the next offset this process itself last
+ *      committed for the partition, which no fetch can undo;
+ * and a batch that starts below the floor is not processed: the consumer seeks to it.
+ *
  * At-least-once: an idempotent producer writes the chunk, then the offsets are committed;
- * output ids are deterministic, so a redelivered chunk produces identical records.
+ * output ids are deterministic, so a redelivered chunk produces identical records. The same
+ * floor keeps a stale offset fetch from redelivering what this process already committed.
  *
  * Keyed state (processors that declare `state`): every instance tails the node's changelog
  * topic. Before the first chunk of a newly assigned partition, the runner writes a barrier
@@ -54,6 +71,15 @@ export class KafkaNodeRunner {
   private readonly changelogView = new Map<number, Map<string, ChangelogEntry>>();
   private changelogTail?: TopicTail;
   private punctuation?: NodeJS.Timeout;
+  private admin?: Admin;
+  /** Per partition, the next offset known to be committed: no record below it is processed again. */
+  private readonly floor = new Map<number, bigint>();
+  /** Partitions whose start offset was verified since the last (re)assignment or failed commit. */
+  private readonly verified = new Set<number>();
+  /** Counts group joins, so a verification that spans a rebalance is not trusted. */
+  private generation = 0;
+  /** Times a batch started below the floor (a stale committed-offset fetch caught). */
+  staleStartsCaught = 0;
   private punctuating = false;
   private stopping = false;
 
@@ -71,6 +97,11 @@ export class KafkaNodeRunner {
     return this.worker.node.input;
   }
 
+  /** The underlying kafkajs consumer, for instrumentation (its events) and tests. */
+  get kafkaConsumer(): Consumer | undefined {
+    return this.consumer;
+  }
+
   async start(): Promise<void> {
     await this.worker.prepare();
     const consumer = this.kafka.consumer({
@@ -84,6 +115,9 @@ export class KafkaNodeRunner {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = new Set((e.payload.memberAssignment[this.topic] ?? []) as number[]);
       this.assigned = assigned;
+      // kafkajs re-fetched every partition's committed offset for this generation, maybe stale.
+      this.verified.clear();
+      this.generation++;
       this.log.info({ partitions: [...assigned] }, 'partitions assigned');
       // State of a partition that moved away goes stale: reload it if it ever comes back.
       for (const p of this.worker.state.restoredPartitions()) if (!assigned.has(p)) this.worker.state.forget(p);
@@ -93,6 +127,8 @@ export class KafkaNodeRunner {
     });
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ error: String(e.payload.error), restart: e.payload.restart }, 'consumer crashed'));
     await this.openChangelog();
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
     await consumer.connect();
     if (this.cfg.delivery === 'at-least-once') {
       this.sharedProducer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
@@ -193,6 +229,17 @@ export class KafkaNodeRunner {
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
     const messages = batch.messages;
+    if (!messages.length) return;
+    // Unresolved records are fetched again, so returning here loses nothing.
+    if (!(await this.exclusive(partition, () => this.verifyStart(partition))) || !isRunning()) return;
+    const floor = this.floor.get(partition);
+    if (floor !== undefined && BigInt(messages[0]!.offset) < floor) {
+      // A stale committed-offset fetch put the consumer behind what is committed: skip ahead.
+      this.staleStartsCaught++;
+      this.log.warn({ partition, batchStart: messages[0]!.offset, committed: floor.toString() }, 'batch starts below the committed offset; seeking to it');
+      this.consumer!.seek({ topic: this.topic, partition, offset: floor.toString() });
+      return;
+    }
     for (let i = 0; i < messages.length; i += this.cfg.maxInFlight) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + this.cfg.maxInFlight);
@@ -203,16 +250,30 @@ export class KafkaNodeRunner {
       let result: ChunkResult;
       try {
         result = await this.exclusive(partition, async () => {
+          if (!(await this.verifyStart(partition))) throw new StaleStart(partition, chunk[0]!.offset, undefined);
+          const floorNow = this.floor.get(partition);
+          if (floorNow !== undefined && BigInt(chunk[0]!.offset) < floorNow) {
+            throw new StaleStart(partition, chunk[0]!.offset, floorNow);
+          }
           if (this.worker.changelog && !this.worker.state.isRestored(partition)) await this.restore(partition);
           const r = await this.worker.process(chunk.map((m) => toRaw(batch.topic, partition, m)));
           try {
             await this.commit(partition, r, next);
           } catch (err) {
             this.worker.state.forget(partition); // its changes were not committed
+            this.verified.delete(partition); // the outcome is unknown: verify the start again
             throw err;
           }
+          this.raiseFloor(partition, BigInt(next));
           return r;
         });
+      } catch (err) {
+        if (!(err instanceof StaleStart)) throw err;
+        if (err.floor === undefined) return; // a rebalance came in between: the records are fetched again
+        this.staleStartsCaught++;
+        this.log.warn({ partition, chunkStart: err.offset, committed: err.floor.toString() }, 'chunk starts below the committed offset; seeking to it');
+        this.consumer!.seek({ topic: this.topic, partition, offset: err.floor.toString() });
+        return;
       } finally {
         clearInterval(beat);
       }
@@ -222,6 +283,51 @@ export class KafkaNodeRunner {
       this.stats.deadLettered += result.deadLettered;
       await heartbeat();
     }
+  }
+
+  private raiseFloor(partition: number, next: bigint): void {
+    if (next > (this.floor.get(partition) ?? -1n)) this.floor.set(partition, next);
+  }
+
+  /**
+   * Establishes the offset a partition may start from (see the class comment): completes
+   * or fences every transaction of the partition's transactional id, then reads the
+   * group's committed offset until it is stable, and raises the floor to it.
+   */
+  private async verifyStart(partition: number): Promise<boolean> {
+    if (this.verified.has(partition)) return true;
+    const started = Date.now();
+    const generation = this.generation;
+    if (this.cfg.delivery === 'exactly-once') {
+      await this.dropProducer(partition);
+      await this.producerFor(partition); // InitProducerId: returns once pending transactions of this id are complete
+    }
+    const committed = await this.stableCommittedOffset(partition);
+    if (committed !== undefined) this.raiseFloor(partition, committed);
+    // A rebalance during the reads may have let another member commit: not trusted, read again.
+    if (generation !== this.generation) return false;
+    this.verified.add(partition);
+    this.log.debug({ partition, committed: committed?.toString(), floor: this.floor.get(partition)?.toString(), ms: Date.now() - started }, 'start offset verified');
+    return true;
+  }
+
+  /** The group's committed offset of a partition, read until two reads agree; undefined when none. */
+  private async stableCommittedOffset(partition: number): Promise<bigint | undefined> {
+    const read = async (): Promise<bigint | undefined> => {
+      const topics = await retryRetriable(`fetching the committed offsets of group ${this.groupId}`, () => this.admin!.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }));
+      const o = topics.find((t) => t.topic === this.topic)?.partitions.find((x) => x.partition === partition)?.offset;
+      return o === undefined || o === '-1' ? undefined : BigInt(o);
+    };
+    let best = await read();
+    for (let i = 0; i < STABLE_READS_MAX; i++) {
+      await new Promise((r) => setTimeout(r, STABLE_READ_GAP_MS));
+      const again = await read();
+      const same = again === best;
+      if (again !== undefined && (best === undefined || again > best)) best = again;
+      if (same) return best;
+    }
+    this.log.warn({ partition, committed: best?.toString() }, 'committed offset still moving after repeated reads; using the highest seen');
+    return best;
   }
 
   private commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {
@@ -294,8 +400,20 @@ export class KafkaNodeRunner {
     await this.consumer?.disconnect().catch((e) => this.log.warn({ error: String(e) }, 'consumer disconnect failed'));
     await Promise.all(this.locks.values()); // a punctuation in flight finishes its transaction
     await Promise.all([...this.txnProducers.keys()].map((p) => this.dropProducer(p)));
+    await this.admin?.disconnect().catch(() => undefined);
     await this.sharedProducer?.disconnect().catch(() => undefined);
     await this.changelogTail?.close();
+  }
+}
+
+/** Two committed-offset reads this far apart that agree count as stable; at most this many retries. */
+const STABLE_READ_GAP_MS = 50;
+const STABLE_READS_MAX = 20;
+
+/** A chunk that would start below the partition's committed offset, or unverified: never processed. */
+class StaleStart extends Error {
+  constructor(readonly partition: number, readonly offset: string, readonly floor: bigint | undefined) {
+    super(`partition ${partition}: chunk at ${offset} ${floor === undefined ? 'has no verified start' : `is below the committed offset ${floor}`}`);
   }
 }
 

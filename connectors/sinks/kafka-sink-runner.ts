@@ -12,6 +12,7 @@ import type { SerdeSet } from '../serde/topic-serde';
 import { addCounts, PartitionSink, SinkCounts, SinkFormat, SinkRecord } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
+import { endOffsets, ReadPosition } from '../kafka/read-position';
 
 export interface KafkaSinkOptions<T> {
   kafka: Kafka;
@@ -39,13 +40,12 @@ export class KafkaSinkRunner<T> {
   private readonly sinks = new Map<number, Promise<PartitionSink<T>>>();
   private shardsClosed = 0;
   private readonly log: Logger;
-  /** For untilEnd(): the end offsets to reach, and how far each partition has got. */
-  private ends?: Map<number, bigint>;
-  private readonly reached = new Map<number, bigint>();
-  private onEnd?: () => void;
+  /** How far each partition has been written, transaction markers included (for untilEnd). */
+  private readonly position: ReadPosition;
 
   constructor(private readonly o: KafkaSinkOptions<T>) {
     this.log = o.logger.child({ sink: o.format.name, topic: o.topic, group: o.groupId });
+    this.position = new ReadPosition(o.topic);
   }
 
   /** Totals over the partitions this process holds now. */
@@ -77,31 +77,21 @@ export class KafkaSinkRunner<T> {
   /**
    * Resolves once every partition of the topic is written up to the end offsets it had
    * when this was called (a one-off export: `sink odvg --stop-at-end`). Meant for a
-   * single sink process that owns all partitions.
+   * single sink process that owns all partitions. The end counts transaction markers, so
+   * a topic written by the exactly-once runtime ends too; a transaction still open then
+   * is waited for until it commits or aborts.
    */
   async untilEnd(): Promise<void> {
     const admin = this.o.kafka.admin();
     await admin.connect();
+    let ends: Map<number, bigint>;
     try {
-      this.ends = new Map((await admin.fetchTopicOffsets(this.o.topic)).map((o) => [o.partition, BigInt(o.high)]));
+      ends = await endOffsets(admin, this.o.topic);
     } finally {
       await admin.disconnect();
     }
-    const done = new Promise<void>((r) => (this.onEnd = r));
-    this.checkEnd();
-    return done;
-  }
-
-  private note(partition: number, next: bigint): void {
-    if (next > (this.reached.get(partition) ?? -1n)) this.reached.set(partition, next);
-    this.checkEnd();
-  }
-
-  private checkEnd(): void {
-    if (!this.ends || !this.onEnd) return;
-    for (const [p, end] of this.ends) if (end > 0n && (this.reached.get(p) ?? 0n) < end) return;
-    this.onEnd();
-    this.onEnd = undefined;
+    this.log.info({ ends: Object.fromEntries([...ends].map(([p, e]) => [p, e.toString()])) }, 'writing up to the current end of the topic');
+    return this.position.until(ends, 2 ** 31 - 1, 'sink --stop-at-end');
   }
 
   async start(): Promise<void> {
@@ -116,6 +106,7 @@ export class KafkaSinkRunner<T> {
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
+    this.position.follow(consumer);
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = new Set((e.payload.memberAssignment[this.o.topic] ?? []) as number[]);
       this.log.info({ partitions: [...assigned] }, 'sink partitions assigned');
@@ -134,7 +125,7 @@ export class KafkaSinkRunner<T> {
           .then((s) => {
             if (s.resumeOffset !== null) {
               consumer.seek({ topic: this.o.topic, partition: p, offset: s.resumeOffset });
-              this.note(p, BigInt(s.resumeOffset));
+              this.position.advance(p, BigInt(s.resumeOffset));
             }
           })
           .catch((err) => this.log.error({ partition: p, error: errorMessage(err) }, 'cannot open the sink partition'));
@@ -174,8 +165,8 @@ export class KafkaSinkRunner<T> {
     if (last) await this.consumer!.commitOffsets([{ topic: this.o.topic, partition: batch.partition, offset: (BigInt(last.endOffset) + 1n).toString() }]);
     const lastMsg = batch.messages.at(-1);
     if (lastMsg) {
-      resolveOffset(lastMsg.offset);
-      this.note(batch.partition, BigInt(lastMsg.offset) + 1n);
+      resolveOffset(lastMsg.offset); // kafkajs resolves a marker fetched after it too
+      this.position.batchDone(batch);
     }
     await heartbeat();
   }
