@@ -29,6 +29,21 @@ export const appConfigSchema = z
     outputDir: z.string().default('out'),
     /** File sinks: ODVG training shards and reward records. */
     sinks: sinksConfig.prefault({}),
+    /** The reward endpoint (`valor-stream serve-rewards`). */
+    rewardEndpoint: z
+      .object({
+        /**
+         * The trainer's samples per prompt (OpenRLHF --rollout.n_samples_per_prompt, verl
+         * rollout.n, TRL num_generations). Requests with fewer samples of a prompt, such as
+         * OpenRLHF's one sample per request, are grouped across requests into groups of this
+         * size; 1 keeps each request's samples of a prompt as their own group.
+         */
+        groupSize: z.number().int().min(1).max(4096).default(8),
+        /** Group ids derive from it; default a fresh id per start of the endpoint. */
+        runId: z.string().regex(/^[\w.:-]{1,128}$/, 'letters, digits and ._:- only, at most 128').optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Processor state (the verdict cache): files under `dir` when embedded, compacted topics on Kafka. */
     stores: z
       .object({

@@ -79,6 +79,16 @@ describe('reward processor', () => {
     expect(server.calls.length).toBe(calls);
   });
 
+  it('fails the gate on an empty <plan> or <answer> block: formatOk false with the flag, never true with it', async () => {
+    const calls = server.calls.length;
+    const { rewards } = await run([
+      rollout('r-emptyplan', GOOD.replace(/<plan>[\s\S]*<\/plan>/, '<plan> </plan>')),
+      rollout('r-emptyanswer', GOOD.replace(/<answer>[\s\S]*<\/answer>/, '<answer>\n</answer>')),
+    ]);
+    for (const id of ['r-emptyplan', 'r-emptyanswer']) expect(rewards.get(id)).toMatchObject({ formatOk: false, total: 0, flags: ['format-gate'] });
+    expect(server.calls.length).toBe(calls);
+  });
+
   it('weights the components: a malicious program loses the syntax share, an unparsable judge its own', async () => {
     const evil = GOOD.replace('final_answer =', 'open("/etc/passwd").read()\nfinal_answer =');
     const noBoxes = `<plan>1. Ask about it.</plan><answer>\nfinal_answer = vqa(img_pth, None, "Is the mug left of the laptop?")\n</answer>`;

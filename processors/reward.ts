@@ -11,7 +11,7 @@ import { resilienceConfig } from '../models/llm/resilient-provider';
 import { sharedProvider } from '../models/llm/shared-providers';
 import { judgePromptsConfig, JUDGES, RewardJudges } from '../models/reward/judges';
 import { runProgram } from '../models/reward/python-sandbox';
-import { formatGate, parseRewardWeights, RewardComponents, rewardWeightsSchema, splitRollout, totalReward } from '../models/reward/reward-score';
+import { checkFormat, parseRewardWeights, RewardComponents, rewardWeightsSchema, totalReward } from '../models/reward/reward-score';
 import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types';
 
 export const rewardConfig = z
@@ -42,7 +42,8 @@ const ZERO: RewardComponents = { logic: 0, syntax: 0, attributes: 0, spatial: 0,
 
 /**
  * reasoning-rollouts -> reward-records (method, Loop 2). The format gate comes first: a
- * rollout without both <plan> and <answer> scores 0 without any call. Otherwise the
+ * response without a non-empty <plan> and a non-empty <answer> block scores 0 without any
+ * call (formatOk false, flag 'format-gate'). Otherwise the
  * program runs in the Python sandbox against stub tools (syntax) while the four LLM
  * judges score it concurrently. A judge that fails after the provider's retries fails the
  * record (retried, then dead-lettered), never a silent 0; an unparsable judge answer is a
@@ -69,8 +70,8 @@ export const reward = defineProcessor({
       async (rec) => {
         const r = rec.value;
         const started = ctx.clock.now();
-        const formatOk = formatGate(r.response);
-        const { plan, program } = splitRollout(r.response);
+        // The gate sees the response only; `formatOk` false is exactly the 'format-gate' flag.
+        const { formatOk, plan, program } = checkFormat(r.response);
         const flags: string[] = [];
         let components = { ...ZERO };
         let usage = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { EmbeddedRewardExchange, judgeBreakerDown } from '../embedded/embedded-reward-exchange';
 import { EmbeddedRuntime } from '../embedded/embedded-runtime';
 import { resetSharedProviders } from '../../models/llm/shared-providers';
-import type { ReasoningRollout, RewardRecord } from '../../schemas/generated/types';
+import type { ReasoningRollout, RewardGroup, RewardRecord } from '../../schemas/generated/types';
 import { FakeGeminiServer } from '../../test/fakes/fake-gemini-server';
 import { DEFAULT_TOPIC_NAMES as T } from '../../topology/topics';
 import { valorTopology } from '../../topology/valor-topology';
@@ -31,8 +31,21 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as { rewards?: number[]; scores?: number[]; error?: string } };
+  return { status: res.status, headers: res.headers, body: (await res.json()) as { rewards?: number[]; scores?: number[]; extra_logs?: Record<string, number[]>; error?: string } };
 }
+
+// The components of each response above, as the endpoint lists them in extra_logs.
+const COMPONENTS = ['logic', 'syntax', 'attributes', 'spatial', 'adherence', 'format_ok'] as const;
+const ALL = (v: number) => Object.fromEntries(COMPONENTS.map((c) => [c, v]));
+const LOGS: Record<string, Record<string, number>> = { GOOD: ALL(1), NO_BOXES: { ...ALL(1), spatial: 0 }, NO_ANSWER: ALL(0) };
+const logsOf = (names: string[]) => Object.fromEntries(COMPONENTS.map((c) => [c, names.map((n) => LOGS[n]![c]!)]));
+
+// The reward node with the fake judges, as every test here configures it.
+const rewardNode = (baseURL: string) => ({
+  judge: { kind: 'gemini-vertex', project: 'test-project', baseURL, accessTokenEnv: 'VS_ENDPOINT_TOKEN' },
+  limits: { timeoutMs: 3_000, backoff: { initialDelayMs: 5, maxDelayMs: 20 }, breaker: { cooldownMs: 800, maxCooldownMs: 800 } },
+  sandbox: { timeoutMs: 3_000, cpuSeconds: 2 },
+});
 
 describe('reward endpoint on the embedded runtime', () => {
   let judge: FakeGeminiServer;
@@ -48,11 +61,7 @@ describe('reward endpoint on the embedded runtime', () => {
     const baseURL = await judge.start();
     process.env.VS_ENDPOINT_TOKEN = 'ya29.endpoint-test';
     resetSharedProviders();
-    const reward = {
-      judge: { kind: 'gemini-vertex', project: 'test-project', baseURL, accessTokenEnv: 'VS_ENDPOINT_TOKEN' },
-      limits: { timeoutMs: 3_000, backoff: { initialDelayMs: 5, maxDelayMs: 20 }, breaker: { cooldownMs: 800, maxCooldownMs: 800 } },
-      sandbox: { timeoutMs: 3_000, cpuSeconds: 2 },
-    };
+    const reward = rewardNode(baseURL);
     const topology = valorTopology({ partitions: 2, nodeConfig: { reward } });
     runtime = new EmbeddedRuntime(topology, { only: ['reward'] });
     exchange = new EmbeddedRewardExchange(runtime, { down: judgeBreakerDown(reward) });
@@ -75,6 +84,7 @@ describe('reward endpoint on the embedded runtime', () => {
     expect(res.body.rewards).toHaveLength(5);
     res.body.rewards!.forEach((r, i) => expect(r).toBeCloseTo(expected[i]!, 9));
     expect(res.body.scores).toEqual(res.body.rewards);
+    expect(res.body.extra_logs).toEqual(logsOf(['GOOD', 'NO_BOXES', 'NO_ANSWER', 'GOOD', 'NO_BOXES']));
     // Four judges per rollout that passed the format gate, none for the one that did not.
     expect(judge.calls.length - calls).toBe(4 * 4);
 
@@ -100,8 +110,47 @@ describe('reward endpoint on the embedded runtime', () => {
     const calls = judge.calls.length;
     const res = await post(url, { query: [P1 + NO_ANSWER, P1 + GOOD.replace(/<plan>[\s\S]*<\/plan>/, '')], prompts: [P1, P1] });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ rewards: [0, 0], scores: [0, 0] });
+    expect(res.body).toEqual({ rewards: [0, 0], scores: [0, 0], extra_logs: logsOf(['NO_ANSWER', 'NO_ANSWER']) });
     expect(judge.calls.length).toBe(calls);
+  });
+
+  it('gates the response only when the prompt itself explains <plan> and <answer>, also when the prompt was cut from the left', async () => {
+    // A system prompt with empty example blocks: the gate on prompt + response would find them.
+    const SYS = '<|im_start|>system\nWrite the plan in <plan></plan> and the program in <answer></answer>.<|im_end|>\n<|im_start|>user\nIs the mug left of the laptop?<|im_end|>\n<|im_start|>assistant\n';
+    // OpenRLHF keeps the last tokens of a prompt that is too long; the example blocks survive the cut.
+    const cut = SYS.slice(25);
+    expect(cut).toContain('<plan></plan>');
+    const EMPTY = '<plan> </plan><answer></answer>';
+    const queries = [SYS + GOOD, SYS + NO_ANSWER, cut + GOOD, cut + NO_ANSWER, cut + EMPTY, SYS + EMPTY];
+    const body = { query: queries, prompts: queries.map(() => SYS), labels: queries.map(() => null) };
+    const res = await post(url, body, { 'x-request-id': 'plan-in-prompt' });
+    expect(res.status).toBe(200);
+    const expected = [1, 0, 1, 0, 0, 0];
+    res.body.rewards!.forEach((r, i) => expect(r).toBeCloseTo(expected[i]!, 9));
+    expect(res.body.extra_logs!.format_ok).toEqual([1, 0, 1, 0, 0, 0]);
+
+    const mine = rolloutsFromRequest(body, { requestId: 'plan-in-prompt', now: 0 });
+    const onTopic = new Map((await runtime.read<ReasoningRollout>(T.reasoningRollouts)).map((r) => [r.value.id, r.value]));
+    expect(mine.map((m) => onTopic.get(m.id)!.response)).toEqual([GOOD, NO_ANSWER, GOOD, NO_ANSWER, EMPTY, EMPTY]);
+    const records = new Map((await runtime.read<RewardRecord>(T.rewardRecords)).map((r) => [r.value.rolloutId, r.value]));
+    const mineRecords = mine.map((m) => records.get(m.id)!);
+    expect(mineRecords.map((r) => r.formatOk)).toEqual([true, false, true, false, false, false]);
+    // Consistent: the 'format-gate' flag is there exactly when formatOk is false.
+    expect(mineRecords.map((r) => r.flags.includes('format-gate'))).toEqual(mineRecords.map((r) => !r.formatOk));
+  });
+
+  it('answers an empty request (an OpenRLHF shard for a second reward URL) with empty lists, even while the pipeline is down', async () => {
+    const empty = { rewards: [], scores: [], extra_logs: Object.fromEntries(COMPONENTS.map((c) => [c, []])) };
+    const res = await post(url, { query: [], prompts: [], labels: [] });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(empty);
+    const down = new RewardServer({ exchange: { score: async () => [], down: () => 'down', close: async () => undefined }, registry: new Registry() });
+    const downUrl = await down.start();
+    try {
+      expect((await post(downUrl, { query: [] })).body).toEqual(empty);
+    } finally {
+      await down.close();
+    }
   });
 
   it('takes responses alone too (verl, TRL): the prompt is not in the query', async () => {
@@ -114,7 +163,6 @@ describe('reward endpoint on the embedded runtime', () => {
   it.each([
     ['{"query": [', /^invalid JSON body: /],
     [{}, /^invalid \/get_reward body: query: Invalid input: expected array, received undefined$/],
-    [{ query: [] }, /^invalid \/get_reward body: query: Too small/],
     [{ query: ['a', 'b'], prompts: ['p'] }, /prompts: must have as many items as query \(2\), has 1$/],
     [{ query: ['a', { text: 'b' }] }, /query\.1: Invalid input: expected string/],
     [{ query: ['a'], prompts: 'p' }, /prompts: Invalid input: expected array/],
@@ -173,6 +221,78 @@ describe('reward endpoint on the embedded runtime', () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/valor_reward_endpoint_requests_total\{route="\/get_reward",status="200"\} \d+/);
     expect(metrics).toMatch(/valor_reward_endpoint_rollouts_total\{outcome="scored"\} \d+/);
+  });
+});
+
+describe('reward endpoint for current OpenRLHF: one sample per request, grouped across requests', () => {
+  let judge: FakeGeminiServer;
+  let runtime: EmbeddedRuntime;
+  let exchange: EmbeddedRewardExchange;
+  let server: RewardServer;
+  let url: string;
+
+  beforeAll(async () => {
+    judge = new FakeGeminiServer({
+      oracle: (r) => (/spatial/i.test(r.text) && !/bbox/.test(r.text.split('Program')[1] ?? r.text) ? 'I cannot tell.' : 'Sound.\n<answer>1</answer>'),
+    });
+    const baseURL = await judge.start();
+    process.env.VS_ENDPOINT_TOKEN = 'ya29.endpoint-test';
+    resetSharedProviders();
+    // The reward node and group completion, as `valor-stream run` would run them.
+    const topology = valorTopology({ partitions: 2, nodeConfig: { reward: rewardNode(baseURL), 'reward-group': { timeoutMs: 60_000 } } });
+    runtime = new EmbeddedRuntime(topology, { only: ['reward', 'reward-group'] });
+    exchange = new EmbeddedRewardExchange(runtime);
+    server = new RewardServer({ exchange, timeoutMs: 30_000, registry: new Registry(), grouping: { groupSize: 4, windowMs: 60_000, runId: 'openrlhf-unit' } });
+    url = await server.start();
+  });
+  afterAll(async () => {
+    await Promise.all([server.close(), exchange.close()]);
+    await judge.close();
+  });
+
+  it('takes n requests of one sample for one prompt as one complete group of n, and answers each with its own reward and components', async () => {
+    const names = ['GOOD', 'NO_BOXES', 'NO_ANSWER', 'GOOD'];
+    const responses: Record<string, string> = { GOOD, NO_BOXES, NO_ANSWER };
+    // What openrlhf/utils/agent.py posts for each sample: prompt + response decoded as one
+    // string, the prompt, the label; no request id. The samples of a prompt are in flight together.
+    const answers = await Promise.all(names.map((n) => post(url, { query: [P1 + responses[n]], prompts: [P1], labels: ['yes'] })));
+    const expected: Record<string, number> = { GOOD: 1, NO_BOXES: 0.8, NO_ANSWER: 0 };
+    answers.forEach((a, i) => {
+      expect(a.status).toBe(200);
+      expect(a.body.rewards).toHaveLength(1);
+      expect(a.body.rewards![0]).toBeCloseTo(expected[names[i]!]!, 9);
+      expect(a.body.scores).toEqual(a.body.rewards);
+      expect(a.body.extra_logs).toEqual(logsOf([names[i]!]));
+    });
+
+    // One group of four on reward-groups, complete, with all four samples (the two identical ones too).
+    const groups = (await runtime.read<RewardGroup>(T.rewardGroups)).map((g) => g.value);
+    expect(groups).toHaveLength(1);
+    const group = groups[0]!;
+    expect(group).toMatchObject({ groupSize: 4, partial: false });
+    expect(group.members).toHaveLength(4);
+    expect(group.mean).toBeCloseTo(0.7, 9);
+    const rollouts = (await runtime.read<ReasoningRollout>(T.reasoningRollouts)).map((r) => r.value);
+    expect(rollouts).toHaveLength(4);
+    expect(new Set(rollouts.map((r) => r.id)).size).toBe(4);
+    expect(rollouts.every((r) => r.groupId === group.groupId && r.groupSize === 4 && r.question === P1)).toBe(true);
+    expect(rollouts.map((r) => r.response).sort()).toEqual(names.map((n) => responses[n]!).sort());
+    expect(group.members.map((m) => m.rolloutId).sort()).toEqual(rollouts.map((r) => r.id).sort());
+  });
+
+  it('gives a retried request the same rollout, which the group counts once', async () => {
+    const P = chat('Is the lamp above the desk?');
+    const body = { query: [P + GOOD], prompts: [P], labels: [null] };
+    judge.faults.failNext(1000, 400); // the first attempt is dead-lettered: 502
+    const first = await post(url, body);
+    expect(first.status).toBe(502);
+    judge.faults.reset();
+    const retry = await post(url, body);
+    expect(retry.status).toBe(200);
+    const rollouts = (await runtime.read<ReasoningRollout>(T.reasoningRollouts)).map((r) => r.value).filter((r) => r.question === P);
+    expect(rollouts).toHaveLength(2);
+    expect(rollouts[1]!.id).toBe(rollouts[0]!.id);
+    expect(first.body.error).toContain(`rollout ${rollouts[0]!.id} was dead-lettered`);
   });
 });
 

@@ -1,14 +1,16 @@
 // The reward endpoint for trainers, on node:http. POST /get_reward speaks OpenRLHF's remote
 // reward-model protocol: {"query": [...], "prompts": [...], "labels": [...]} in,
-// {"rewards": [...], "scores": [...]} out (the same totals under both names: OpenRLHF reads
-// `rewards`, and `scores` where it filters dynamically). Each request becomes rollouts on the
-// rollouts topic; the answer waits for their reward records. GET /healthz says whether the
-// pipeline can score now, GET /metrics serves prom-client's registry.
+// {"rewards": [...], "scores": [...], "extra_logs": {...}} out (the same totals under both
+// names: OpenRLHF reads `scores`, else `rewards`, and logs `extra_logs`, here the reward
+// components). Each request becomes rollouts on the rollouts topic; the answer waits for
+// their reward records. Current OpenRLHF posts one sample per request: with `grouping`, the
+// samples of a prompt are grouped across requests (RolloutGrouper) for the reward-group node.
+// GET /healthz says whether the pipeline can score now, GET /metrics serves prom-client's
+// registry.
 //
 // Status codes: 400 for a bad body (the message names the field), 413 for a body or batch
 // that is too large, 503 while the pipeline is down, 504 when records do not arrive in time
 // (naming the rollouts), 502 when the pipeline dead-lettered a rollout.
-import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, register as defaultRegistry } from 'prom-client';
@@ -16,10 +18,15 @@ import { errorMessage, ValidationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { silentLogger } from '../../core/logger';
 import {
+  Assignment,
+  contentRequestId,
   parseGetRewardRequest,
   PipelineDownError,
+  rewardResponse,
   RewardExchange,
   RewardFailedError,
+  RolloutGrouper,
+  RolloutGroupingOptions,
   rolloutsFromRequest,
   RewardTimeoutError,
   ScoreAbortedError,
@@ -39,6 +46,11 @@ export interface RewardServerOptions {
   maxRollouts?: number;
   /** Stamped on the rollouts. */
   policyModel?: string | null;
+  /**
+   * Groups a prompt's samples across requests (see RolloutGrouper); without it, each
+   * request's samples of a prompt are one group, whatever their number.
+   */
+  grouping?: RolloutGroupingOptions;
   logger?: Logger;
   /** Where the endpoint's metrics go and what /metrics serves (default prom-client's global registry). */
   registry?: Registry;
@@ -57,6 +69,7 @@ interface Metrics {
   rollouts: Counter<'outcome'>;
   duration: Histogram<'route'>;
   waiting: Gauge;
+  promptMatches: Counter<'match'>;
 }
 
 function metricsIn(registry: Registry): Metrics {
@@ -67,6 +80,7 @@ function metricsIn(registry: Registry): Metrics {
     rollouts: get('valor_reward_endpoint_rollouts_total', () => new Counter({ name: 'valor_reward_endpoint_rollouts_total', help: 'Rollouts submitted through /get_reward, by outcome (scored, failed)', labelNames: ['outcome'], registers: [registry] })),
     duration: get('valor_reward_endpoint_request_seconds', () => new Histogram({ name: 'valor_reward_endpoint_request_seconds', help: 'Time to answer /get_reward', labelNames: ['route'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300], registers: [registry] })),
     waiting: get('valor_reward_endpoint_waiting_rollouts', () => new Gauge({ name: 'valor_reward_endpoint_waiting_rollouts', help: 'Rollouts waiting for their reward record', registers: [registry] })),
+    promptMatches: get('valor_reward_endpoint_prompt_matches_total', () => new Counter({ name: 'valor_reward_endpoint_prompt_matches_total', help: 'How each sample\'s prompt was found in its query (exact, loose, truncated, absent; none without a prompt)', labelNames: ['match'], registers: [registry] })),
   };
 }
 
@@ -76,11 +90,14 @@ export class RewardServer {
   private readonly registry: Registry;
   private readonly metrics: Metrics;
   private address = '';
+  /** Null without the `grouping` option. */
+  readonly grouper: RolloutGrouper | null;
 
   constructor(private readonly opts: RewardServerOptions) {
     this.logger = (opts.logger ?? silentLogger).child({ component: 'reward-endpoint' });
     this.registry = opts.registry ?? defaultRegistry;
     this.metrics = metricsIn(this.registry);
+    this.grouper = opts.grouping ? new RolloutGrouper(opts.grouping) : null;
   }
 
   /** Base URL, e.g. http://127.0.0.1:8000 (after start). */
@@ -156,12 +173,18 @@ export class RewardServer {
     if (!parsed.ok) throw new HttpError(400, `invalid /get_reward body: ${parsed.error}`);
     const maxRollouts = this.opts.maxRollouts ?? 4096;
     if (parsed.value.query.length > maxRollouts) throw new HttpError(413, `query has ${parsed.value.query.length} items; at most ${maxRollouts} per request`);
+    // Nothing to score (OpenRLHF sends empty shards to all but one of several reward URLs).
+    if (parsed.value.query.length === 0) return send(200, rewardResponse([]));
     const reason = this.opts.exchange.down();
     if (reason) throw new PipelineDownError(reason);
 
+    // Without a request id, one from the content: a retried request gets the same rollout ids.
     const header = req.headers['x-request-id'];
-    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
-    const rollouts = rolloutsFromRequest(parsed.value, { requestId, now: Date.now(), policyModel: this.opts.policyModel });
+    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : contentRequestId(parsed.value);
+    const mapping = { requestId, now: Date.now(), policyModel: this.opts.policyModel };
+    const assignment: Assignment = this.grouper?.assign(parsed.value, mapping) ?? { rollouts: rolloutsFromRequest(parsed.value, mapping), settle: () => undefined };
+    const rollouts = assignment.rollouts;
+    for (const r of rollouts) this.metrics.promptMatches.inc({ match: r.lineage.versions['request.prompt'] ?? (r.question ? 'exact' : 'none') });
     // Stop waiting when the client goes away; what was produced is still scored.
     const abort = new AbortController();
     res.on('close', () => {
@@ -170,11 +193,13 @@ export class RewardServer {
     this.metrics.waiting.inc(rollouts.length);
     try {
       const records = await this.opts.exchange.score(rollouts, { timeoutMs: this.opts.timeoutMs ?? 120_000, signal: abort.signal });
+      assignment.settle(true);
       this.metrics.rollouts.inc({ outcome: 'scored' }, records.length);
-      const totals = records.map((r) => r.total);
       this.logger.debug({ requestId, rollouts: rollouts.length, ms: Math.round(performance.now() - started) }, 'rewards sent');
-      send(200, { rewards: totals, scores: totals }, { 'x-request-id': requestId });
+      send(200, rewardResponse(records), { 'x-request-id': requestId });
     } catch (err) {
+      // The trainer did not get these rewards: a retry of the request takes the same rollouts.
+      assignment.settle(false);
       this.metrics.rollouts.inc({ outcome: 'failed' }, rollouts.length);
       throw err;
     } finally {

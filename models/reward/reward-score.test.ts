@@ -1,5 +1,5 @@
 import { ConfigError, ValidationError } from '../../core/errors';
-import { formatGate, parseJudgeScore, parseRewardWeights, RewardComponents, rewardWeightsSchema, splitRollout, totalReward } from './reward-score';
+import { checkFormat, formatGate, parseJudgeScore, parseRewardWeights, RewardComponents, rewardWeightsSchema, splitRollout, totalReward } from './reward-score';
 
 const PROGRAM = 'boxes = gd_detect(img_pth, "cat")\nfinal_answer = len(boxes)';
 const ROLLOUT = `<plan>1. Detect cats.\n2. Count them.</plan>\n<answer>\n${PROGRAM}\n</answer>`;
@@ -39,8 +39,20 @@ describe('formatGate', () => {
     ['<plan>1. detect</plan>\n```python\nfinal_answer = 1\n```', false],
     ['<plan>1. detect</plan><answer>final_answer = 1', false],
     ['', false],
+    // An empty block fails like a missing one: there would be nothing to judge.
+    ['<plan>  </plan><answer>final_answer = 1</answer>', false],
+    ['<plan>1. detect</plan><answer>\n</answer>', false],
+    ['<plan>1. detect</plan><answer>```python\n```</answer>', false],
   ])('%j -> %s', (text, ok) => {
     expect(formatGate(text)).toBe(ok);
+  });
+
+  it('passes exactly when there is a plan and a program to judge', () => {
+    for (const text of [ROLLOUT, '<plan></plan><answer>x = 1</answer>', '<plan>p</plan>\n```python\nx = 1\n```', '<plan>p</plan><answer> </answer>']) {
+      const c = checkFormat(text);
+      expect(c.formatOk).toBe(c.plan !== null && c.program !== null && text.includes('</answer>'));
+      expect({ plan: c.plan, program: c.program }).toEqual(splitRollout(text));
+    }
   });
 });
 

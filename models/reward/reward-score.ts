@@ -37,9 +37,24 @@ export function splitRollout(text: string): SplitRollout {
   return { plan, program: nonEmpty(FENCED.exec(text)?.[1]) };
 }
 
-/** The method's format gate: both a `<plan>…</plan>` and an `<answer>…</answer>` block. */
+export interface FormatCheck extends SplitRollout {
+  /** The gate passed: `plan` and `program` are then both non-null. */
+  formatOk: boolean;
+}
+
+/**
+ * The method's format gate on a response (never on the prompt before it): a non-empty
+ * `<plan>…</plan>` block and a non-empty `<answer>…</answer>` block. An empty block fails
+ * the gate like a missing one, so `formatOk` is true exactly when there is a plan and a
+ * program to judge.
+ */
+export function checkFormat(text: string): FormatCheck {
+  const split = splitRollout(text);
+  return { ...split, formatOk: ANSWER_BLOCK.test(text) && split.plan !== null && split.program !== null };
+}
+
 export function formatGate(text: string): boolean {
-  return PLAN_BLOCK.test(text) && ANSWER_BLOCK.test(text);
+  return checkFormat(text).formatOk;
 }
 
 export interface JudgeScore {

@@ -1,6 +1,7 @@
-// The reward endpoint on the real broker: the reward node runs on a KafkaRuntime (with the
-// fake Vertex AI judges behind the real SDK), the HTTP server produces each request's
-// rollouts through the Kafka exchange and answers with their reward records' totals.
+// The reward endpoint on the real broker: the reward node and group completion run on a
+// KafkaRuntime (with the fake Vertex AI judges behind the real SDK), the HTTP server produces
+// each request's rollouts through the Kafka exchange and answers with their reward records'
+// totals and components.
 import { Registry } from 'prom-client';
 import { rewardTopics, rolloutsFromRequest } from '../../connectors/http/reward-exchange';
 import { RewardServer } from '../../connectors/http/reward-server';
@@ -9,9 +10,10 @@ import { kafkaRuntimeSchema } from '../../connectors/kafka/kafka-config';
 import { KafkaRewardExchange } from '../../connectors/kafka/kafka-reward-exchange';
 import { KafkaRuntime } from '../../connectors/kafka/kafka-runtime';
 import { SerdeSet } from '../../connectors/serde/topic-serde';
+import { deterministicId } from '../../core/ids';
 import { silentLogger } from '../../core/logger';
 import { resetSharedProviders } from '../../models/llm/shared-providers';
-import type { RewardRecord } from '../../schemas/generated/types';
+import type { RewardGroup, RewardRecord } from '../../schemas/generated/types';
 import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
 import { FakeGeminiServer } from '../fakes/fake-gemini-server';
@@ -36,7 +38,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 describe('reward endpoint on the real broker', () => {
-  it('scores posted batches through the topics, answers 503 without a reward node and 502 for a dead-lettered rollout', async () => {
+  it('scores posted batches through the topics, groups one-sample requests across requests, answers 503 without a reward node and 502 for a dead-lettered rollout', async () => {
     const id = runId();
     const t = (k: string) => `it.${id}.${k}`;
     const judge = new FakeGeminiServer({
@@ -64,11 +66,13 @@ describe('reward endpoint on the real broker', () => {
     const group = `g.${id}`;
     let exchange: KafkaRewardExchange | undefined;
     let server: RewardServer | undefined;
+    let grouped: RewardServer | undefined;
     let runtime: KafkaRuntime | undefined;
     let url = '';
-    const post = async (body: unknown, requestId: string) => {
-      const res = await fetch(`${url}/get_reward`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId }, body: JSON.stringify(body) });
-      return { status: res.status, body: (await res.json()) as { rewards?: number[]; scores?: number[]; error?: string } };
+    const post = async (body: unknown, requestId: string | null, to = url) => {
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}) };
+      const res = await fetch(`${to}/get_reward`, { method: 'POST', headers, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { rewards?: number[]; scores?: number[]; extra_logs?: Record<string, number[]>; error?: string } };
     };
     try {
       exchange = await KafkaRewardExchange.start({ kafka, serdes, topics: rewardTopics(topology), rewardGroupId: `${group}.reward`, groupCheckMs: 300, groupGraceMs: 1_000 });
@@ -82,7 +86,7 @@ describe('reward endpoint on the real broker', () => {
       expect((await post({ query: ['x'] }, `${id}-early`)).status).toBe(503);
 
       runtime = new KafkaRuntime(topology, {
-        kafka, registry, logger: silentLogger, only: ['reward'], storeTopicPrefix: t('store.'),
+        kafka, registry, logger: silentLogger, only: ['reward', 'reward-group'], storeTopicPrefix: t('store.'),
         config: kafkaRuntimeSchema.parse({ groupPrefix: group }),
       });
       await runtime.start();
@@ -110,6 +114,32 @@ describe('reward endpoint on the real broker', () => {
       expect(new Set(mine.map((m) => m.groupId)).size).toBe(3);
       expect(mine.map((m) => byRollout.get(m.id)!.key)).toEqual(mine.map((m) => m.groupId));
 
+      // Current OpenRLHF: one sample per request (prompt + response, the prompt, the label; no
+      // request id), the samples of a prompt in flight together. An endpoint grouping across
+      // requests (--group-size 4) makes them one complete group of four on reward-groups, and
+      // answers each request with its own reward and components.
+      grouped = new RewardServer({ exchange, timeoutMs: 120_000, registry: new Registry(), grouping: { groupSize: 4, windowMs: 120_000, runId: `${id}-grouped` } });
+      const groupedUrl = await grouped.start();
+      const single = chat('Is the vase on the shelf?');
+      const singles = [GOOD, NO_BOXES, NO_ANSWER, GOOD];
+      const answers = await Promise.all(singles.map((r) => post({ query: [single + r], prompts: [single], labels: ['yes'] }, null, groupedUrl)));
+      answers.forEach((a, i) => {
+        expect(a.status).toBe(200);
+        expect(a.body.rewards).toHaveLength(1);
+        expect(a.body.rewards![0]).toBeCloseTo(SCORE[singles[i]!]!, 9);
+        expect(a.body.scores).toEqual(a.body.rewards);
+        expect(a.body.extra_logs!.format_ok).toEqual([singles[i] === NO_ANSWER ? 0 : 1]);
+        expect(a.body.extra_logs!.spatial).toEqual([singles[i] === GOOD ? 1 : 0]);
+        expect(Object.keys(a.body.extra_logs!).sort()).toEqual(['adherence', 'attributes', 'format_ok', 'logic', 'spatial', 'syntax']);
+      });
+      // The batch's three groups and this one: four complete groups on the topic.
+      const groups = await Promise.all((await readTopic(kafka, t('rg'), 4, 60_000)).map(async (m) => serdes.for<RewardGroup>(t('rg')).decode(m.value)));
+      const mineGroups = groups.filter((g) => g.questionId === deterministicId('q', single));
+      expect(mineGroups).toHaveLength(1);
+      expect(mineGroups[0]).toMatchObject({ groupSize: 4, partial: false });
+      expect(mineGroups[0]!.members.map((m) => m.total).sort((a, b) => a - b)).toEqual([0, 0.8, 1, 1].map((x) => expect.closeTo(x, 9)));
+      expect(groups.filter((g) => g.questionId !== deterministicId('q', single)).map((g) => [g.groupSize, g.partial])).toEqual(Array(3).fill([4, false]));
+
       // A rollout the pipeline gives up on fails the request at once, naming it.
       judge.faults.failNext(1000, 400);
       const t0 = Date.now();
@@ -126,6 +156,7 @@ describe('reward endpoint on the real broker', () => {
       await waitFor('the endpoint to see the reward node gone', async () => (await fetch(`${url}/healthz`)).status === 503);
       expect((await post({ query: ['x'] }, `${id}-late`)).status).toBe(503);
     } finally {
+      await grouped?.close();
       await server?.close();
       await exchange?.close();
       await runtime?.stop();
