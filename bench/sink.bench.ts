@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     await writer.close();
     const dir = path.join(work, 'kafka');
     const storage = new LocalFileStorage(dir);
-    const registry = await KafkaLabelRegistry.open(kafka, `bench.${id}.labels`);
+    const registry = await KafkaLabelRegistry.open(kafka, `bench.${id}.labels`, serdes.registry);
     const runner = new KafkaSinkRunner<PseudoLabel>({
       kafka, serdes, topic: topics.pseudoLabels, deadLetterTopic: topics.deadLetters, groupId: `bench.${id}.sink`, storage, shardDir: 'shards',
       format: new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels: registry, images, mode: 'od', keepNegativeOnly: true }),

@@ -41,6 +41,7 @@ import { EmbeddedRewardExchange, judgeBreakerDown } from '../connectors/embedded
 import { KafkaRewardExchange } from '../connectors/kafka/kafka-reward-exchange';
 import { RewardExchange, rewardTopics } from '../connectors/http/reward-exchange';
 import { RewardServer } from '../connectors/http/reward-server';
+import { rewardGroupConfig } from '../processors/reward-group';
 import type { Kafka } from 'kafkajs';
 import type { RecordTypeName } from '../schemas/catalog';
 import type { SinkFormat } from '../connectors/sinks/partition-sink';
@@ -57,7 +58,7 @@ interface CommonOpts {
   partitions?: string;
 }
 
-function configFrom(opts: CommonOpts & { delivery?: string; groupPrefix?: string; runtime?: string }): AppConfig {
+function configFrom(opts: CommonOpts & { delivery?: string; groupPrefix?: string; runtime?: string }, extra: Array<[string[], unknown]> = []): AppConfig {
   return loadConfig({
     file: opts.config,
     overrides: [
@@ -66,6 +67,7 @@ function configFrom(opts: CommonOpts & { delivery?: string; groupPrefix?: string
       [['runtime'], opts.runtime],
       [['delivery', 'delivery'], opts.delivery],
       [['delivery', 'groupPrefix'], opts.groupPrefix],
+      ...extra,
     ],
   });
 }
@@ -93,7 +95,7 @@ async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, st
   const c = config.sinks.odvg;
   const storage = new LocalFileStorage(c.dir);
   const labels = await FileLabelRegistry.open(path.join(stateDir, 'labels.log'));
-  const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly });
+  const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly, logger });
   const r = await runEmbeddedSink({ runtime, topic, storage, shardDir: 'shards', format, rotation: c.rotation, logger });
   await format.onShardsClosed();
   await labels.close();
@@ -136,14 +138,14 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: Logger, 
 async function runKafkaSink(
   opts: CommonOpts & { group?: string; stopAtEnd?: boolean },
   name: string,
-  build: (config: AppConfig, kafka: Kafka) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<any>; rotation: ShardRotation }>,
+  build: (config: AppConfig, kafka: Kafka, logger: Logger) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<any>; rotation: ShardRotation }>,
 ): Promise<void> {
   const config = configFrom(opts);
   const topology = topologyFrom(config);
   const logger = createLogger('valor-stream');
   const kafka = createKafka(config.kafka, logger);
   await ensureTopics(kafka, topology);
-  const s = await build(config, kafka);
+  const s = await build(config, kafka, logger);
   const topic = topology.topics.find((t) => t.type === s.type);
   if (!topic) throw new Error(`topology '${topology.name}' has no ${s.type} topic for the ${name} sink`);
   const runner = new KafkaSinkRunner({
@@ -290,11 +292,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.odvg)')
     .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
     .action(async (opts) => {
-      await runKafkaSink(opts, 'odvg', async (config, kafka) => {
+      await runKafkaSink(opts, 'odvg', async (config, kafka, logger) => {
         const c = { ...config.sinks.odvg, ...(opts.out ? { dir: opts.out } : {}), ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}) };
         const storage = new LocalFileStorage(c.dir);
-        const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic);
-        const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly });
+        const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic, registryFrom(config));
+        const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly, logger });
         return { type: 'PseudoLabel', storage, shardDir: 'shards', format, rotation: c.rotation };
       });
     });
@@ -313,14 +315,19 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   withCommon(program.command('serve-rewards'))
-    .description('POST /get_reward for trainers (OpenRLHF remote reward model): rollouts in, their reward totals out')
-    .option('--embedded', 'score in this process on the embedded log (no broker); otherwise on Kafka, scored by `run --only reward`')
+    .description('POST /get_reward for trainers (OpenRLHF remote reward model): rollouts in, their rewards and components out; groups a prompt\'s samples across requests')
+    .option('--embedded', 'score in this process on the embedded log (no broker, no group records); otherwise on Kafka, scored by `run --only reward,reward-group`')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on', '8000')
     .option('--timeout-ms <ms>', 'how long a request waits for its reward records (then 504)', '120000')
     .option('--max-body-mb <n>', 'larger request bodies get 413', '32')
+    .option('--group-size <n>', "the trainer's samples per prompt: smaller requests of a prompt are grouped across requests into groups of n; 1 groups per request (default: rewardEndpoint.groupSize, 8)")
+    .option('--run-id <id>', 'group and rollout ids of groups across requests derive from it (default: rewardEndpoint.runId, else fresh per start)')
     .action(async (opts) => {
-      const config = configFrom(opts);
+      const config = configFrom(opts, [
+        [['rewardEndpoint', 'groupSize'], opts.groupSize === undefined ? undefined : Number(opts.groupSize)],
+        [['rewardEndpoint', 'runId'], opts.runId],
+      ]);
       const logger = createLogger('valor-stream');
       let exchange: RewardExchange;
       if (opts.embedded) {
@@ -336,10 +343,19 @@ export async function main(argv: string[]): Promise<void> {
         const serdes = new SerdeSet(registryFrom(config), (t) => topicByName(topology, t).type);
         exchange = await KafkaRewardExchange.start({ kafka, serdes, topics: rewardTopics(topology), logger, rewardGroupId: `${config.delivery.groupPrefix}.reward` });
       }
-      const server = new RewardServer({ exchange, host: opts.host, port: Number(opts.port), timeoutMs: Number(opts.timeoutMs), maxBodyBytes: Number(opts.maxBodyMb) * 2 ** 20, logger });
+      // A group open across requests takes members as long as the reward-group node waits for them.
+      const groupNode = rewardGroupConfig.parse(config.nodes['reward-group'] ?? {});
+      const { groupSize, runId } = config.rewardEndpoint;
+      const grouping = { groupSize, runId, windowMs: groupNode.timeoutMs, rememberMs: Math.max(groupNode.retainMs, groupNode.timeoutMs) };
+      const server = new RewardServer({ exchange, host: opts.host, port: Number(opts.port), timeoutMs: Number(opts.timeoutMs), maxBodyBytes: Number(opts.maxBodyMb) * 2 ** 20, logger, grouping });
       const url = await server.start();
       stopOnSignals(logger, 'closing the reward endpoint', async () => void (await Promise.all([server.close(), exchange.close()])));
       console.log(`reward endpoint: POST ${url}/get_reward (${opts.embedded ? 'embedded' : 'kafka'}); GET ${url}/healthz, ${url}/metrics`);
+      console.log(
+        groupSize > 1
+          ? `groups: ${groupSize} samples per prompt across requests (--group-size; match the trainer's samples per prompt), run id ${server.grouper!.runId}`
+          : 'groups: per request (--group-size 1)',
+      );
       const down = exchange.down();
       if (down) logger.warn({ reason: down }, 'the endpoint answers 503 until this clears');
     });

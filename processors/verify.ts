@@ -65,7 +65,7 @@ export const verify = defineProcessor({
     const llm = sharedProvider(config.provider, config.limits, config.prices, ctx.logger);
     const prompts = loadVerifierPrompts(config.prompts);
     const intake = new ImageIntake(config.images);
-    const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store) : Promise.resolve(null);
+    const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store, 'VerdictCacheEntry') : Promise.resolve(null);
     const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, { crop: config.crop, maxOutputTokens: config.maxOutputTokens }));
 
     // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.

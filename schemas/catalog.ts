@@ -1,6 +1,7 @@
-// The record types of the topology, loaded from schemas/*.avsc (the source of truth).
-// Every topic carries exactly one of these types; `schemas/generated/types.ts` holds the
-// matching TypeScript types, regenerated from the same files.
+// The record types of the topology and of its internal topics (state stores, the label
+// log), loaded from schemas/*.avsc (the source of truth). Every topic carries exactly one
+// of these types as Avro in the Confluent wire format; `schemas/generated/types.ts` holds
+// the matching TypeScript types, regenerated from the same files.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as avro from 'avsc';
@@ -17,6 +18,8 @@ export interface RecordTypes {
   RewardGroup: T.RewardGroup;
   RewardGroupState: T.RewardGroupState;
   DeadLetter: T.DeadLetter;
+  VerdictCacheEntry: T.VerdictCacheEntry;
+  LabelLogEntry: T.LabelLogEntry;
 }
 export type RecordTypeName = keyof RecordTypes;
 
@@ -32,7 +35,15 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   RewardGroup: 'reward-groups.avsc',
   RewardGroupState: 'reward-group-state.avsc',
   DeadLetter: 'dead-letters.avsc',
+  VerdictCacheEntry: 'store-verdicts.avsc',
+  LabelLogEntry: 'labels.avsc',
 };
+
+/**
+ * Types of internal topics: node state (a changelog, a state store) and the label log.
+ * They carry no lineage; other clients may read them but should not build on them.
+ */
+export const INTERNAL_RECORD_TYPES: readonly RecordTypeName[] = ['RewardGroupState', 'VerdictCacheEntry', 'LabelLogEntry'];
 
 export const RECORD_TYPE_NAMES = Object.keys(SCHEMA_FILES) as RecordTypeName[];
 

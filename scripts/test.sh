@@ -11,7 +11,7 @@ node scripts/gen-types.js --check
 npx tsc -p tsconfig.json --noEmit
 
 if [[ "$what" == all || "$what" == unit ]]; then
-  npx jest --selectProjects unit --json --outputFile="$results/unit.json" || status=1
+  npx jest --selectProjects unit --forceExit --json --outputFile="$results/unit.json" || status=1
 fi
 
 if [[ "$what" == all || "$what" == integration ]]; then
@@ -22,7 +22,7 @@ if [[ "$what" == all || "$what" == integration ]]; then
   fi
   if [[ $started == 1 ]]; then trap 'bash docker/local/services.sh down || true' EXIT; fi
   set -a; source "${VALOR_LOCAL_DIR:-.local}/services.env"; set +a
-  npx jest --selectProjects integration --runInBand --json --outputFile="$results/integration.json" || status=1
+  npx jest --selectProjects integration --runInBand --forceExit --json --outputFile="$results/integration.json" || status=1
 fi
 
 # One plain summary line over every suite, for people and CI logs alike.

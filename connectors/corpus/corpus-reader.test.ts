@@ -80,15 +80,16 @@ describe('readCorpus', () => {
         { image: { bytes_b64: '***' }, question: 'Q?' },
         { image: 'a.png', question: 'Q?', metadata: { n: 1 } },
         [1, 2],
+        { id: '\u0000x', image: 'a.png', question: 'Q?' }, // id (a record key) starting with a zero byte
         { image: 'a.png', question: 'ok 2' },
       ),
     );
     const items = await collect(file);
-    expect(items).toHaveLength(10);
+    expect(items).toHaveLength(11);
     expect(items[0].ok).toBe(true);
-    expect(items[9].ok).toBe(true);
+    expect(items[10].ok).toBe(true);
     const errors = items.filter((i): i is Extract<CorpusItem, { ok: false }> => !i.ok);
-    expect(errors.map((e) => e.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(errors.map((e) => e.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for (const e of errors) {
       expect(e.file).toBe(file);
       expect(e.error).toContain(`${file}:${e.line}:`);
@@ -103,6 +104,7 @@ describe('readCorpus', () => {
     expect(byLine.get(7)!.error).toMatch(/: image/);
     expect(byLine.get(8)!.error).toMatch(/: metadata\.n: /);
     expect(byLine.get(9)!.error).toMatch(/\(line\)/);
+    expect(byLine.get(10)!.error).toMatch(/: id: id must not start with a zero byte/);
   });
 
   it('skips blank lines but keeps counting them, and copes with CRLF and a BOM', async () => {

@@ -32,7 +32,9 @@ const imageRef = z.union([
 
 /** One line of a corpus file, as written. Unknown fields are ignored for forward compatibility. */
 export const corpusLineSchema = z.object({
-  id: z.string().min(1).optional(),
+  // The id is the record key downstream: a leading zero byte would read as the Confluent
+  // magic byte to a key decoder (keys are plain UTF-8, see README).
+  id: z.string().min(1).refine((s) => !s.startsWith('\u0000'), 'id must not start with a zero byte').optional(),
   image: imageRef,
   question: z.string({ error: (iss) => (iss.input === undefined ? 'required' : undefined) }).refine((s) => s.trim().length > 0, 'question is empty'),
   phrases: z.array(z.string()).optional(),

@@ -34,7 +34,7 @@ export class KafkaRuntime {
 
   constructor(readonly topology: Topology, private readonly opts: KafkaRuntimeOptions) {
     this.serdes = new SerdeSet(opts.registry, (t) => topicByName(topology, t).type);
-    this.stores = new KafkaStoreProvider(opts.kafka, { topicPrefix: opts.storeTopicPrefix ?? 'valor.store.', logger: opts.logger });
+    this.stores = new KafkaStoreProvider(opts.kafka, { topicPrefix: opts.storeTopicPrefix ?? 'valor.store.', registry: opts.registry, logger: opts.logger });
   }
 
   async start(): Promise<void> {

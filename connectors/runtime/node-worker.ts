@@ -37,8 +37,13 @@ export interface ChangelogEntry {
   value: Buffer | null;
 }
 
-/** Keys the runtime writes into a changelog for itself (restore barriers); never state. */
-export const RUNTIME_KEY_PREFIX = '\u0000';
+/**
+ * Keys the runtime writes into a changelog for itself (restore barriers, as
+ * `__valor.restore.<uuid>` tombstones); never state. Printable on purpose: a leading zero
+ * byte reads as the Confluent magic byte to a key decoder. Keys starting with it are
+ * reserved: a processor must not use them as state keys.
+ */
+export const RUNTIME_KEY_PREFIX = '__valor.';
 
 export interface ChunkResult {
   messages: OutMessage[];

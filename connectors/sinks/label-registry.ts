@@ -8,10 +8,20 @@
 // a category written twice (two instances racing) would lose its first position and the
 // ids after it would shift. With infinite retention and one record per new category the
 // topic stays tiny.
+//
+// On Kafka a record's key is the category (plain UTF-8) and its value a LabelLogEntry
+// (schemas/labels.avsc) in the Confluent wire format, registered like every other topic's.
+// Ids are read from the keys: the tail's callback is synchronous and in log order, which is
+// exactly the order ids need, and decoding a value may have to fetch a writer schema. The
+// key also covers logs written before the values were Avro (their values are the category
+// as plain text).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Kafka } from 'kafkajs';
+import type { LabelLogEntry } from '../../schemas/generated/types';
 import { TopicTail } from '../kafka/topic-tail';
+import type { RegistryClient } from '../registry/registry-client';
+import { TopicSerde } from '../serde/topic-serde';
 
 export interface LabelRegistry {
   /** Ids for these categories, assigning new ones (appended) as needed. */
@@ -131,12 +141,15 @@ async function endsWithNewline(file: string, size: number): Promise<boolean> {
 export class KafkaLabelRegistry extends OrderedLabelLog {
   private tail?: TopicTail;
 
-  private constructor(readonly topic: string) {
+  private constructor(readonly topic: string, private readonly serde: TopicSerde<LabelLogEntry>) {
     super();
   }
 
-  static async open(kafka: Kafka, topic: string, opts: { replicationFactor?: number; loadTimeoutMs?: number } = {}): Promise<KafkaLabelRegistry> {
-    const r = new KafkaLabelRegistry(topic);
+  /** `registry`: where the value schema is registered (the topology's registry). */
+  static async open(kafka: Kafka, topic: string, registry: RegistryClient, opts: { replicationFactor?: number; loadTimeoutMs?: number } = {}): Promise<KafkaLabelRegistry> {
+    const serde = new TopicSerde<LabelLogEntry>(topic, 'LabelLogEntry', registry);
+    await serde.id(); // a bad registry fails start-up, not the first new category
+    const r = new KafkaLabelRegistry(topic, serde);
     const create = { topic, numPartitions: 1, replicationFactor: opts.replicationFactor ?? 1, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] };
     r.tail = await TopicTail.open(kafka, create, (_, message) => {
       const category = message.key?.toString('utf8');
@@ -153,7 +166,8 @@ export class KafkaLabelRegistry extends OrderedLabelLog {
   }
 
   protected async appendAndReadBack(missing: string[]): Promise<void> {
-    const res = await this.tail!.producer!.send({ topic: this.topic, acks: -1, messages: missing.map((c) => ({ key: c, value: c, partition: 0 })) });
+    const messages = await Promise.all(missing.map(async (c) => ({ key: c, value: await this.serde.encode({ category: c }), partition: 0 })));
+    const res = await this.tail!.producer!.send({ topic: this.topic, acks: -1, messages });
     const last = BigInt(res[0]!.baseOffset ?? '0') + BigInt(missing.length - 1);
     // Our own writes define nothing until read back in log order.
     await this.tail!.waitFor(0, last, 60_000, 'label registry');

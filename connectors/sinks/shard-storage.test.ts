@@ -66,4 +66,38 @@ describe('LocalFileStorage', () => {
     expect(await storage.removeStaleTemps('m/manifest.json')).toBe(1);
     expect(fs.readdirSync(path.join(root, 'm')).sort()).toEqual([`manifest.json.${process.pid}-7.tmp`, `other.json.${dead}-0.tmp`]);
   });
+
+  it('removes stale temps under a directory: a dead writer\'s after the grace, anyone\'s after the max age', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const live = process.ppid; // the test runner's parent: alive, and not this process
+    const now = Date.now();
+    const put = (rel: string, ageMs: number) => {
+      const abs = path.join(root, rel);
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      fs.writeFileSync(abs, 'x');
+      fs.utimesSync(abs, (now - ageMs) / 1000, (now - ageMs) / 1000);
+    };
+    const sha = (c: string) => c.repeat(64);
+    put(`images/aa/${sha('a')}.png`, 0); // finished images are never touched, however old
+    put(`images/aa/${sha('b')}.png`, 10 * 3_600_000);
+    put(`images/aa/${sha('a')}.png.${dead}-0.tmp`, 120_000); // dead writer, past the grace: stale
+    put(`images/bb/${sha('b')}.png.${dead}-3.tmp`, 5_000); // dead writer, within the grace: pending
+    put(`images/bb/${sha('c')}.png.${live}-1.tmp`, 120_000); // live writer, not yet max age: kept
+    put(`images/cc/${sha('c')}.png.${live}-2.tmp`, 2 * 3_600_000); // past the max age: stale whoever wrote it
+    put(`images/cc/${sha('d')}.png.${process.pid}-4.tmp`, 120_000); // this process's own write: kept
+    put('images/cc/notes.tmp', 10 * 3_600_000); // not a writeAtomic temp
+    put(`shards/x.jsonl.${dead}-0.tmp`, 10 * 3_600_000); // outside the swept directory
+
+    expect(await storage.removeStaleTempsUnder('images', { now })).toEqual({ removed: 2, pending: 1 });
+    const left = (d: string) => fs.readdirSync(path.join(root, d)).sort();
+    expect(left('images/aa')).toEqual([`${sha('a')}.png`, `${sha('b')}.png`]);
+    expect(left('images/bb')).toEqual([`${sha('b')}.png.${dead}-3.tmp`, `${sha('c')}.png.${live}-1.tmp`]);
+    expect(left('images/cc')).toEqual([`${sha('d')}.png.${process.pid}-4.tmp`, 'notes.tmp']);
+    expect(left('shards')).toEqual([`x.jsonl.${dead}-0.tmp`]);
+
+    // Once the grace has passed, the dead writer's young temp goes too.
+    expect(await storage.removeStaleTempsUnder('images', { now: now + 60_000 })).toEqual({ removed: 1, pending: 0 });
+    expect(await storage.removeStaleTempsUnder('missing')).toEqual({ removed: 0, pending: 0 });
+    await expect(storage.removeStaleTempsUnder('../x')).rejects.toThrow(/outside the storage root/);
+  });
 });

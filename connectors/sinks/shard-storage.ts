@@ -12,7 +12,7 @@
 // - `list(dir, namePrefix)` is ListObjects with Prefix `dir/namePrefix` and Delimiter `/`.
 //   Temps that an object store never shows (unfinished uploads) are cleaned by a lifecycle
 //   rule that aborts incomplete multipart uploads, not by the writer.
-// - `removeStaleTemps` is a no-op there for the same reason.
+// - `removeStaleTemps` and `removeStaleTempsUnder` are no-ops there for the same reason.
 //
 // Paths are '/'-separated and relative to the storage root; none may escape it.
 import { readFile as readFileCallback } from 'node:fs';
@@ -69,7 +69,33 @@ export interface ShardStorage {
    * host's live writer may be taken for stale, and that one write then fails.
    */
   removeStaleTemps(path: string): Promise<number>;
+  /**
+   * Deletes stale `writeAtomic` temps anywhere under `dir` (for example the images a killed
+   * sink was writing), by `rule`. Returns how many it deleted, and how many it left only
+   * because they are younger than `rule.graceMs` (a sweep after the grace gets them).
+   */
+  removeStaleTempsUnder(dir: string, rule?: Partial<StaleTempRule>): Promise<{ removed: number; pending: number }>;
 }
+
+/**
+ * When a writeAtomic temp under a shared directory counts as stale. Its name carries its
+ * writer's pid, but a pid only means something on this host and in this pid namespace:
+ * two sink containers sharing a volume, or two hosts on NFS, each see the other's pids as
+ * dead (or as some unrelated live process). So a temp is deleted when its writer is not
+ * alive here AND it has not been written for `graceMs`, or when it has not been written
+ * for `maxAgeMs` whoever wrote it (this also gets temps of a reused pid). A live write
+ * goes from its last byte to its rename in an fsync's time, far below either bound, so
+ * neither rule can take a temp from under a live writer; a stale temp only costs disk
+ * until the next sweep.
+ */
+export interface StaleTempRule {
+  graceMs: number;
+  maxAgeMs: number;
+  /** The clock to age temps by (their mtime); Date.now() by default. */
+  now: number;
+}
+
+export const DEFAULT_STALE_TEMP_RULE: Omit<StaleTempRule, 'now'> = { graceMs: 60_000, maxAgeMs: 3_600_000 };
 
 // writeAtomic's temps: `<final>.<pid>-<seq>.tmp`. The pid keeps concurrent processes that
 // write the same file (a manifest shared by several sink processes) off each other's temp.
@@ -231,6 +257,48 @@ export class LocalFileStorage implements ShardStorage {
       removed++;
     }
     return removed;
+  }
+
+  async removeStaleTempsUnder(dir: string, rule: Partial<StaleTempRule> = {}): Promise<{ removed: number; pending: number }> {
+    const { graceMs, maxAgeMs } = { ...DEFAULT_STALE_TEMP_RULE, ...rule };
+    const now = rule.now ?? Date.now();
+    const out = { removed: 0, pending: 0 };
+    const walk = async (abs: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await fs.readdir(abs, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
+      // Names only: a listing of many images must not stat every one of them.
+      for (const e of entries) {
+        const child = path.join(abs, e.name);
+        if (e.isDirectory()) {
+          await walk(child);
+          continue;
+        }
+        const m = e.isFile() ? ATOMIC_TEMP.exec(e.name) : null;
+        if (!m) continue;
+        let age: number;
+        try {
+          age = now - (await fs.stat(child)).mtimeMs;
+        } catch (err) {
+          if (isMissing(err)) continue; // renamed or removed meanwhile
+          throw err;
+        }
+        const pid = Number(m[2]);
+        const alive = pid === process.pid || processIsAlive(pid);
+        if (age >= maxAgeMs || (!alive && age >= graceMs)) {
+          await fs.rm(child, { force: true });
+          out.removed++;
+        } else if (!alive) {
+          out.pending++;
+        }
+      }
+    };
+    await walk(this.resolve(dir));
+    return out;
   }
 
   // mkdir -p, then fsync the parent of every directory it created, so that the new

@@ -40,6 +40,7 @@ function failing(inner: ShardStorage, fail: { publish?: boolean; writeAtomic?: R
     exists: (p) => inner.exists(p),
     delete: (p) => inner.delete(p),
     removeStaleTemps: (p) => inner.removeStaleTemps(p),
+    removeStaleTempsUnder: (d, r) => inner.removeStaleTempsUnder(d, r),
   };
 }
 

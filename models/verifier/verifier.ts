@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../core/errors';
 import { sha256Hex } from '../../core/ids';
 import type { KeyValueStore } from '../../core/store';
+import type { VerdictCacheEntry } from '../../schemas/generated/types';
 import type { ProposedBox as Box } from '../detector/postprocess';
 import type { CompletionRequest, CompletionResult, ContentPart } from '../llm/provider';
 import {
@@ -52,11 +53,6 @@ export class VerifierAnswerError extends ValidationError {
   }
 }
 
-interface CachedVerdict {
-  raw: string;
-  model: string;
-}
-
 const INSTRUCTIONS = 'You check object detections for a training data set. Follow the instructions exactly and answer with JSON only.';
 
 function parseAnswer<T>(raw: string, schema: z.ZodType<T>): { ok: true; value: T } | { ok: false; problem: string } {
@@ -79,7 +75,7 @@ export class Verifier {
   constructor(
     private readonly llm: VerifierLlm,
     readonly prompts: StagePrompts,
-    private readonly cache: KeyValueStore | null,
+    private readonly cache: KeyValueStore<VerdictCacheEntry> | null,
     private readonly opts: VerifierOptions,
   ) {}
 
@@ -145,9 +141,8 @@ export class Verifier {
     signal: AbortSignal | undefined,
     parts: () => Promise<ContentPart[]>,
   ): Promise<Answered<T>> {
-    const hit = await this.cache?.get(key);
-    if (hit !== undefined) {
-      const entry = JSON.parse(hit) as CachedVerdict;
+    const entry = await this.cache?.get(key);
+    if (entry !== undefined) {
       const parsed = parseAnswer(entry.raw, schema);
       // A cached answer is one that validated when it was stored; if the schema has
       // changed since, fall through and ask again.
@@ -178,8 +173,7 @@ export class Verifier {
       parsed = parseAnswer(second.text, schema);
       if (!parsed.ok) throw new VerifierAnswerError(stage, parsed.problem, second.text, this.opts.rawAnswerLimit ?? 2000);
     }
-    const entry: CachedVerdict = { raw: info.raw, model: this.llm.model };
-    await this.cache?.put(key, JSON.stringify(entry));
+    await this.cache?.put(key, { raw: info.raw, model: this.llm.model });
     return { answer: parsed.value, info };
   }
 }

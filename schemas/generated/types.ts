@@ -395,6 +395,27 @@ export namespace ImageQuerySchema {
 }
 export type ImageQuery = ImageQuerySchema.ImageQuery;
 
+// labels.avsc
+export namespace LabelLogEntrySchema {
+  
+  export type LabelLogEntry = IoValorV1.LabelLogEntry;
+  
+  export namespace IoValorV1 {
+      export const LabelLogEntrySchema = "{\"type\":\"record\",\"name\":\"LabelLogEntry\",\"namespace\":\"io.valor.v1\",\"doc\":\"One append to the ODVG label log (valor.labels, one partition, never compacted). A category's label id is the position of its first appearance among the distinct categories of the log, in offset order; a category appended again (two sink instances racing) keeps its first id. The record key is the category too (plain UTF-8).\",\"fields\":[{\"name\":\"category\",\"type\":\"string\",\"doc\":\"The normalised category: lowercased, '-' turned into a space, whitespace collapsed.\"}]}";
+      export const LabelLogEntryName = "io.valor.v1.LabelLogEntry";
+      /**
+       * One append to the ODVG label log (valor.labels, one partition, never compacted). A category's label id is the position of its first appearance among the distinct categories of the log, in offset order; a category appended again (two sink instances racing) keeps its first id. The record key is the category too (plain UTF-8).
+       */
+      export interface LabelLogEntry {
+          /**
+           * The normalised category: lowercased, '-' turned into a space, whitespace collapsed.
+           */
+          category: string;
+      }
+  }
+}
+export type LabelLogEntry = LabelLogEntrySchema.LabelLogEntry;
+
 // pseudo-labels.avsc
 export namespace PseudoLabelSchema {
   
@@ -861,6 +882,31 @@ export namespace RewardRecordSchema {
   }
 }
 export type RewardRecord = RewardRecordSchema.RewardRecord;
+
+// store-verdicts.avsc
+export namespace VerdictCacheEntrySchema {
+  
+  export type VerdictCacheEntry = IoValorV1.VerdictCacheEntry;
+  
+  export namespace IoValorV1 {
+      export const VerdictCacheEntrySchema = "{\"type\":\"record\",\"name\":\"VerdictCacheEntry\",\"namespace\":\"io.valor.v1\",\"doc\":\"One entry of the verifier's verdict cache (the state store 'verdicts'; on Kafka the compacted topic valor.store.verdicts). The key is the sha256 (hex) of the cache format, provider, model, the stage's prompt hash, the stage, the image sha256, the boxes shown and, for the crop stage, the crop settings, so only the verify node can look an entry up; the value is the answer that validated when the call was paid for.\",\"fields\":[{\"name\":\"raw\",\"type\":\"string\",\"doc\":\"The model's answer text, exactly as it validated against the stage's answer schema (JSON).\"},{\"name\":\"model\",\"type\":\"string\",\"doc\":\"The model that gave the answer.\"}]}";
+      export const VerdictCacheEntryName = "io.valor.v1.VerdictCacheEntry";
+      /**
+       * One entry of the verifier's verdict cache (the state store 'verdicts'; on Kafka the compacted topic valor.store.verdicts). The key is the sha256 (hex) of the cache format, provider, model, the stage's prompt hash, the stage, the image sha256, the boxes shown and, for the crop stage, the crop settings, so only the verify node can look an entry up; the value is the answer that validated when the call was paid for.
+       */
+      export interface VerdictCacheEntry {
+          /**
+           * The model's answer text, exactly as it validated against the stage's answer schema (JSON).
+           */
+          raw: string;
+          /**
+           * The model that gave the answer.
+           */
+          model: string;
+      }
+  }
+}
+export type VerdictCacheEntry = VerdictCacheEntrySchema.VerdictCacheEntry;
 
 // verifier-judgements.avsc
 export namespace VerifierJudgementSchema {

@@ -43,7 +43,7 @@ describe('ODVG sink instances', () => {
     const instance = async (name: string) => {
       const dir = path.join(work, name);
       const storage = new LocalFileStorage(dir);
-      const labels = await KafkaLabelRegistry.open(kafka, `it.${id}.labels`);
+      const labels = await KafkaLabelRegistry.open(kafka, `it.${id}.labels`, testRegistry());
       const format = new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels, images: imageIntakeConfig.parse({ allowedRoots: [work] }), mode: 'od', keepNegativeOnly: true });
       const runner = new KafkaSinkRunner<PseudoLabel>({
         kafka, serdes, topic: topics.pseudoLabels, deadLetterTopic: topics.deadLetters, groupId: `g.${id}.sink`, storage, shardDir: 'shards', format,

@@ -79,11 +79,11 @@ export const ROOT = path.join(__dirname, '..', '..');
  * Starts the built CLI as its own process, configured by a config file only (the
  * services' env variables are cleared so the file decides), so a test can SIGKILL it.
  */
-export function startCli(args: string[], opts: { logLevel?: string; stdout?: 'ignore' | number } = {}): ChildProcess {
+export function startCli(args: string[], opts: { logLevel?: string; stdout?: 'ignore' | number; stderr?: 'inherit' | number } = {}): ChildProcess {
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('the CLI is not built: run `make test` (it builds first)');
   return spawn(process.execPath, [path.join(ROOT, 'bin', 'valor-stream.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, VALOR_LOG_LEVEL: opts.logLevel ?? 'warn', KAFKA_BOOTSTRAP: '', SCHEMA_REGISTRY_URL: '' },
-    stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
+    stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'inherit'],
   });
 }
