@@ -2,12 +2,12 @@
 // exactly-once and at-least-once, next to a raw kafkajs consume-and-produce loop measured
 // in the same run on the same input. Prints `name: value unit` lines.
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { ensureTopics } from '../connectors/kafka/kafka-admin';
-import { kafkaRuntimeSchema } from '../connectors/kafka/kafka-config';
-import { KafkaRecordWriter } from '../connectors/kafka/kafka-record-writer';
-import { KafkaRuntime } from '../connectors/kafka/kafka-runtime';
-import { ConfluentRegistry } from '../connectors/registry/confluent-registry';
-import { SerdeSet } from '../connectors/serde/topic-serde';
+import { ensureTopics } from '../runtime/kafka/kafka-admin';
+import { kafkaRuntimeSchema } from '../runtime/kafka/kafka-config';
+import { KafkaRecordWriter } from '../runtime/kafka/kafka-record-writer';
+import { KafkaRuntime } from '../runtime/kafka/kafka-runtime';
+import { ConfluentRegistry } from '../runtime/registry/confluent-registry';
+import { SerdeSet } from '../runtime/serde/topic-serde';
 import { lineageOf } from '../core/lineage';
 import { silentLogger } from '../core/logger';
 import type { ImageQuery } from '../schemas/generated/types';

@@ -15,9 +15,9 @@ import { systemClock } from '../core/clock';
 import { silentLogger } from '../core/logger';
 import { MemoryStoreProvider } from '../core/store';
 import { ChangelogState } from '../core/keyed-state';
-import { SimpleFlowControl } from '../connectors/runtime/node-worker';
-import { generateSyntheticCorpus } from '../connectors/corpus/synthetic-corpus';
-import { simulatedProposalRecords } from '../connectors/corpus/synthetic-proposals';
+import { SimpleFlowControl } from '../runtime/node-worker';
+import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
+import { simulatedProposalRecords } from '../evaluation/synthetic-proposals';
 import { verify, verifyConfig } from '../processors/verify';
 import type { PseudoLabel } from '../schemas/generated/types';
 

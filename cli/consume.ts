@@ -4,13 +4,13 @@ import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { Command, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
-import { AppConfig, loadConfig } from '../core/config';
+import { AppConfig, loadConfig } from './config';
 import { ConfigError, errorMessage } from '../core/errors';
 import { createLogger, type Logger } from '../core/logger';
-import { createKafka } from '../connectors/kafka/kafka-client';
+import { createKafka } from '../runtime/kafka/kafka-client';
 import { Batch, TrainingConsumer, TrainingConsumerOptions, TrainingConsumerStats } from '../connectors/online/training-consumer';
-import { ConfluentRegistry } from '../connectors/registry/confluent-registry';
-import type { RegistryClient } from '../connectors/registry/registry-client';
+import { ConfluentRegistry } from '../runtime/registry/confluent-registry';
+import type { RegistryClient } from '../runtime/registry/registry-client';
 import { resolveTopicNames } from '../topology/topics';
 import type { PseudoLabel } from '../schemas/generated/types';
 

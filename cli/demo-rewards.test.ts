@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { generateSyntheticCorpus } from '../connectors/corpus/synthetic-corpus';
+import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { silentLogger } from '../core/logger';
 import { resetSharedProviders } from '../models/llm/shared-providers';
 import { valorTopology } from '../topology/valor-topology';

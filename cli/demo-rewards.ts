@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../core/logger';
 import { lineageOf } from '../core/lineage';
-import { EmbeddedRuntime } from '../connectors/embedded/embedded-runtime';
+import { EmbeddedRuntime } from '../runtime/embedded/embedded-runtime';
 import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
 import { RewardFormat } from '../connectors/sinks/reward-format';
 import { LocalFileStorage } from '../connectors/sinks/shard-storage';

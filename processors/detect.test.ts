@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AddressInfo } from 'node:net';
-import { generateSyntheticCorpus } from '../connectors/corpus/synthetic-corpus';
+import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { readCorpus } from '../connectors/corpus/corpus-reader';
 import { toImageQuery } from '../connectors/corpus/corpus-source';
 import { fixedClock } from '../core/clock';

@@ -4,7 +4,7 @@ import { silentLogger } from '../core/logger';
 import type { ProcessorContext } from '../core/processor';
 import { MemoryStoreProvider } from '../core/store';
 import { ChangelogState } from '../core/keyed-state';
-import { SimpleFlowControl } from '../connectors/runtime/node-worker';
+import { SimpleFlowControl } from '../runtime/node-worker';
 import type { ImageQuery } from '../schemas/generated/types';
 import { imageQuery } from '../test/fixtures/records';
 import { checkImageQuery, passthrough, passthroughConfig } from './passthrough';

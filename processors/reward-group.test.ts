@@ -1,8 +1,8 @@
 // Group completion in memory, through the embedded runtime's changelog and offsets: groups
 // complete in any member order, time out partial, and survive restarts exactly once.
 import type { Clock } from '../core/clock';
-import { EmbeddedLog } from '../connectors/embedded/embedded-log';
-import { EmbeddedRuntime } from '../connectors/embedded/embedded-runtime';
+import { EmbeddedLog } from '../runtime/embedded/embedded-log';
+import { EmbeddedRuntime } from '../runtime/embedded/embedded-runtime';
 import type { DeadLetter, RewardGroup, RewardRecord } from '../schemas/generated/types';
 import { rewardRecord, seededShuffle } from '../test/fixtures/records';
 import { DEFAULT_TOPIC_NAMES as T } from '../topology/topics';

@@ -3,7 +3,7 @@ import { lineageOf } from '../../core/lineage';
 import type { Clock } from '../../core/clock';
 import { systemClock } from '../../core/clock';
 import type { DeadLetter, ImageQuery } from '../../schemas/generated/types';
-import type { RecordWriter } from '../record-writer';
+import type { RecordWriter } from '../../runtime/record-writer';
 import { CorpusEvent, readCorpus } from './corpus-reader';
 
 export const CORPUS_NODE = 'corpus-source';

@@ -3,9 +3,9 @@ import { ConfigError, DecodeError } from '../../core/errors';
 import type { LoadedSchema } from '../../schemas/catalog';
 import type { ImageQuery } from '../../schemas/generated/types';
 import { imageQuery } from '../../test/fixtures/records';
-import { MemoryRegistry } from '../registry/memory-registry';
-import type { RegistryClient } from '../registry/registry-client';
-import { SerdeSet } from '../serde/topic-serde';
+import { MemoryRegistry } from '../../runtime/registry/memory-registry';
+import type { RegistryClient } from '../../runtime/registry/registry-client';
+import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { Batch, TrainingConsumer, TrainingConsumerOptions } from './training-consumer';
 
 const TOPIC = 'valor.test-queries';

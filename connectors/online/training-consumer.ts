@@ -5,8 +5,8 @@ import { z } from 'zod';
 import { ConfigError, DecodeError, errorMessage, isRetriable } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
 import type { RecordTypeName } from '../../schemas/catalog';
-import type { RegistryClient } from '../registry/registry-client';
-import { TopicSerde, type SerdeSet } from '../serde/topic-serde';
+import type { RegistryClient } from '../../runtime/registry/registry-client';
+import { TopicSerde, type SerdeSet } from '../../runtime/serde/topic-serde';
 
 /** Where a record sits in Kafka. */
 export interface RecordInfo {

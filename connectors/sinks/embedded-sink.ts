@@ -1,8 +1,8 @@
 // A file sink over the embedded runtime's log: the same PartitionSink (files, resume from
 // files, de-duplication, dead letters) as on Kafka, fed from the in-process topic.
 import type { Logger } from '../../core/logger';
-import type { EmbeddedRuntime } from '../embedded/embedded-runtime';
-import { deadLetterKey, deadLetterRecord } from '../runtime/dead-letter';
+import type { EmbeddedRuntime } from '../../runtime/embedded/embedded-runtime';
+import { deadLetterKey, deadLetterRecord } from '../../runtime/dead-letter';
 import { addCounts, PartitionSink, SinkFormat, SinkRecord } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';

@@ -7,12 +7,12 @@ import { Partitioners } from 'kafkajs';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { errorMessage, isRetriable } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import { deadLetterKey, deadLetterRecord } from '../runtime/dead-letter';
-import type { SerdeSet } from '../serde/topic-serde';
+import { deadLetterKey, deadLetterRecord } from '../../runtime/dead-letter';
+import type { SerdeSet } from '../../runtime/serde/topic-serde';
 import { addCounts, PartitionSink, SinkCounts, SinkFormat, SinkRecord } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
-import { endOffsets, ReadPosition } from '../kafka/read-position';
+import { endOffsets, ReadPosition } from '../../runtime/kafka/read-position';
 
 export interface KafkaSinkOptions<T> {
   kafka: Kafka;

@@ -3,12 +3,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { loadSchema } from '../../schemas/catalog';
-import { MemoryRegistry } from '../registry/memory-registry';
+import { MemoryRegistry } from '../../runtime/registry/memory-registry';
 import { FileLabelRegistry, KafkaLabelRegistry } from './label-registry';
 
 // An in-process stand-in for the label topic: one partition, appends delivered back in order.
 const log: { records: Array<{ key: string; value: Buffer }>; existing: Array<{ key: string; value: Buffer }> } = { records: [], existing: [] };
-jest.mock('../kafka/topic-tail', () => ({
+jest.mock('../../runtime/kafka/topic-tail', () => ({
   TopicTail: {
     open: async (_kafka: unknown, _create: unknown, onMessage: (partition: number, message: KafkaMessage) => void) => {
       const append = (r: { key: string; value: Buffer }) => {

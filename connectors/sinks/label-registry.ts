@@ -19,9 +19,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { LabelLogEntry } from '../../schemas/generated/types';
-import { TopicTail } from '../kafka/topic-tail';
-import type { RegistryClient } from '../registry/registry-client';
-import { TopicSerde } from '../serde/topic-serde';
+import { TopicTail } from '../../runtime/kafka/topic-tail';
+import type { RegistryClient } from '../../runtime/registry/registry-client';
+import { TopicSerde } from '../../runtime/serde/topic-serde';
 
 export interface LabelRegistry {
   /** Ids for these categories, assigning new ones (appended) as needed. */

@@ -12,8 +12,8 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { ValidationError } from '../../core/errors';
-import { iou, normalizeCategory } from '../../connectors/corpus/label-quality';
-import type { BBox } from '../../connectors/corpus/synthetic-corpus';
+import { iou, normalizeCategory } from '../../evaluation/label-quality';
+import type { BBox } from '../../evaluation/synthetic-corpus';
 
 export { iou, normalizeCategory };
 

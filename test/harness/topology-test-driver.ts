@@ -1,6 +1,6 @@
 // In the spirit of Kafka Streams' TopologyTestDriver: pipe records into a whole topology
 // in memory, through the real Avro serdes and node workers, and read what comes out.
-import { EmbeddedRuntime, EmbeddedRuntimeOptions, ReadRecord } from '../../connectors/embedded/embedded-runtime';
+import { EmbeddedRuntime, EmbeddedRuntimeOptions, ReadRecord } from '../../runtime/embedded/embedded-runtime';
 import type { RecordTypes } from '../../schemas/catalog';
 import type { DeadLetter } from '../../schemas/generated/types';
 import type { Topology } from '../../topology/topology';

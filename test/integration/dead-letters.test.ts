@@ -1,8 +1,8 @@
-import { KafkaRuntime } from '../../connectors/kafka/kafka-runtime';
-import { kafkaRuntimeSchema } from '../../connectors/kafka/kafka-config';
-import { ensureTopics } from '../../connectors/kafka/kafka-admin';
-import { frame } from '../../connectors/registry/registry-client';
-import { SerdeSet } from '../../connectors/serde/topic-serde';
+import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
+import { kafkaRuntimeSchema } from '../../runtime/kafka/kafka-config';
+import { ensureTopics } from '../../runtime/kafka/kafka-admin';
+import { frame } from '../../runtime/registry/registry-client';
+import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { silentLogger } from '../../core/logger';
 import { loadSchema } from '../../schemas/catalog';
 import type { DeadLetter, ImageQuery } from '../../schemas/generated/types';

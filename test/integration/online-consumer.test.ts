@@ -6,7 +6,7 @@ import { registerConsumeCommand } from '../../cli/consume';
 import { lineageOf } from '../../core/lineage';
 import { silentLogger } from '../../core/logger';
 import { Batch, TrainingConsumer, TrainingConsumerOptions } from '../../connectors/online/training-consumer';
-import { SerdeSet } from '../../connectors/serde/topic-serde';
+import { SerdeSet } from '../../runtime/serde/topic-serde';
 import type { PseudoLabel } from '../../schemas/generated/types';
 import { runId, services, testKafka, testRegistry } from './services';
 

@@ -1,9 +1,9 @@
 import { ImageQuery } from '../../schemas/generated/types';
-import { KafkaRuntime } from '../../connectors/kafka/kafka-runtime';
-import { kafkaRuntimeSchema } from '../../connectors/kafka/kafka-config';
-import { KafkaRecordWriter } from '../../connectors/kafka/kafka-record-writer';
-import { ensureTopics } from '../../connectors/kafka/kafka-admin';
-import { SerdeSet } from '../../connectors/serde/topic-serde';
+import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
+import { kafkaRuntimeSchema } from '../../runtime/kafka/kafka-config';
+import { KafkaRecordWriter } from '../../runtime/kafka/kafka-record-writer';
+import { ensureTopics } from '../../runtime/kafka/kafka-admin';
+import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { silentLogger } from '../../core/logger';
 import { passthroughTopology } from '../../topology/valor-topology';
 import { topicByName } from '../../topology/topology';

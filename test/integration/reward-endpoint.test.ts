@@ -3,13 +3,13 @@
 // each request's rollouts through the Kafka exchange and answers with their reward records'
 // totals and components.
 import { Registry } from 'prom-client';
-import { rewardTopics, rolloutsFromRequest } from '../../connectors/http/reward-exchange';
-import { RewardServer } from '../../connectors/http/reward-server';
-import { ensureTopics } from '../../connectors/kafka/kafka-admin';
-import { kafkaRuntimeSchema } from '../../connectors/kafka/kafka-config';
-import { KafkaRewardExchange } from '../../connectors/kafka/kafka-reward-exchange';
-import { KafkaRuntime } from '../../connectors/kafka/kafka-runtime';
-import { SerdeSet } from '../../connectors/serde/topic-serde';
+import { rewardTopics, rolloutsFromRequest } from '../../connectors/reward-endpoint/reward-exchange';
+import { RewardServer } from '../../connectors/reward-endpoint/reward-server';
+import { ensureTopics } from '../../runtime/kafka/kafka-admin';
+import { kafkaRuntimeSchema } from '../../runtime/kafka/kafka-config';
+import { KafkaRewardExchange } from '../../connectors/reward-endpoint/kafka-reward-exchange';
+import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
+import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { deterministicId } from '../../core/ids';
 import { silentLogger } from '../../core/logger';
 import { resetSharedProviders } from '../../models/llm/shared-providers';

@@ -1,5 +1,5 @@
-import { ConfluentRegistry } from '../../connectors/registry/confluent-registry';
-import { TopicSerde } from '../../connectors/serde/topic-serde';
+import { ConfluentRegistry } from '../../runtime/registry/confluent-registry';
+import { TopicSerde } from '../../runtime/serde/topic-serde';
 import { loadSchema, LoadedSchema } from '../../schemas/catalog';
 import * as avro from 'avsc';
 import type { ImageQuery } from '../../schemas/generated/types';

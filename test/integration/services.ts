@@ -4,7 +4,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { ConfluentRegistry } from '../../connectors/registry/confluent-registry';
+import { ConfluentRegistry } from '../../runtime/registry/confluent-registry';
 import type { TopicNames } from '../../topology/topics';
 
 export interface Services {

@@ -5,7 +5,7 @@
 // ODVG sink's label log). Then every record of every topic, tombstones included, is read
 // with read_committed and checked by a Confluent wire-format decoder written here from the
 // format's definition, independent of the project's serdes (nothing from
-// connectors/serde or connectors/registry is imported by this file):
+// runtime/serde or runtime/registry is imported by this file):
 // - the key is present, valid UTF-8, and does not start with byte 0;
 // - the value (null only as a tombstone on a compacted topic) starts with the magic byte 0,
 //   then a 4-byte big-endian schema id; the writer schema is fetched over plain HTTP from
@@ -18,11 +18,11 @@ import * as avro from 'avsc';
 import type { Kafka } from 'kafkajs';
 import { demoJudgeAnswer, demoRollouts } from '../../cli/demo-rewards';
 import { produceCorpus } from '../../connectors/corpus/corpus-source';
-import { generateSyntheticCorpus } from '../../connectors/corpus/synthetic-corpus';
-import { simulatedProposalRecords } from '../../connectors/corpus/synthetic-proposals';
-import { kafkaRuntimeSchema } from '../../connectors/kafka/kafka-config';
-import { KafkaRecordWriter } from '../../connectors/kafka/kafka-record-writer';
-import { KafkaRuntime } from '../../connectors/kafka/kafka-runtime';
+import { generateSyntheticCorpus } from '../../evaluation/synthetic-corpus';
+import { simulatedProposalRecords } from '../../evaluation/synthetic-proposals';
+import { kafkaRuntimeSchema } from '../../runtime/kafka/kafka-config';
+import { KafkaRecordWriter } from '../../runtime/kafka/kafka-record-writer';
+import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
 import { KafkaSinkRunner } from '../../connectors/sinks/kafka-sink-runner';
 import { KafkaLabelRegistry } from '../../connectors/sinks/label-registry';
 import { OdvgFormat } from '../../connectors/sinks/odvg-format';

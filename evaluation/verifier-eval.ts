@@ -5,10 +5,10 @@
 import * as path from 'node:path';
 import type { Logger } from '../core/logger';
 import type { StoreProvider } from '../core/store';
-import { EmbeddedRuntime } from '../connectors/embedded/embedded-runtime';
-import { dumpTopics } from '../connectors/embedded/topic-dump';
-import { labelQuality, Quality, readGroundTruth } from '../connectors/corpus/label-quality';
-import { simulatedProposalRecords } from '../connectors/corpus/synthetic-proposals';
+import { EmbeddedRuntime } from '../runtime/embedded/embedded-runtime';
+import { dumpTopics } from '../runtime/embedded/topic-dump';
+import { labelQuality, Quality, readGroundTruth } from './label-quality';
+import { simulatedProposalRecords } from './synthetic-proposals';
 import type { PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
 import { valorTopology } from '../topology/valor-topology';
 import { DEFAULT_TOPIC_NAMES as T } from '../topology/topics';

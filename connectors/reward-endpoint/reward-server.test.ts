@@ -2,8 +2,8 @@
 // embedded exchange, the real reward node (Python sandbox included) and the real
 // @google/genai SDK talking to a fake Vertex AI server that plays the four judges.
 import { Registry } from 'prom-client';
-import { EmbeddedRewardExchange, judgeBreakerDown } from '../embedded/embedded-reward-exchange';
-import { EmbeddedRuntime } from '../embedded/embedded-runtime';
+import { EmbeddedRewardExchange, judgeBreakerDown } from './embedded-reward-exchange';
+import { EmbeddedRuntime } from '../../runtime/embedded/embedded-runtime';
 import { resetSharedProviders } from '../../models/llm/shared-providers';
 import type { ReasoningRollout, RewardGroup, RewardRecord } from '../../schemas/generated/types';
 import { FakeGeminiServer } from '../../test/fakes/fake-gemini-server';

@@ -5,7 +5,7 @@ import type { Topology } from '../../topology/topology';
 import { nodeByName, topicByName } from '../../topology/topology';
 import { validateTopology, ProcessorLookup } from '../../topology/validate';
 import type { RegistryClient } from '../registry/registry-client';
-import { NodeWorker } from '../runtime/node-worker';
+import { NodeWorker } from '../node-worker';
 import { SerdeSet } from '../serde/topic-serde';
 import { ensureTopics } from './kafka-admin';
 import type { KafkaRuntimeConfig } from './kafka-config';

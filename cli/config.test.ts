@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from './config';
-import { ConfigError } from './errors';
+import { ConfigError } from '../core/errors';
 
 describe('loadConfig', () => {
   it('gives working defaults with no file', () => {

@@ -5,9 +5,9 @@
 // chop the object, near-duplicates, wrong labels and background boxes, around one tight
 // box per object.
 import * as fs from 'node:fs';
-import { deterministicId, sha256Hex } from '../../core/ids';
-import { lineageOf } from '../../core/lineage';
-import type { DetectorProposals } from '../../schemas/generated/types';
+import { deterministicId, sha256Hex } from '../core/ids';
+import { lineageOf } from '../core/lineage';
+import type { DetectorProposals } from '../schemas/generated/types';
 import type { ScoredBox } from './label-quality';
 import { readGroundTruth } from './label-quality';
 import { mulberry32, type BBox, type GroundTruthRecord } from './synthetic-corpus';

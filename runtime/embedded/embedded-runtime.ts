@@ -9,8 +9,8 @@ import { topicByName } from '../../topology/topology';
 import { validateTopology, ProcessorLookup } from '../../topology/validate';
 import { MemoryRegistry } from '../registry/memory-registry';
 import type { RegistryClient } from '../registry/registry-client';
-import { NodeWorker } from '../runtime/node-worker';
-import type { ChunkResult, OutMessage } from '../runtime/node-worker';
+import { NodeWorker } from '../node-worker';
+import type { ChunkResult, OutMessage } from '../node-worker';
 import { SerdeSet } from '../serde/topic-serde';
 import { EmbeddedLog } from './embedded-log';
 

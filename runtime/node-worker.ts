@@ -1,15 +1,15 @@
 import { setMaxListeners } from 'node:events';
 import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, SchedulerLike } from 'rxjs';
-import { DecodeError, errorClass, errorMessage, isRetriable, ValorError } from '../../core/errors';
-import { deterministicId } from '../../core/ids';
-import type { Logger } from '../../core/logger';
-import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec, Punctuator } from '../../core/processor';
-import { ChangelogState } from '../../core/keyed-state';
-import { systemClock, Clock } from '../../core/clock';
-import { MemoryStoreProvider, StoreProvider } from '../../core/store';
+import { DecodeError, errorClass, errorMessage, isRetriable, ValorError } from '../core/errors';
+import { deterministicId } from '../core/ids';
+import type { Logger } from '../core/logger';
+import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec, Punctuator } from '../core/processor';
+import { ChangelogState } from '../core/keyed-state';
+import { systemClock, Clock } from '../core/clock';
+import { MemoryStoreProvider, StoreProvider } from '../core/store';
 import { deadLetterKey, deadLetterRecord } from './dead-letter';
-import type { SerdeSet } from '../serde/topic-serde';
-import type { NodeSpec, Topology } from '../../topology/topology';
+import type { SerdeSet } from './serde/topic-serde';
+import type { NodeSpec, Topology } from '../topology/topology';
 
 /** A message as read from a log (embedded or Kafka). */
 export interface RawMessage {

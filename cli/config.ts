@@ -2,8 +2,8 @@
 // variables, then CLI flags. Every error names the field that is wrong.
 import * as fs from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from './errors';
-import { kafkaConnectionSchema, kafkaRuntimeSchema } from '../connectors/kafka/kafka-config';
+import { ConfigError } from '../core/errors';
+import { kafkaConnectionSchema, kafkaRuntimeSchema } from '../runtime/kafka/kafka-config';
 import { topicNamesSchema } from '../topology/topics';
 import { sinksConfig } from '../connectors/sinks/sink-config';
 

@@ -2,7 +2,7 @@
 // threshold, matched greedily by score within each category (the usual detection rule).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ProposedBox } from '../../models/detector/postprocess';
+import type { ProposedBox } from '../models/detector/postprocess';
 import type { BBox, GroundTruthRecord } from './synthetic-corpus';
 
 /** A box with its label and score, as detectors and the verifier write them. */

@@ -11,8 +11,8 @@ import { silentLogger } from '../../core/logger';
 import { sharedProvider } from '../../models/llm/shared-providers';
 import { rewardConfig } from '../../processors/reward';
 import type { DeadLetter, ReasoningRollout, RewardRecord } from '../../schemas/generated/types';
-import { PipelineDownError, RewardExchange, RewardTopics, RewardWaiters, rewardTopics, ScoreOptions } from '../http/reward-exchange';
-import type { EmbeddedRuntime } from './embedded-runtime';
+import { PipelineDownError, RewardExchange, RewardTopics, RewardWaiters, rewardTopics, ScoreOptions } from './reward-exchange';
+import type { EmbeddedRuntime } from '../../runtime/embedded/embedded-runtime';
 
 const RETRY_AFTER_FAILURE_MS = 5_000;
 

@@ -76,7 +76,7 @@ describe('embedded runtime through the test driver', () => {
 
 describe('node worker on shutdown', () => {
   it('leaves a chunk uncommitted rather than dead-lettering records whose work was aborted', async () => {
-    const { NodeWorker } = await import('../runtime/node-worker');
+    const { NodeWorker } = await import('../node-worker');
     const { SerdeSet } = await import('../serde/topic-serde');
     const { MemoryRegistry } = await import('../registry/memory-registry');
     const { lookupProcessor } = await import('../../processors');

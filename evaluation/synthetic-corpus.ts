@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { ConfigError } from '../../core/errors';
+import { ConfigError } from '../core/errors';
 
 export const SHAPES = ['circle', 'square', 'triangle', 'star'] as const;
 export const COLORS = ['red', 'green', 'blue', 'yellow'] as const;

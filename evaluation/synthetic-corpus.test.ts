@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { runProgram } from '../../models/reward/python-sandbox';
+import { runProgram } from '../models/reward/python-sandbox';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { readCorpus } from './corpus-reader';
+import { readCorpus } from '../connectors/corpus/corpus-reader';
 import { BBox, COLOR_RGB, Color, generateSyntheticCorpus, GroundTruthRecord } from './synthetic-corpus';
 
 const COUNT = 25;

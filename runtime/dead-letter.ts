@@ -1,8 +1,8 @@
 // The dead-letter record for a message a node or sink could not handle: why, where it came
 // from, and its original bytes, so it can be inspected and replayed.
-import { errorClass, errorMessage, isRetriable } from '../../core/errors';
-import { deterministicId } from '../../core/ids';
-import type { DeadLetter } from '../../schemas/generated/types';
+import { errorClass, errorMessage, isRetriable } from '../core/errors';
+import { deterministicId } from '../core/ids';
+import type { DeadLetter } from '../schemas/generated/types';
 
 export function deadLetterRecord(
   node: string,

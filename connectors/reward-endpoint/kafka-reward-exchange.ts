@@ -12,9 +12,9 @@ import { errorMessage, ValidationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { silentLogger } from '../../core/logger';
 import type { DeadLetter, ReasoningRollout, RewardRecord } from '../../schemas/generated/types';
-import { PipelineDownError, RewardExchange, RewardTopics, RewardWaiters, ScoreOptions } from '../http/reward-exchange';
-import type { SerdeSet } from '../serde/topic-serde';
-import { retryRetriable } from './kafka-admin';
+import { PipelineDownError, RewardExchange, RewardTopics, RewardWaiters, ScoreOptions } from './reward-exchange';
+import type { SerdeSet } from '../../runtime/serde/topic-serde';
+import { retryRetriable } from '../../runtime/kafka/kafka-admin';
 
 export interface KafkaRewardExchangeOptions {
   kafka: Kafka;

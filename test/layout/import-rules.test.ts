@@ -1,0 +1,62 @@
+// The layout is the architecture: these rules keep the floors in order. A lower floor never
+// imports an upper one, so a newcomer can read the engine without the edges, and the edges
+// without the commands.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/** Every .ts file under `dir` (tests included unless `tests` is false). */
+function sources(dir: string, tests = true): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
+      const rel = path.posix.join(d, e.name);
+      if (e.isDirectory()) walk(rel);
+      else if (rel.endsWith('.ts') && (tests || !rel.endsWith('.test.ts'))) out.push(rel);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The top-level folders a file imports from (relative imports only). */
+function importedFolders(file: string): Array<{ spec: string; folder: string }> {
+  const src = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  const found: Array<{ spec: string; folder: string }> = [];
+  for (const m of src.matchAll(/(?:from|import|require)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1]!));
+    found.push({ spec: m[1]!, folder: target.split('/')[0]! });
+  }
+  return found;
+}
+
+function violations(files: string[], forbidden: string[]): string[] {
+  return files.flatMap((f) => importedFolders(f).filter((i) => forbidden.includes(i.folder)).map((i) => `${f} imports ${i.spec}`));
+}
+
+describe('import rules', () => {
+  it('core/ imports nothing above it', () => {
+    expect(violations(sources('core'), ['runtime', 'connectors', 'processors', 'models', 'cli', 'evaluation', 'topology'])).toEqual([]);
+  });
+
+  it('processors/ never import the runtime or the edges', () => {
+    expect(violations(sources('processors', false), ['runtime', 'connectors', 'cli'])).toEqual([]);
+  });
+
+  it('models/ never import the runtime, the edges or the commands', () => {
+    expect(violations(sources('models', false), ['runtime', 'connectors', 'cli', 'processors'])).toEqual([]);
+  });
+
+  it('runtime/ (the engine) never imports the edges, the evaluation tools or the commands', () => {
+    expect(violations(sources('runtime', false), ['connectors', 'evaluation', 'cli'])).toEqual([]);
+  });
+
+  it('connectors/ and evaluation/ never import the commands', () => {
+    expect(violations([...sources('connectors', false), ...sources('evaluation', false)], ['cli'])).toEqual([]);
+  });
+
+  it('finds imports at all (the rules above would pass vacuously otherwise)', () => {
+    expect(importedFolders('runtime/kafka/kafka-runtime.ts').map((i) => i.folder)).toEqual(expect.arrayContaining(['core', 'processors', 'topology', 'runtime']));
+  });
+});
