@@ -8,6 +8,7 @@ import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage, RawMessage } 
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { TopicTail } from './topic-tail';
 import { retryRetriable } from './kafka-admin';
+import { PartitionStarts } from './partition-starts';
 import { topicByName } from '../../topology/topology';
 
 export interface RunnerStats {
@@ -72,14 +73,8 @@ export class KafkaNodeRunner {
   private changelogTail?: TopicTail;
   private punctuation?: NodeJS.Timeout;
   private admin?: Admin;
-  /** Per partition, the next offset known to be committed: no record below it is processed again. */
-  private readonly floor = new Map<number, bigint>();
-  /** Partitions whose start offset was verified since the last (re)assignment or failed commit. */
-  private readonly verified = new Set<number>();
-  /** Counts group joins, so a verification that spans a rebalance is not trusted. */
-  private generation = 0;
-  /** Times a batch started below the floor (a stale committed-offset fetch caught). */
-  staleStartsCaught = 0;
+  /** Where each input partition may start (the rule in the class comment). */
+  private readonly starts: PartitionStarts;
   private punctuating = false;
   private stopping = false;
 
@@ -91,6 +86,25 @@ export class KafkaNodeRunner {
   ) {
     this.groupId = `${cfg.groupPrefix}.${worker.node.name}`;
     this.log = logger.child({ node: worker.node.name, group: this.groupId });
+    this.starts = new PartitionStarts({
+      log: this.log,
+      // InitProducerId returns only once pending transactions of this id are complete.
+      settleTransactions: async (p) => {
+        if (this.cfg.delivery !== 'exactly-once') return;
+        await this.dropProducer(p);
+        await this.producerFor(p);
+      },
+      readCommitted: async (p) => {
+        const topics = await retryRetriable(`fetching the committed offsets of group ${this.groupId}`, () => this.admin!.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }));
+        const o = topics.find((t) => t.topic === this.topic)?.partitions.find((x) => x.partition === p)?.offset;
+        return o === undefined || o === '-1' ? undefined : BigInt(o);
+      },
+    });
+  }
+
+  /** Times a chunk started below what was committed (a stale committed-offset fetch caught). */
+  get staleStartsCaught(): number {
+    return this.starts.staleStartsCaught;
   }
 
   get topic(): string {
@@ -116,8 +130,7 @@ export class KafkaNodeRunner {
       const assigned = new Set((e.payload.memberAssignment[this.topic] ?? []) as number[]);
       this.assigned = assigned;
       // kafkajs re-fetched every partition's committed offset for this generation, maybe stale.
-      this.verified.clear();
-      this.generation++;
+      this.starts.rejoined();
       this.log.info({ partitions: [...assigned] }, 'partitions assigned');
       // State of a partition that moved away goes stale: reload it if it ever comes back.
       for (const p of this.worker.state.restoredPartitions()) if (!assigned.has(p)) this.worker.state.forget(p);
@@ -231,13 +244,12 @@ export class KafkaNodeRunner {
     const messages = batch.messages;
     if (!messages.length) return;
     // Unresolved records are fetched again, so returning here loses nothing.
-    if (!(await this.exclusive(partition, () => this.verifyStart(partition))) || !isRunning()) return;
-    const floor = this.floor.get(partition);
-    if (floor !== undefined && BigInt(messages[0]!.offset) < floor) {
+    if (!(await this.exclusive(partition, () => this.starts.verify(partition))) || !isRunning()) return;
+    if (this.starts.isBelowFloor(partition, messages[0]!.offset)) {
       // A stale committed-offset fetch put the consumer behind what is committed: skip ahead.
-      this.staleStartsCaught++;
-      this.log.warn({ partition, batchStart: messages[0]!.offset, committed: floor.toString() }, 'batch starts below the committed offset; seeking to it');
-      this.consumer!.seek({ topic: this.topic, partition, offset: floor.toString() });
+      const floor = this.starts.floorOf(partition)!.toString();
+      this.log.warn({ partition, batchStart: messages[0]!.offset, committed: floor }, 'batch starts below the committed offset; seeking to it');
+      this.consumer!.seek({ topic: this.topic, partition, offset: floor });
       return;
     }
     for (let i = 0; i < messages.length; i += this.cfg.maxInFlight) {
@@ -250,27 +262,23 @@ export class KafkaNodeRunner {
       let result: ChunkResult;
       try {
         result = await this.exclusive(partition, async () => {
-          if (!(await this.verifyStart(partition))) throw new StaleStart(partition, chunk[0]!.offset, undefined);
-          const floorNow = this.floor.get(partition);
-          if (floorNow !== undefined && BigInt(chunk[0]!.offset) < floorNow) {
-            throw new StaleStart(partition, chunk[0]!.offset, floorNow);
-          }
+          if (!(await this.starts.verify(partition))) throw new StaleStart(partition, chunk[0]!.offset, undefined);
+          if (this.starts.isBelowFloor(partition, chunk[0]!.offset)) throw new StaleStart(partition, chunk[0]!.offset, this.starts.floorOf(partition));
           if (this.worker.changelog && !this.worker.state.isRestored(partition)) await this.restore(partition);
           const r = await this.worker.process(chunk.map((m) => toRaw(batch.topic, partition, m)));
           try {
             await this.commit(partition, r, next);
           } catch (err) {
             this.worker.state.forget(partition); // its changes were not committed
-            this.verified.delete(partition); // the outcome is unknown: verify the start again
+            this.starts.invalidate(partition); // the outcome is unknown: verify the start again
             throw err;
           }
-          this.raiseFloor(partition, BigInt(next));
+          this.starts.committed(partition, BigInt(next));
           return r;
         });
       } catch (err) {
         if (!(err instanceof StaleStart)) throw err;
         if (err.floor === undefined) return; // a rebalance came in between: the records are fetched again
-        this.staleStartsCaught++;
         this.log.warn({ partition, chunkStart: err.offset, committed: err.floor.toString() }, 'chunk starts below the committed offset; seeking to it');
         this.consumer!.seek({ topic: this.topic, partition, offset: err.floor.toString() });
         return;
@@ -283,51 +291,6 @@ export class KafkaNodeRunner {
       this.stats.deadLettered += result.deadLettered;
       await heartbeat();
     }
-  }
-
-  private raiseFloor(partition: number, next: bigint): void {
-    if (next > (this.floor.get(partition) ?? -1n)) this.floor.set(partition, next);
-  }
-
-  /**
-   * Establishes the offset a partition may start from (see the class comment): completes
-   * or fences every transaction of the partition's transactional id, then reads the
-   * group's committed offset until it is stable, and raises the floor to it.
-   */
-  private async verifyStart(partition: number): Promise<boolean> {
-    if (this.verified.has(partition)) return true;
-    const started = Date.now();
-    const generation = this.generation;
-    if (this.cfg.delivery === 'exactly-once') {
-      await this.dropProducer(partition);
-      await this.producerFor(partition); // InitProducerId: returns once pending transactions of this id are complete
-    }
-    const committed = await this.stableCommittedOffset(partition);
-    if (committed !== undefined) this.raiseFloor(partition, committed);
-    // A rebalance during the reads may have let another member commit: not trusted, read again.
-    if (generation !== this.generation) return false;
-    this.verified.add(partition);
-    this.log.debug({ partition, committed: committed?.toString(), floor: this.floor.get(partition)?.toString(), ms: Date.now() - started }, 'start offset verified');
-    return true;
-  }
-
-  /** The group's committed offset of a partition, read until two reads agree; undefined when none. */
-  private async stableCommittedOffset(partition: number): Promise<bigint | undefined> {
-    const read = async (): Promise<bigint | undefined> => {
-      const topics = await retryRetriable(`fetching the committed offsets of group ${this.groupId}`, () => this.admin!.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }));
-      const o = topics.find((t) => t.topic === this.topic)?.partitions.find((x) => x.partition === partition)?.offset;
-      return o === undefined || o === '-1' ? undefined : BigInt(o);
-    };
-    let best = await read();
-    for (let i = 0; i < STABLE_READS_MAX; i++) {
-      await new Promise((r) => setTimeout(r, STABLE_READ_GAP_MS));
-      const again = await read();
-      const same = again === best;
-      if (again !== undefined && (best === undefined || again > best)) best = again;
-      if (same) return best;
-    }
-    this.log.warn({ partition, committed: best?.toString() }, 'committed offset still moving after repeated reads; using the highest seen');
-    return best;
   }
 
   private commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {
@@ -405,10 +368,6 @@ export class KafkaNodeRunner {
     await this.changelogTail?.close();
   }
 }
-
-/** Two committed-offset reads this far apart that agree count as stable; at most this many retries. */
-const STABLE_READ_GAP_MS = 50;
-const STABLE_READS_MAX = 20;
 
 /** A chunk that would start below the partition's committed offset, or unverified: never processed. */
 class StaleStart extends Error {
