@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ProposedBox } from '../models/detector/postprocess';
-import type { BBox, GroundTruthRecord } from './synthetic-corpus';
+import type { GroundTruthRecord } from './synthetic-corpus';
+import type { BBox } from './synthetic-scene';
 
 /** A box with its label and score, as detectors and the verifier write them. */
 export type ScoredBox = ProposedBox;

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { readCorpus } from '../connectors/corpus/corpus-reader';
-import { BBox, COLOR_RGB, Color, generateSyntheticCorpus, GroundTruthRecord } from './synthetic-corpus';
+import { generateSyntheticCorpus, GroundTruthRecord } from './synthetic-corpus';
+import { BBox, COLOR_RGB, Color } from './synthetic-scene';
 
 const COUNT = 25;
 let root: string;

@@ -10,7 +10,9 @@ import { lineageOf } from '../core/lineage';
 import type { DetectorProposals } from '../schemas/generated/types';
 import type { ScoredBox } from './label-quality';
 import { readGroundTruth } from './label-quality';
-import { mulberry32, type BBox, type GroundTruthRecord } from './synthetic-corpus';
+import type { GroundTruthRecord } from './synthetic-corpus';
+import { mulberry32 } from './synthetic-random';
+import type { BBox } from './synthetic-scene';
 
 export interface ProposalNoise {
   /** Chance of an extra box 15-40% larger on each side. */

@@ -282,7 +282,7 @@ describe('TrainingConsumer (simulated kafkajs consumer)', () => {
     const b1 = await next(); // the only 4 records that pass; the rest is all filtered
     await eventually(() => consumer.stats.filtered === 396, 'every record to be read');
     // White-box: what is left are skip markers, merged to one per partition.
-    expect((consumer as unknown as { buffer: unknown[] }).buffer.length).toBeLessThanOrEqual(2);
+    expect((consumer as unknown as { buffer: { length: number } }).buffer.length).toBeLessThanOrEqual(2);
     await b1.ack();
     expect(fake.committedOf(0)).toBe('4');
     const waiting = next().catch(() => undefined);

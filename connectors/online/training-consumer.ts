@@ -1,115 +1,25 @@
 // Feeds a training loop from a topic: a pull-based async generator of decoded batches over
 // kafkajs's push-based consumer, with backpressure and offsets committed only on ack.
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { z } from 'zod';
-import { ConfigError, DecodeError, errorMessage, isRetriable } from '../../core/errors';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { ConfigError, errorMessage } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
-import type { RecordTypeName } from '../../schemas/catalog';
-import type { RegistryClient } from '../../runtime/registry/registry-client';
-import { TopicSerde, type SerdeSet } from '../../runtime/serde/topic-serde';
+import { AckLedger, commitEnds, type LedgerTicket } from './ack-ledger';
+import { RecordBuffer, type BufferItem } from './record-buffer';
+import { RecordReader } from './record-reader';
+import {
+  trainingConsumerSettings, type Batch, type RecordInfo, type TrainingConsumerOptions, type TrainingConsumerSettings, type TrainingConsumerStats,
+  type TrainingRecord,
+} from './training-consumer-options';
+import { Wakeups } from './wakeups';
 
-/** Where a record sits in Kafka. */
-export interface RecordInfo {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: Buffer | null;
-}
+// The trainer's whole API from this one module (docs/online-training.md imports it from here).
+export { trainingConsumerSettings };
+export type { Batch, RecordInfo, TrainingConsumerOptions, TrainingConsumerSettings, TrainingConsumerStats, TrainingRecord };
 
-/** One decoded record handed to the trainer. */
-export interface TrainingRecord<T> extends RecordInfo {
-  value: T;
-  /** Kafka timestamp in ms since the epoch, as kafkajs gives it (a string). */
-  timestamp: string;
-}
-
-/**
- * A batch of decoded records. `ack()` commits the batch's offsets (see TrainingConsumer for
- * exactly which); until then the records count against the consumer's memory bound and
- * will be redelivered if this process stops or the group rebalances.
- */
-export interface Batch<T> {
-  /** 1, 2, 3… per consumer, in the order the batches were yielded. */
-  readonly seq: number;
-  readonly records: ReadonlyArray<TrainingRecord<T>>;
-  ack(): Promise<void>;
-}
-
-export interface TrainingConsumerStats {
-  /** Batches yielded and the records in them. */
-  batches: number;
-  records: number;
-  /** Batches acked, and offset commits sent for them. */
-  acked: number;
-  commits: number;
-  /** Acks that committed nothing because a rebalance came first; those records are redelivered. */
-  staleAcks: number;
-  /** Records the filter rejected, and records that did not decode; both are skipped. */
-  filtered: number;
-  undecodable: number;
-  /** Times fetching was paused because the trainer held batchSize × maxUnacked records. */
-  pauses: number;
-  /** Group joins, the first one included; each rebalance or restart after a crash adds one. */
-  rebalances: number;
-  /** The most decoded records held at once (yielded but un-acked, plus buffered). */
-  maxHeld: number;
-}
-
-export const trainingConsumerSettings = z
-  .object({
-    topic: z.string().min(1),
-    groupId: z.string().min(1),
-    /** Records per batch; a batch is smaller only when maxWaitMs passes first. */
-    batchSize: z.number().int().min(1).max(1_000_000).default(32),
-    /** How long to wait for a full batch before yielding what there is (never an empty batch). */
-    maxWaitMs: z.number().int().min(0).max(3_600_000).default(1_000),
-    /** Batches the caller may hold un-acked; the generator waits for an ack beyond this. */
-    maxUnacked: z.number().int().min(1).max(1_024).default(1),
-    /** Where a group with no committed offset starts: the earliest retained record, or only new ones. */
-    fromBeginning: z.boolean().default(true),
-    sessionTimeoutMs: z.number().int().min(6_000).default(30_000),
-    heartbeatIntervalMs: z.number().int().min(100).default(3_000),
-    /**
-     * While full, the batch handler waits this long for an ack (heartbeating) before it
-     * pauses fetching and lets kafkajs's loop idle. Short enough not to stall rebalances;
-     * long enough that a fast trainer never pays for a pause/resume round trip.
-     */
-    pauseAfterMs: z.number().int().min(0).max(10_000).default(2_000),
-    /** Wait before re-reading a record whose decode failed for a retriable reason (registry down). */
-    decodeRetryDelayMs: z.number().int().min(0).max(60_000).default(1_000),
-  })
-  .strict();
-export type TrainingConsumerSettings = z.infer<typeof trainingConsumerSettings>;
-
-export interface TrainingConsumerOptions<T> extends z.input<typeof trainingConsumerSettings> {
-  kafka: Kafka;
-  /** Decode with the topic's serde from this set (its type comes from the set's topic map)… */
-  serdes?: SerdeSet;
-  /** …or with this registry and record type. */
-  registry?: RegistryClient;
-  type?: RecordTypeName;
-  /** Return false to skip a record (it is committed with its batch but never yielded). */
-  filter?: (value: T, record: RecordInfo) => boolean;
-  /** Called for each undecodable record, which is then skipped. Default: a warning in the log. */
-  onError?: (error: DecodeError, record: RecordInfo) => void;
-  logger?: Logger;
-}
-
-type Item<T> =
-  | { kind: 'record'; partition: number; offset: string; record: TrainingRecord<T> }
-  | { kind: 'skip'; partition: number; offset: string };
-
-interface LedgerEntry {
-  seq: number;
-  /** The offset to commit once this entry and every entry before it are acked. */
-  next: bigint;
-  acked: boolean;
-}
+type Item<T> = BufferItem<TrainingRecord<T>>;
 
 interface OutstandingBatch {
-  seq: number;
-  epoch: number;
-  partitions: number[];
+  ticket: LedgerTicket;
   size: number;
   ackPromise?: Promise<void>;
 }
@@ -173,9 +83,7 @@ export class TrainingConsumer<T> {
   };
 
   private readonly kafka: Kafka;
-  private readonly serde: TopicSerde<T>;
-  private readonly filter?: (value: T, record: RecordInfo) => boolean;
-  private readonly onError?: (error: DecodeError, record: RecordInfo) => void;
+  private readonly reader: RecordReader<T>;
   private readonly log: Logger;
   private consumer?: Consumer;
 
@@ -184,19 +92,15 @@ export class TrainingConsumer<T> {
   private closePromise?: Promise<void>;
   private failure?: Error;
 
-  // Bumped on every (re)join: anything read or yielded before it will be read again.
-  private epoch = 0;
-  private buffer: Array<Item<T>> = [];
-  private bufferedRecords = 0;
+  // Its generation moves on every (re)join: anything read or yielded before that is read again.
+  private readonly acks = new AckLedger();
+  private readonly buffer = new RecordBuffer<TrainingRecord<T>>();
   private heldRecords = 0;
   private paused = false;
   private seq = 0;
   private readonly outstanding = new Map<number, OutstandingBatch>();
-  private readonly ledgers = new Map<number, LedgerEntry[]>();
-  private readonly commitTarget = new Map<number, bigint>();
-  private readonly committed = new Map<number, bigint>();
   private commitChain: Promise<void> = Promise.resolve();
-  private waiters: Array<() => void> = [];
+  private readonly wakeups = new Wakeups();
 
   constructor(options: TrainingConsumerOptions<T>) {
     const { kafka, serdes, registry, type, filter, onError, logger, ...rest } = options;
@@ -208,16 +112,8 @@ export class TrainingConsumer<T> {
     if (!kafka) throw new ConfigError('invalid TrainingConsumer options: kafka (a kafkajs Kafka client) is required');
     this.settings = parsed.data;
     this.kafka = kafka;
-    if (serdes) this.serde = serdes.for<T>(this.settings.topic);
-    else if (registry && type) this.serde = new TopicSerde<T>(this.settings.topic, type, registry);
-    else {
-      throw new ConfigError(
-        `invalid TrainingConsumer options for topic '${this.settings.topic}': give serdes, or registry together with type (e.g. 'PseudoLabel')`,
-      );
-    }
-    this.filter = filter;
-    this.onError = onError;
     this.log = (logger ?? silentLogger).child({ component: 'training-consumer', topic: this.settings.topic, group: this.settings.groupId });
+    this.reader = new RecordReader<T>(this.settings.topic, { serdes, registry, type, filter, onError }, this.stats, this.log);
   }
 
   /** Decoded records held now: yielded but un-acked, plus buffered for the next batch. */
@@ -264,7 +160,7 @@ export class TrainingConsumer<T> {
 
   private async doClose(): Promise<void> {
     this.closing = true;
-    this.changed();
+    this.wakeups.notify();
     try {
       await this.commitChain;
       await this.commitNow();
@@ -319,13 +215,15 @@ export class TrainingConsumer<T> {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const epoch = this.epoch;
+    const epoch = this.acks.generation;
     for (const message of batch.messages) {
       if (!(await this.waitForRoom(payload, epoch))) return; // unresolved messages are fetched again
       const info: RecordInfo = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key ?? null };
-      const item = await this.read(message, info);
-      if (!item || epoch !== this.epoch || this.closing) return;
-      this.push(item);
+      const read = await this.reader.read(message, info);
+      if (read.kind === 'retry') return this.sleep(this.settings.decodeRetryDelayMs);
+      if (read.kind === 'fail') return this.fail(read.error);
+      if (epoch !== this.acks.generation || this.closing) return;
+      this.push(read.item);
       payload.resolveOffset(message.offset); // moves kafkajs's fetch position only; commits come from acks
     }
   }
@@ -334,7 +232,7 @@ export class TrainingConsumer<T> {
   private async waitForRoom(payload: EachBatchPayload, epoch: number): Promise<boolean> {
     const deadline = Date.now() + this.settings.pauseAfterMs;
     for (;;) {
-      if (this.closing || this.failure || epoch !== this.epoch || !payload.isRunning() || payload.isStale()) return false;
+      if (this.closing || this.failure || epoch !== this.acks.generation || !payload.isRunning() || payload.isStale()) return false;
       if (this.heldRecords < this.capacity) return true;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -343,68 +241,17 @@ export class TrainingConsumer<T> {
       }
       // Throws on a rebalance, which makes kafkajs rejoin at once instead of after the wait.
       await payload.heartbeat();
-      await this.waitChange(Math.min(left, 200));
+      await this.wakeups.wait(Math.min(left, 200));
     }
-  }
-
-  private async read(message: KafkaMessage, info: RecordInfo): Promise<Item<T> | null> {
-    let value: T;
-    try {
-      value = await this.serde.decode(message.value ?? null);
-    } catch (err) {
-      if (isRetriable(err)) {
-        // The registry is unreachable: skipping would lose a good record, so read it again later.
-        this.log.warn({ partition: info.partition, offset: info.offset, error: errorMessage(err) }, 'decode failed for a retriable reason; retrying');
-        await this.sleep(this.settings.decodeRetryDelayMs);
-        return null;
-      }
-      this.stats.undecodable++;
-      const error = err instanceof DecodeError ? err : new DecodeError(errorMessage(err), { cause: err });
-      try {
-        if (this.onError) this.onError(error, info);
-        else this.log.warn({ partition: info.partition, offset: info.offset, error: error.message }, 'skipping an undecodable record (it is in the dead-letter topic upstream)');
-      } catch (hookErr) {
-        this.fail(new Error(`onError threw for ${info.topic}[${info.partition}]@${info.offset}: ${errorMessage(hookErr)}`, { cause: hookErr }));
-        return null;
-      }
-      return { kind: 'skip', partition: info.partition, offset: info.offset };
-    }
-    if (this.filter) {
-      let keep: boolean;
-      try {
-        keep = this.filter(value, info);
-      } catch (err) {
-        this.fail(new Error(`filter threw for ${info.topic}[${info.partition}]@${info.offset}: ${errorMessage(err)}`, { cause: err }));
-        return null;
-      }
-      if (!keep) {
-        this.stats.filtered++;
-        return { kind: 'skip', partition: info.partition, offset: info.offset };
-      }
-    }
-    return { kind: 'record', partition: info.partition, offset: info.offset, record: { ...info, value, timestamp: message.timestamp } };
   }
 
   private push(item: Item<T>): void {
-    if (item.kind === 'skip') {
-      // Skipped records only matter for the offset they let us commit past. Among the skips
-      // after the last buffered record, keep one per partition (the highest), so a long run of
-      // filtered records cannot grow the buffer while the trainer holds batches.
-      for (let i = this.buffer.length - 1; i >= 0 && this.buffer[i]!.kind === 'skip'; i--) {
-        if (this.buffer[i]!.partition === item.partition) {
-          this.buffer[i] = item;
-          this.changed();
-          return;
-        }
-      }
-    }
     this.buffer.push(item);
     if (item.kind === 'record') {
-      this.bufferedRecords++;
       this.heldRecords++;
       if (this.heldRecords > this.stats.maxHeld) this.stats.maxHeld = this.heldRecords;
     }
-    this.changed();
+    this.wakeups.notify();
   }
 
   private pause(): void {
@@ -421,25 +268,20 @@ export class TrainingConsumer<T> {
       this.consumer.resume([{ topic: this.settings.topic }]);
       this.paused = false;
     }
-    this.changed();
+    this.wakeups.notify();
   }
 
   /** A new group generation: kafkajs re-reads every partition from its committed offset. */
   private onRejoin(reason: string, partitions?: number[]): void {
-    this.epoch++;
-    const dropped = this.bufferedRecords;
-    this.buffer = [];
-    this.bufferedRecords = 0;
-    this.ledgers.clear();
-    this.commitTarget.clear();
-    this.committed.clear();
+    this.acks.reset();
+    const dropped = this.buffer.clear();
     this.log.info({ reason, partitions, droppedBuffered: dropped, unackedBatches: this.outstanding.size }, 'group generation changed');
     this.release(dropped);
   }
 
   private fail(err: Error): void {
     if (!this.failure) this.failure = err;
-    this.changed();
+    this.wakeups.notify();
   }
 
   // ------------------------------------------------------------------ trainer side (pull)
@@ -449,39 +291,32 @@ export class TrainingConsumer<T> {
     while (this.outstanding.size >= s.maxUnacked) {
       if (this.failure) throw this.failure;
       if (this.closing) return null;
-      await this.waitChange(1_000);
+      await this.wakeups.wait(1_000);
     }
     // The wait for a full batch starts now, or with the first record if none is here by the deadline.
     let windowStart: number | null = Date.now();
     for (;;) {
       if (this.failure) throw this.failure;
       if (this.closing) return null;
-      if (this.bufferedRecords >= s.batchSize) return this.cut();
+      if (this.buffer.records >= s.batchSize) return this.cut();
       const now = Date.now();
       if (windowStart === null) {
-        if (this.bufferedRecords > 0) windowStart = now;
+        if (this.buffer.records > 0) windowStart = now;
       } else if (now - windowStart >= s.maxWaitMs) {
-        if (this.bufferedRecords > 0) return this.cut();
+        if (this.buffer.records > 0) return this.cut();
         this.settleSkipped();
         windowStart = null;
       }
-      await this.waitChange(windowStart === null ? 1_000 : Math.max(1, windowStart + s.maxWaitMs - now));
+      await this.wakeups.wait(windowStart === null ? 1_000 : Math.max(1, windowStart + s.maxWaitMs - now));
     }
   }
 
   private cut(): Batch<T> {
-    const take = Math.min(this.settings.batchSize, this.bufferedRecords);
-    let n = 0;
-    let i = 0;
-    while (n < take) if (this.buffer[i++]!.kind === 'record') n++;
-    const items = this.buffer.splice(0, i);
-    this.bufferedRecords -= take;
-    const seq = ++this.seq;
-    const ends = this.ends(items);
-    for (const [partition, next] of ends) this.ledger(partition).push({ seq, next, acked: false });
-    const state: OutstandingBatch = { seq, epoch: this.epoch, partitions: [...ends.keys()], size: take };
-    this.outstanding.set(seq, state);
+    const items = this.buffer.take(this.settings.batchSize);
     const records = items.flatMap((it) => (it.kind === 'record' ? [it.record] : []));
+    const seq = ++this.seq;
+    const state: OutstandingBatch = { ticket: this.acks.cut(seq, commitEnds(items)), size: records.length };
+    this.outstanding.set(seq, state);
     this.stats.batches++;
     this.stats.records += records.length;
     return { seq, records, ack: () => this.ack(state) };
@@ -490,26 +325,9 @@ export class TrainingConsumer<T> {
   /** Nothing to yield but skipped records: commit past them (in order with any un-acked batch). */
   private settleSkipped(): void {
     if (this.buffer.length === 0) return;
-    const items = this.buffer.splice(0, this.buffer.length);
-    const ends = this.ends(items);
-    // seq 0: no batch to ack, so no ack may ever find this entry.
-    for (const [partition, next] of ends) this.ledger(partition).push({ seq: 0, next, acked: true });
-    if (this.advance([...ends.keys()])) {
+    if (this.acks.skipped(commitEnds(this.buffer.takeAll()))) {
       this.commit().catch((err) => this.log.warn({ error: errorMessage(err) }, 'committing past skipped records failed; they may be skipped again later'));
     }
-  }
-
-  /** Per partition, one past the highest offset among the items (items are in offset order). */
-  private ends(items: Array<Item<T>>): Map<number, bigint> {
-    const ends = new Map<number, bigint>();
-    for (const it of items) ends.set(it.partition, BigInt(it.offset) + 1n);
-    return ends;
-  }
-
-  private ledger(partition: number): LedgerEntry[] {
-    let l = this.ledgers.get(partition);
-    if (!l) this.ledgers.set(partition, (l = []));
-    return l;
   }
 
   private ack(state: OutstandingBatch): Promise<void> {
@@ -518,35 +336,20 @@ export class TrainingConsumer<T> {
   }
 
   private async doAck(b: OutstandingBatch): Promise<void> {
+    const { seq } = b.ticket;
     if (this.closing) {
-      throw new Error(`cannot ack batch ${b.seq} of '${this.settings.topic}': the consumer is closed, so it stays uncommitted and will be redelivered`);
+      throw new Error(`cannot ack batch ${seq} of '${this.settings.topic}': the consumer is closed, so it stays uncommitted and will be redelivered`);
     }
-    this.outstanding.delete(b.seq);
+    this.outstanding.delete(seq);
     this.stats.acked++;
     this.release(b.size);
-    if (b.epoch !== this.epoch) {
+    const result = this.acks.ack(b.ticket);
+    if (result === 'stale') {
       this.stats.staleAcks++;
-      this.log.warn({ batch: b.seq }, 'ack after a rebalance: nothing committed, the records are redelivered from the last commit');
+      this.log.warn({ batch: seq }, 'ack after a rebalance: nothing committed, the records are redelivered from the last commit');
       return;
     }
-    for (const p of b.partitions) {
-      const entry = this.ledgers.get(p)?.find((e) => e.seq === b.seq);
-      if (entry) entry.acked = true;
-    }
-    if (this.advance(b.partitions)) await this.commit();
-  }
-
-  /** Moves each partition's commit target over its leading acked entries; true if any moved. */
-  private advance(partitions: number[]): boolean {
-    let moved = false;
-    for (const p of partitions) {
-      const l = this.ledgers.get(p);
-      while (l && l.length && l[0]!.acked) {
-        this.commitTarget.set(p, l.shift()!.next);
-        moved = true;
-      }
-    }
-    return moved;
+    if (result === 'commit') await this.commit();
   }
 
   /** Commits run one at a time, so an older, lower offset never lands after a newer one. */
@@ -558,10 +361,9 @@ export class TrainingConsumer<T> {
 
   private async commitNow(): Promise<void> {
     if (!this.consumer) return;
-    const epoch = this.epoch;
-    const offsets = [...this.commitTarget]
-      .filter(([p, target]) => target > (this.committed.get(p) ?? -1n))
-      .map(([partition, target]) => ({ topic: this.settings.topic, partition, offset: target.toString() }));
+    const generation = this.acks.generation;
+    const pending = this.acks.pending();
+    const offsets = pending.map((o) => ({ topic: this.settings.topic, ...o }));
     if (!offsets.length) return;
     try {
       await this.consumer.commitOffsets(offsets);
@@ -574,37 +376,14 @@ export class TrainingConsumer<T> {
       throw new Error(`committing offsets of '${this.settings.topic}' for group '${this.settings.groupId}' (${where}) failed: ${errorMessage(err)}`, { cause: err });
     }
     this.stats.commits++;
-    if (epoch !== this.epoch) return;
-    for (const o of offsets) {
-      const v = BigInt(o.offset);
-      if (v > (this.committed.get(o.partition) ?? -1n)) this.committed.set(o.partition, v);
-    }
+    this.acks.committedAt(pending, generation);
   }
 
   // ------------------------------------------------------------------ wake-ups
 
-  private changed(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
-
   /** Sleeps `ms`, or less if the consumer closes meanwhile. */
   private async sleep(ms: number): Promise<void> {
     const end = Date.now() + ms;
-    while (!this.closing && Date.now() < end) await this.waitChange(end - Date.now());
-  }
-
-  /** Resolves on the next state change or after `ms`, whichever is first. */
-  private waitChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.waiters.push(done);
-    });
+    while (!this.closing && Date.now() < end) await this.wakeups.wait(end - Date.now());
   }
 }

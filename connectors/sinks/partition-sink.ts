@@ -6,7 +6,8 @@
 import { isRetriable } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { ShardStorage } from './shard-storage';
-import { PartitionShardWriter, ShardInfo, ShardRotation } from './shard-writer';
+import type { ShardInfo } from './shard-files';
+import { PartitionShardWriter, ShardRotation } from './shard-writer';
 
 export interface SinkRecord<T> {
   offset: string;

@@ -1,13 +1,8 @@
 // Exactly-once JSONL shards for one topic partition, the way Kafka Connect's file sinks do
 // it: the files, not Kafka's committed offsets, are the source of truth. Every finished
 // shard names the offsets it covers, so after a crash the writer resumes right after the
-// last finished shard and a record is neither lost nor written twice.
-//
-// Layout inside `dir` (offsets zero-padded to 20 digits so names sort in offset order):
-//   <topic>+<partition>+<start>.jsonl.tmp                  the open shard (never read)
-//   <topic>+<partition>+<start>+<end>.jsonl                a finished shard; end is inclusive
-//   <topic>+<partition>+<start>+<end>.jsonl.meta.json      its sidecar meta (one JSON line)
-//   manifest.json                                          every finished shard, derived from metas
+// last finished shard and a record is neither lost nor written twice. The file names and
+// metas are in shard-files.ts, recovery in shard-recovery.ts, the manifest in shard-manifest.ts.
 //
 // Closing a shard: fsync the temp -> write the meta atomically -> rename the temp to its
 // final name -> fsync the directory -> rewrite the manifest. Recovery trusts DATA files: a
@@ -32,13 +27,12 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { ValorError, errorMessage } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
+import {
+  META_FORMAT, ShardInputError, checkTopicPartition, join, metaFileName, shardFileName, type ShardInfo, type ShardMeta,
+} from './shard-files';
+import { Manifest } from './shard-manifest';
+import { recoverPartition, toRecovery, type ShardRecovery } from './shard-recovery';
 import type { ShardStorage, TempFile } from './shard-storage';
-
-/** The caller broke the writer's contract: an offset out of order, a line with a newline. */
-export class ShardInputError extends ValorError {}
-
-/** Files on disk disagree with their metas (truncated, overwritten, deleted): needs a human. */
-export class ShardCorruptionError extends ValorError {}
 
 export const shardRotationSchema = z
   .object({
@@ -64,147 +58,14 @@ export interface ShardWriterOptions extends ShardRotation {
   logger?: Logger;
 }
 
-/** A finished shard, as its meta describes it. Offsets are decimal strings, as in Kafka. */
-export interface ShardInfo {
-  /** The data file's name inside the directory. */
-  file: string;
-  topic: string;
-  partition: number;
-  startOffset: string;
-  /** The last offset the shard covers, inclusive. */
-  endOffset: string;
-  /** Lines in the data file. */
-  records: number;
-  /** Offsets the shard consumed: lines plus skips (gaps in the offsets are not counted). */
-  offsets: number;
-  bytes: number;
-  /** sha256 of the data file, hex. */
-  sha256: string;
-  /** Time of the first and last record that carried one, or null when none did. */
-  firstRecordTimeMs: number | null;
-  lastRecordTimeMs: number | null;
-  /** Lineage versions seen in the shard, sorted. */
-  versions: string[];
-}
-
-/** The sidecar `<data file>.meta.json`. */
-export interface ShardMeta extends ShardInfo {
-  format: typeof META_FORMAT;
-  /** Signatures of the written lines, in order, for de-duplication after a restart. */
-  signatures: string[];
-}
-
-export interface ShardRecovery {
-  /** Where to continue consuming: the last finished shard's endOffset + 1; null if none. */
-  resumeOffset: string | null;
-  signatures: Set<string>;
-  shards: ShardInfo[];
-}
-
 export interface AppendMeta {
   signature?: string;
   versions?: string[];
 }
 
-const META_FORMAT = 'valor-shard-meta/1';
-const MANIFEST_FORMAT = 'valor-shard-manifest/1';
-export const MANIFEST_FILE = 'manifest.json';
 const MAX_OFFSET = 2n ** 63n - 1n;
 // Lines are written to the temp file in chunks of about this size, not one write per line.
 const WRITE_CHUNK = 64 * 1024;
-const READ_CONCURRENCY = 32;
-
-const CLOSED_DATA = /^(.+)\+(\d+)\+(\d{20})\+(\d{20})\.jsonl$/;
-const META_SUFFIX = '.meta.json';
-
-const metaSchema = z.object({
-  format: z.literal(META_FORMAT),
-  file: z.string(),
-  topic: z.string(),
-  partition: z.number().int().min(0),
-  startOffset: z.string().regex(/^\d+$/),
-  endOffset: z.string().regex(/^\d+$/),
-  records: z.number().int().min(0),
-  offsets: z.number().int().min(1),
-  bytes: z.number().int().min(0),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  firstRecordTimeMs: z.number().nullable(),
-  lastRecordTimeMs: z.number().nullable(),
-  versions: z.array(z.string()),
-  signatures: z.array(z.string()),
-});
-
-function pad(offset: bigint): string {
-  return offset.toString().padStart(20, '0');
-}
-
-function checkTopicPartition(topic: string, partition: number): void {
-  // Kafka's own rule for topic names; it also keeps '+' free as the name separator.
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new ShardInputError(`topic '${topic}' is not a valid Kafka topic name`);
-  if (!Number.isSafeInteger(partition) || partition < 0) throw new ShardInputError(`partition ${partition} of ${topic} is not a non-negative integer`);
-}
-
-/** `<topic>+<partition>+<start>+<end>.jsonl`, or the open shard's `<topic>+<partition>+<start>.jsonl.tmp`. */
-export function shardFileName(topic: string, partition: number, startOffset: string | bigint, endOffset?: string | bigint): string {
-  const base = `${topic}+${partition}+${pad(BigInt(startOffset))}`;
-  return endOffset === undefined ? `${base}.jsonl.tmp` : `${base}+${pad(BigInt(endOffset))}.jsonl`;
-}
-
-export function metaFileName(dataFile: string): string {
-  return dataFile + META_SUFFIX;
-}
-
-/** The offset to commit to Kafka (or seek to) after a finished shard. */
-export function nextOffset(shard: Pick<ShardInfo, 'endOffset'>): string {
-  return (BigInt(shard.endOffset) + 1n).toString();
-}
-
-function join(dir: string, name: string): string {
-  return path.posix.join(dir, name);
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-/** Reads and checks a meta against its data file's name and listed size. */
-async function readMeta(storage: ShardStorage, dir: string, dataFile: string, dataSize: number): Promise<ShardMeta> {
-  const metaPath = join(dir, metaFileName(dataFile));
-  let meta: ShardMeta;
-  try {
-    meta = metaSchema.parse(JSON.parse((await storage.read(metaPath)).toString('utf8'))) as ShardMeta;
-  } catch (err) {
-    throw new ShardCorruptionError(`shard meta ${metaPath} is unreadable: ${errorMessage(err)}`, { cause: err });
-  }
-  const m = CLOSED_DATA.exec(dataFile)!;
-  if (meta.file !== dataFile || meta.topic !== m[1] || String(meta.partition) !== m[2]
-    || pad(BigInt(meta.startOffset)) !== m[3] || pad(BigInt(meta.endOffset)) !== m[4]) {
-    throw new ShardCorruptionError(`shard meta ${metaPath} describes ${meta.topic}+${meta.partition} offsets ${meta.startOffset}..${meta.endOffset} (${meta.file}), not ${dataFile}`);
-  }
-  if (meta.bytes !== dataSize) {
-    throw new ShardCorruptionError(`shard ${join(dir, dataFile)} has ${dataSize} bytes but its meta records ${meta.bytes}: the data file was truncated or overwritten`);
-  }
-  return meta;
-}
-
-function infoOf(meta: ShardMeta): ShardInfo {
-  const { format: _f, signatures: _s, ...info } = meta;
-  return info;
-}
-
-interface RecoveredShard {
-  meta: ShardMeta;
-  metaSize: number;
-}
 
 interface OpenShard {
   start: bigint;
@@ -482,176 +343,4 @@ export class PartitionShardWriter {
       this.logger.warn({ err, dir: this.dir, topic: this.topic, partition: this.partition }, 'shard manifest not updated; retried after the next close');
     }
   }
-}
-
-async function recoverPartition(storage: ShardStorage, dir: string, topic: string, partition: number): Promise<RecoveredShard[]> {
-  checkTopicPartition(topic, partition);
-  const files = await storage.list(dir, `${topic}+${partition}+`);
-  const sizes = new Map(files.map((f) => [f.name, f.size]));
-  const data: Array<{ name: string; start: bigint; end: bigint; size: number }> = [];
-  const stale: string[] = [];
-  for (const f of files) {
-    const m = CLOSED_DATA.exec(f.name);
-    if (m && m[1] === topic && m[2] === String(partition)) {
-      data.push({ name: f.name, start: BigInt(m[3]!), end: BigInt(m[4]!), size: f.size });
-    } else if (f.name.endsWith('.tmp')) {
-      // An open shard or a meta being written when the process died.
-      stale.push(f.name);
-    } else if (f.name.endsWith(META_SUFFIX) && CLOSED_DATA.test(f.name.slice(0, -META_SUFFIX.length)) && !sizes.has(f.name.slice(0, -META_SUFFIX.length))) {
-      // Meta written, data not yet renamed: the shard never finished.
-      stale.push(f.name);
-    }
-  }
-  await mapLimit(stale, READ_CONCURRENCY, (name) => storage.delete(join(dir, name)));
-  data.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  for (let i = 0; i < data.length; i++) {
-    const d = data[i]!;
-    if (d.end < d.start) throw new ShardCorruptionError(`shard ${join(dir, d.name)} ends before it starts`);
-    if (!sizes.has(metaFileName(d.name))) {
-      throw new ShardCorruptionError(`shard ${join(dir, d.name)} has no meta file ${metaFileName(d.name)}: it was deleted or never written by this writer`);
-    }
-    const prev = data[i - 1];
-    if (prev && d.start <= prev.end) {
-      throw new ShardCorruptionError(`shards ${join(dir, prev.name)} and ${d.name} overlap (offsets would be duplicated)`);
-    }
-  }
-  return mapLimit(data, READ_CONCURRENCY, async (d) => ({
-    meta: await readMeta(storage, dir, d.name, d.size),
-    metaSize: sizes.get(metaFileName(d.name))!,
-  }));
-}
-
-function toRecovery(found: RecoveredShard[]): ShardRecovery {
-  const signatures = new Set<string>();
-  for (const s of found) for (const sig of s.meta.signatures) signatures.add(sig);
-  const last = found[found.length - 1];
-  return { resumeOffset: last ? nextOffset(last.meta) : null, signatures, shards: found.map((s) => infoOf(s.meta)) };
-}
-
-/** Reads a finished shard in full and checks it against its meta (bytes, lines, sha256). */
-export async function verifyShard(storage: ShardStorage, dir: string, shard: ShardInfo): Promise<void> {
-  const p = join(dir, shard.file);
-  const bytes = await storage.read(p);
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  let lines = 0;
-  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) lines++;
-  if (bytes.length !== shard.bytes || sha !== shard.sha256 || lines !== shard.records || (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a)) {
-    throw new ShardCorruptionError(`shard ${p} does not match its meta: ${bytes.length} bytes (meta ${shard.bytes}), ${lines} lines (meta ${shard.records}), sha256 ${sha} (meta ${shard.sha256})`);
-  }
-}
-
-export type ManifestShard = Pick<ShardInfo, 'file' | 'topic' | 'partition' | 'startOffset' | 'endOffset' | 'records' | 'offsets' | 'bytes' | 'sha256' | 'versions'>;
-
-export interface ShardManifest {
-  format: typeof MANIFEST_FORMAT;
-  /** Sorted by topic, partition, startOffset. */
-  shards: ManifestShard[];
-  partitions: Array<{ topic: string; partition: number; shards: number; records: number; startOffset: string; endOffset: string }>;
-  totals: { shards: number; records: number; offsets: number; bytes: number; versions: string[] };
-}
-
-const shared = new WeakMap<ShardStorage, Map<string, Manifest>>();
-
-/**
- * `<dir>/manifest.json`: every finished shard in a directory, from the metas. Metas are
- * immutable once published, so they are cached: a rewrite costs one listing plus reading
- * the metas it has not seen (other partitions' new shards), not all of them again.
- * Writes are serialized and coalesced: callers that arrive while one runs share the next.
- */
-export class Manifest {
-  private readonly cache = new Map<string, RecoveredShard>();
-  private running: Promise<ShardManifest> | null = null;
-  private queued: Promise<ShardManifest> | null = null;
-  private swept = false;
-
-  constructor(readonly storage: ShardStorage, readonly dir: string) {}
-
-  /** The instance shared by every writer of `dir` in this process. */
-  static for(storage: ShardStorage, dir: string): Manifest {
-    const d = path.posix.normalize(dir);
-    let byDir = shared.get(storage);
-    if (!byDir) shared.set(storage, (byDir = new Map()));
-    let m = byDir.get(d);
-    if (!m) byDir.set(d, (m = new Manifest(storage, d)));
-    return m;
-  }
-
-  /** Lets the manifest use a meta this process just wrote without reading it back. */
-  remember(meta: ShardMeta, metaSize: number): void {
-    this.cache.set(meta.file, { meta, metaSize });
-  }
-
-  write(): Promise<ShardManifest> {
-    if (this.queued) return this.queued;
-    if (!this.running) return (this.running = this.build().finally(() => (this.running = null)));
-    this.queued = this.running.catch(() => undefined).then(() => {
-      this.queued = null;
-      return (this.running = this.build().finally(() => (this.running = null)));
-    });
-    return this.queued;
-  }
-
-  private async build(): Promise<ShardManifest> {
-    const target = join(this.dir, MANIFEST_FILE);
-    if (!this.swept) {
-      await this.storage.removeStaleTemps(target);
-      this.swept = true;
-    }
-    const files = await this.storage.list(this.dir);
-    const sizes = new Map(files.map((f) => [f.name, f.size]));
-    const data = files.filter((f) => CLOSED_DATA.test(f.name));
-    const listed = new Set(data.map((f) => f.name));
-    for (const name of this.cache.keys()) if (!listed.has(name)) this.cache.delete(name);
-    const found = await mapLimit(data, READ_CONCURRENCY, async (f) => {
-      const metaSize = sizes.get(metaFileName(f.name));
-      if (metaSize === undefined) throw new ShardCorruptionError(`shard ${join(this.dir, f.name)} has no meta file ${metaFileName(f.name)}`);
-      const cached = this.cache.get(f.name);
-      if (cached && cached.metaSize === metaSize) {
-        if (cached.meta.bytes !== f.size) throw new ShardCorruptionError(`shard ${join(this.dir, f.name)} has ${f.size} bytes but its meta records ${cached.meta.bytes}: the data file was truncated or overwritten`);
-        return cached;
-      }
-      const fresh = { meta: await readMeta(this.storage, this.dir, f.name, f.size), metaSize };
-      this.cache.set(f.name, fresh);
-      return fresh;
-    });
-    const doc = buildManifest(found.map((s) => s.meta));
-    await this.storage.writeAtomic(target, JSON.stringify(doc, null, 1) + '\n');
-    return doc;
-  }
-}
-
-/** Rebuilds `<dir>/manifest.json` from the metas (through the shared Manifest of the directory). */
-export function writeManifest(storage: ShardStorage, dir: string): Promise<ShardManifest> {
-  return Manifest.for(storage, dir).write();
-}
-
-function buildManifest(metas: ShardMeta[]): ShardManifest {
-  const sorted = [...metas].sort((a, b) =>
-    a.topic !== b.topic ? (a.topic < b.topic ? -1 : 1)
-      : a.partition !== b.partition ? a.partition - b.partition
-        : BigInt(a.startOffset) < BigInt(b.startOffset) ? -1 : 1);
-  const shards: ManifestShard[] = sorted.map((m) => ({
-    file: m.file, topic: m.topic, partition: m.partition, startOffset: m.startOffset, endOffset: m.endOffset,
-    records: m.records, offsets: m.offsets, bytes: m.bytes, sha256: m.sha256, versions: m.versions,
-  }));
-  const partitions: ShardManifest['partitions'] = [];
-  const versions = new Set<string>();
-  let records = 0;
-  let offsets = 0;
-  let bytes = 0;
-  for (const s of shards) {
-    records += s.records;
-    offsets += s.offsets;
-    bytes += s.bytes;
-    for (const v of s.versions) versions.add(v);
-    const p = partitions[partitions.length - 1];
-    if (p && p.topic === s.topic && p.partition === s.partition) {
-      p.shards++;
-      p.records += s.records;
-      p.endOffset = s.endOffset;
-    } else {
-      partitions.push({ topic: s.topic, partition: s.partition, shards: 1, records: s.records, startOffset: s.startOffset, endOffset: s.endOffset });
-    }
-  }
-  return { format: MANIFEST_FORMAT, shards, partitions, totals: { shards: shards.length, records, offsets, bytes, versions: [...versions].sort() } };
 }

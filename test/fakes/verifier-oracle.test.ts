@@ -3,14 +3,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { labelQuality } from '../../evaluation/label-quality';
-import { generateSyntheticCorpus, type BBox, type GroundTruthRecord } from '../../evaluation/synthetic-corpus';
+import { generateSyntheticCorpus, type GroundTruthRecord } from '../../evaluation/synthetic-corpus';
+import type { BBox } from '../../evaluation/synthetic-scene';
 import { simulateProposals } from '../../evaluation/synthetic-proposals';
 import { sha256Hex } from '../../core/ids';
 import type { ContentPart } from '../../models/llm/provider';
 import { boxLines, boxText, fillPrompt, loadVerifierPrompts, verifierPromptsConfig } from '../../models/verifier/prompts';
 import { Verifier, VerifierLlm } from '../../models/verifier/verifier';
 import { annotate, cropForVerification, toPng } from '../../models/verifier/verifier-images';
-import { iou, normalizeCategory, OracleRequest, pixelFingerprint, VerifierOracle } from './verifier-oracle';
+import { iou, normalizeCategory, OracleRequest, VerifierOracle } from './verifier-oracle';
+import { pixelFingerprint } from './verifier-oracle-truth';
 
 const prompts = loadVerifierPrompts(verifierPromptsConfig.parse({}));
 
