@@ -7,7 +7,9 @@ import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { readCorpus } from '../connectors/corpus/corpus-reader';
 import { toImageQuery } from '../connectors/corpus/corpus-source';
 import { fixedClock } from '../core/clock';
+import { ProcessingError } from '../core/errors';
 import { buildCaption } from '../models/detector/caption';
+import { GroundingDino } from '../models/detector/grounding-dino';
 import { bertTokenizerJson, DetectorTokenizer } from '../models/detector/tokenizer';
 import { TEST_VOCAB, testModelSpec, writeTestDetector } from '../models/detector/test-model';
 import type { DetectionRequest, DetectorProposals, ImageQuery } from '../schemas/generated/types';
@@ -113,6 +115,27 @@ describe('detect node end to end on the embedded runtime', () => {
       expect(proposals.map((p) => p.value.queryId)).toEqual(['good']);
     } finally {
       server.close();
+    }
+  });
+
+  it('dead-letters every prepared record of a batch whose inference fails, once, without retries', async () => {
+    // Retriable on purpose: inference is still tried once, as per-record preparation is not.
+    const detectSpy = jest.spyOn(GroundingDino.prototype, 'detect').mockRejectedValue(new ProcessingError('inference blew up', { retriable: true }));
+    try {
+      const good = queries[0]!;
+      const mk = (id: string, uri: string): ImageQuery => ({ ...good, id, image: { ...good.image, uri } });
+      const driver = new TopologyTestDriver(topology('huggingface'), { only: ['plan', 'detect'] });
+      await driver.pipe('valor.image-queries', [mk('bad-outside', '/etc/hostname'), mk('good-1', good.image.uri!), mk('good-2', queries[1]!.image.uri!)]);
+      const dls = await driver.deadLetters();
+      const byKey = Object.fromEntries(dls.map((d) => [d.source.key?.toString(), d]));
+      expect(Object.keys(byKey).sort()).toEqual(['bad-outside', 'good-1', 'good-2']);
+      expect(byKey['bad-outside']!.reason).toMatch(/allowed|root/i);
+      for (const k of ['good-1', 'good-2']) expect(byKey[k]).toMatchObject({ reason: 'inference blew up', attempts: 1, node: 'detect' });
+      expect(await driver.readAll('valor.detector-proposals')).toEqual([]);
+      // Never called with the refused record; each batch once.
+      expect(detectSpy.mock.calls.flatMap(([items]) => items).length).toBe(2);
+    } finally {
+      detectSpy.mockRestore();
     }
   });
 

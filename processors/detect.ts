@@ -1,9 +1,9 @@
-import { bufferCount, concatMap, from, lastValueFrom, mergeMap } from 'rxjs';
 import { z } from 'zod';
 import { deterministicId } from '../core/ids';
 import { lineageOf } from '../core/lineage';
-import { defineProcessor, InputRecord, Outcome } from '../core/processor';
-import { AttemptsExhausted, retryPolicySchema, withRetry } from '../core/retry';
+import { BatchItem, perBatch } from '../core/per-batch';
+import { defineProcessor, Emit, InputRecord } from '../core/processor';
+import { retryPolicySchema } from '../core/retry';
 import { GroundingDino } from '../models/detector/grounding-dino';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
 import { preprocessImage, Preprocessed } from '../models/images/preprocess';
@@ -19,7 +19,10 @@ export const detectConfig = z
     textThreshold: z.number().min(0).max(1).default(0.1),
     batchSize: z.number().int().min(1).max(64).default(4),
     maxTextLen: z.number().int().min(8).max(512).default(256),
-    resize: z.object({ shortSide: z.number().int().min(16).default(800), maxSize: z.number().int().min(16).default(1333) }).strict().prefault({}),
+    resize: z
+      .object({ shortSide: z.number().int().min(16).default(800), maxSize: z.number().int().min(16).default(1333) })
+      .strict()
+      .prefault({}),
     intraOpThreads: z.number().int().min(1).optional(),
     images: imageIntakeConfig.prefault({}),
     retry: retryPolicySchema.prefault({}),
@@ -40,6 +43,9 @@ export function loadDetector(c: DetectConfig): Promise<GroundingDino> {
   return d;
 }
 
+/** A request's image, fetched and checked, and the tensor made from it. */
+type Prepared = { image: LoadedImage; pre: Preprocessed };
+
 /**
  * detection-requests -> detector-proposals. Images are fetched and prepared per record
  * (a bad or refused image fails only its own record), then inferred in batches; one
@@ -58,31 +64,14 @@ export const detect = defineProcessor({
     const intake = new ImageIntake(config.images);
     const resize = config.resize;
 
-    const prepareOne = async (rec: InputRecord<DetectionRequest>): Promise<{ image: LoadedImage; pre: Preprocessed }> => {
+    const prepareOne = async (rec: InputRecord<DetectionRequest>): Promise<Prepared> => {
       const image = await intake.load(rec.value.image, ctx.signal);
       return { image, pre: await preprocessImage(image.bytes, resize, config.images.maxPixels, image.source) };
     };
 
-    const runBatch = async (batch: Array<InputRecord<DetectionRequest>>): Promise<Array<Outcome<DetectionRequest>>> => {
-      const detector = await loadDetector(config);
-      const prepared = await Promise.all(
-        batch.map(async (rec) => {
-          try {
-            return { rec, ok: await lastValueFrom(withRetry(() => prepareOne(rec), config.retry, ctx.scheduler)) };
-          } catch (err) {
-            const e = err instanceof AttemptsExhausted ? err : new AttemptsExhausted(err, 1);
-            return { rec, failure: { error: e.lastError, attempts: e.attempts } };
-          }
-        }),
-      );
-      const ready = prepared.filter((p) => p.ok);
-      let results: Awaited<ReturnType<GroundingDino['detect']>> = [];
-      let inferenceError: unknown;
-      try {
-        results = ready.length ? await detector.detect(ready.map((p) => ({ image: p.ok!.pre, phrases: p.rec.value.phrases }))) : [];
-      } catch (err) {
-        inferenceError = err;
-      }
+    const infer = async (items: Array<BatchItem<DetectionRequest, Prepared>>): Promise<Emit[][]> => {
+      const detector = await loadDetector(config); // loaded by prepare: the cached model
+      const results = await detector.detect(items.map(({ record, prepared }) => ({ image: prepared.pre, phrases: record.value.phrases })));
       const versions = {
         'detector.modelSha256': detector.modelSha256,
         'detector.layout': detector.layout,
@@ -90,12 +79,10 @@ export const detect = defineProcessor({
         'detector.boxThreshold': String(config.boxThreshold),
         'detector.textThreshold': String(config.textThreshold),
       };
-      return prepared.map((p): Outcome<DetectionRequest> => {
-        if (!p.ok) return { input: p.rec, outputs: [], failure: p.failure };
-        if (inferenceError !== undefined) return { input: p.rec, outputs: [], failure: { error: inferenceError, attempts: 1 } };
-        const r = results[ready.indexOf(p)]!;
-        const req = p.rec.value;
-        const { image, pre } = p.ok;
+      return items.map(({ record, prepared }, i): Emit[] => {
+        const r = results[i]!;
+        const req = record.value;
+        const { image, pre } = prepared;
         const value: DetectorProposals = {
           id: deterministicId('prop', req.id, detector.modelSha256, config.boxThreshold, config.textThreshold),
           requestId: req.id,
@@ -108,17 +95,20 @@ export const detect = defineProcessor({
           boxes: r.boxes,
           detector: { modelSha256: detector.modelSha256, layout: detector.layout, boxThreshold: config.boxThreshold, textThreshold: config.textThreshold },
           createdAt: ctx.clock.now(),
-          lineage: lineageOf(ctx.node, [req.id, req.queryId], versions, p.rec.origin),
+          lineage: lineageOf(ctx.node, [req.id, req.queryId], versions, record.origin),
         };
-        return { input: p.rec, outputs: [{ port: 'proposals', key: req.queryId, value }] };
+        return [{ port: 'proposals', key: req.queryId, value }];
       });
     };
 
-    return (input$) =>
-      input$.pipe(
-        bufferCount(config.batchSize),
-        concatMap((batch) => from(runBatch(batch))),
-        mergeMap((outcomes) => from(outcomes)),
-      );
+    return perBatch<DetectionRequest, Prepared>(infer, {
+      size: config.batchSize,
+      concurrency: 1,
+      prepare: prepareOne,
+      prepareRetry: config.retry,
+      // Inference is not retried (it never was): on the same tensors it would fail the same way.
+      retry: { ...config.retry, maxAttempts: 1 },
+      scheduler: ctx.scheduler,
+    });
   },
 });

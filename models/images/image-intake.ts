@@ -1,19 +1,22 @@
 // Image intake: turns an ImageRef (inline bytes, a file path or an http(s) URL) into
 // checked bytes. Refs come from untrusted event streams, so every way in is fenced:
 // file paths only under configured roots, URLs only to public addresses (SSRF), sizes,
-// pixel counts and formats capped before anything is decoded.
-import * as dns from 'node:dns';
-import { constants as fsConstants, promises as fsp, realpathSync } from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as net from 'node:net';
-import * as path from 'node:path';
+// pixel counts and formats capped before anything is decoded. Which paths and addresses
+// are allowed is address-policy.ts; the HTTP fetch is image-fetch.ts.
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import sharp, { type Metadata } from 'sharp';
 import { z } from 'zod';
-import { ConfigError, ProcessingError, ValidationError } from '../../core/errors';
+import { ConfigError } from '../../core/errors';
 import { sha256Hex } from '../../core/ids';
 import type { DetectionRequest } from '../../schemas/generated/types';
+import { defaultLookup, FileRoots, LookupAll } from './address-policy';
+import { fetchUrl } from './image-fetch';
+import { fsError, ImageRefusedError, redactUrl, transient } from './image-errors';
+
+// Where they were defined before the split; importers keep using this module.
+export { nonPublicReason } from './address-policy';
+export { ImageRefusedError, redactUrl } from './image-errors';
 
 export type ImageRef = DetectionRequest['image'];
 
@@ -32,7 +35,11 @@ export const imageIntakeConfig = z
     allowedRoots: z.array(z.string().min(1)).default([]),
     /** Allow URLs that resolve to loopback/private/link-local addresses (tests, on-prem stores). */
     allowPrivateNetworks: z.boolean().default(false),
-    maxBytes: z.number().int().positive().default(20 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(20 * 1024 * 1024),
     /** width x height read from the header, checked before any decoding. */
     maxPixels: z.number().int().positive().default(40_000_000),
     /** Deadline for a whole load: DNS, every redirect hop and the body. */
@@ -42,21 +49,6 @@ export const imageIntakeConfig = z
   })
   .strict();
 export type ImageIntakeConfig = z.infer<typeof imageIntakeConfig>;
-
-/** The image is refused for good: another attempt would get the same answer. */
-export class ImageRefusedError extends ValidationError {
-  constructor(
-    readonly source: string,
-    readonly reason: string,
-    opts: { cause?: unknown } = {},
-  ) {
-    super(`image refused (${source}): ${reason}`, opts);
-  }
-}
-
-function transient(source: string, reason: string, cause?: unknown): ProcessingError {
-  return new ProcessingError(`image load failed (${source}): ${reason}`, { retriable: true, cause });
-}
 
 export interface LoadedImage {
   bytes: Buffer;
@@ -70,98 +62,10 @@ export interface LoadedImage {
   source: string;
 }
 
-type LookupAll = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
-
 export interface ImageIntakeDeps {
   /** DNS resolution (all addresses); injectable so tests need no real DNS. */
   lookup?: LookupAll;
 }
-
-const defaultLookup: LookupAll = (hostname) => dns.promises.lookup(hostname, { all: true, verbatim: true });
-
-/** A URL without userinfo, query or fragment, which may carry secrets (signed URLs, tokens). */
-export function redactUrl(u: string | URL): string {
-  try {
-    const url = typeof u === 'string' ? new URL(u) : u;
-    return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?…' : ''}`;
-  } catch {
-    return '<invalid URL>';
-  }
-}
-
-// ---- address policy (SSRF) ----
-
-type Cidr4 = [number, number, string];
-const V4_BLOCKED: Cidr4[] = [
-  [0x00000000, 8, 'this-network'],
-  [0x0a000000, 8, 'private'],
-  [0x64400000, 10, 'carrier-grade NAT'],
-  [0x7f000000, 8, 'loopback'],
-  [0xa9fe0000, 16, 'link-local'],
-  [0xac100000, 12, 'private'],
-  [0xc0000000, 24, 'IETF protocol assignments'],
-  [0xc0a80000, 16, 'private'],
-  [0xc6120000, 15, 'benchmarking'],
-  [0xe0000000, 4, 'multicast'],
-  [0xf0000000, 4, 'reserved/broadcast'],
-];
-
-function parseV4(ip: string): number {
-  return ip.split('.').reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-function blockedV4(n: number): string | null {
-  for (const [base, bits, why] of V4_BLOCKED) {
-    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    if ((n & mask) >>> 0 === base) return why;
-  }
-  return null;
-}
-
-/** Eight 16-bit groups of an IPv6 address (zone id dropped, trailing dotted quad allowed). */
-function parseV6(ip: string): number[] {
-  let s = ip.split('%')[0]!.toLowerCase();
-  const tail: number[] = [];
-  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (dotted) {
-    const v = parseV4(dotted[2]!);
-    tail.push(v >>> 16, v & 0xffff);
-    s = dotted[1]!.endsWith('::') ? dotted[1]! : dotted[1]!.slice(0, -1);
-  }
-  const [head, rest] = s.includes('::') ? s.split('::') : [s, undefined];
-  const groups = (x: string | undefined) => (x ? x.split(':').map((g) => parseInt(g, 16)) : []);
-  const h = groups(head);
-  const r = groups(rest);
-  const zeros = rest !== undefined ? 8 - h.length - r.length - tail.length : 0;
-  return [...h, ...new Array<number>(zeros).fill(0), ...r, ...tail];
-}
-
-function blockedV6(g: number[]): string | null {
-  const embeddedV4 = (hi: number, lo: number) => ((hi << 16) >>> 0) + lo;
-  const zeroUpTo = (n: number) => g.slice(0, n).every((x) => x === 0);
-  if (zeroUpTo(7) && g[7] === 0) return 'unspecified';
-  if (zeroUpTo(7) && g[7] === 1) return 'loopback';
-  // Addresses that carry an IPv4 address are judged by it: mapped, compatible, NAT64, 6to4.
-  if (zeroUpTo(5) && g[5] === 0xffff) return blockedV4(embeddedV4(g[6]!, g[7]!));
-  if (zeroUpTo(6)) return blockedV4(embeddedV4(g[6]!, g[7]!));
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return blockedV4(embeddedV4(g[6]!, g[7]!));
-  if (g[0] === 0x2002) return blockedV4(embeddedV4(g[1]!, g[2]!));
-  if ((g[0]! & 0xfe00) === 0xfc00) return 'unique-local';
-  if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local';
-  if ((g[0]! & 0xffc0) === 0xfec0) return 'site-local';
-  if ((g[0]! & 0xff00) === 0xff00) return 'multicast';
-  return null;
-}
-
-/** Why an address is not a public unicast one (null when it is). */
-export function nonPublicReason(address: string): string | null {
-  const v = net.isIP(address.split('%')[0]!);
-  if (v === 4) return blockedV4(parseV4(address));
-  if (v === 6) return blockedV6(parseV6(address));
-  return 'not an IP address';
-}
-
-// ---- the intake ----
 
 const MEDIA_TYPES: Record<string, string> = {
   jpeg: 'image/jpeg',
@@ -173,17 +77,12 @@ const MEDIA_TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const RETRIABLE_NET = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'EAI_AGAIN', 'ECONNABORTED']);
-
+// The abort reason of a load that ran out of images.timeoutMs.
 class Deadline {}
-
-type HopResult = { kind: 'body'; bytes: Buffer } | { kind: 'redirect'; location: string };
 
 export class ImageIntake {
   readonly config: ImageIntakeConfig;
-  /** [configured root resolved, its realpath] */
-  private readonly roots: Array<[string, string]>;
+  private readonly roots: FileRoots;
   private readonly lookup: LookupAll;
 
   constructor(cfg: z.input<typeof imageIntakeConfig> = {}, deps: ImageIntakeDeps = {}) {
@@ -196,16 +95,7 @@ export class ImageIntake {
     for (const f of this.config.allowedFormats) {
       if (!sharp.format[f]?.input.buffer) throw new ConfigError(`images.allowedFormats: this sharp build cannot read '${f}'`);
     }
-    // Roots are realpath'd once, at start-up, so a missing root is a config error rather
-    // than a per-record failure, and symlinked roots (e.g. /tmp on macOS) still match.
-    this.roots = this.config.allowedRoots.map((r) => {
-      const abs = path.resolve(r);
-      try {
-        return [abs, realpathSync(abs)];
-      } catch (err) {
-        throw new ConfigError(`images.allowedRoots: cannot resolve '${r}': ${(err as Error).message}`);
-      }
-    });
+    this.roots = new FileRoots(this.config.allowedRoots);
     this.lookup = deps.lookup ?? defaultLookup;
   }
 
@@ -233,7 +123,7 @@ export class ImageIntake {
           throw new ImageRefusedError(redactUrl(uri), `not a local file URL: ${(err as Error).message}`);
         }
         got = await this.readFile(p, p, ac.signal);
-      } else if (scheme === 'http' || scheme === 'https') got = await this.fetchUrl(uri, ac.signal);
+      } else if (scheme === 'http' || scheme === 'https') got = await fetchUrl(uri, ac.signal, { ...this.config, lookup: this.lookup });
       else throw new ImageRefusedError(redactUrl(uri), `unsupported URI scheme '${scheme}:' (only file paths, file:, http: and https:)`);
       return await this.inspect(got.bytes, got.source, ref);
     } catch (err) {
@@ -254,27 +144,8 @@ export class ImageIntake {
 
   // ---- files ----
 
-  private under(p: string): boolean {
-    return this.roots.some(([abs, real]) =>
-      [abs, real].some((root) => p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep)),
-    );
-  }
-
   private async readFile(p: string, display: string, signal: AbortSignal): Promise<{ bytes: Buffer; source: string }> {
-    if (this.roots.length === 0) {
-      throw new ImageRefusedError(display, 'file paths are refused: configure images.allowedRoots with the directories images may be read from');
-    }
-    const abs = path.resolve(p);
-    // Checked lexically first so a refused path does not reveal whether it exists.
-    if (!this.under(abs)) throw new ImageRefusedError(display, 'path is outside images.allowedRoots');
-    let real: string;
-    try {
-      real = await fsp.realpath(abs);
-    } catch (err) {
-      throw this.fsError(err, display);
-    }
-    // realpath resolves every symlink, so a link inside a root cannot point out of it.
-    if (!this.under(real)) throw new ImageRefusedError(display, `path resolves to ${real}, outside images.allowedRoots`);
+    const real = await this.roots.resolve(p, display);
     let fh: fsp.FileHandle | undefined;
     try {
       // O_NOFOLLOW: the last component cannot be swapped for a link after the check;
@@ -286,164 +157,10 @@ export class ImageIntake {
       const bytes = await fh.readFile({ signal });
       return { bytes, source: real };
     } catch (err) {
-      throw this.fsError(err, display);
+      throw fsError(err, display);
     } finally {
       await fh?.close();
     }
-  }
-
-  private fsError(err: unknown, display: string): unknown {
-    if (err instanceof ImageRefusedError) return err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return new ImageRefusedError(display, 'file not found', { cause: err });
-    if (code === 'EACCES' || code === 'EPERM') return new ImageRefusedError(display, 'permission denied', { cause: err });
-    if (code === 'ELOOP') return new ImageRefusedError(display, 'symlink loop', { cause: err });
-    if (code === 'EISDIR') return new ImageRefusedError(display, 'not a regular file', { cause: err });
-    if ((err as Error).name === 'AbortError') return err;
-    return transient(display, `cannot read file: ${(err as Error).message}`, err);
-  }
-
-  // ---- http(s) ----
-
-  private async fetchUrl(uri: string, signal: AbortSignal): Promise<{ bytes: Buffer; source: string }> {
-    const source = redactUrl(uri);
-    let current: URL;
-    try {
-      current = new URL(uri);
-    } catch {
-      throw new ImageRefusedError(source, 'invalid URL');
-    }
-    for (let hop = 0; ; hop++) {
-      const here = redactUrl(current);
-      const where = hop === 0 ? source : `${source}, redirected to ${here}`;
-      const pinned = await this.resolvePublic(current, where, signal);
-      const r = await this.get(current, pinned, where, signal);
-      if (r.kind === 'body') return { bytes: r.bytes, source };
-      let next: URL;
-      try {
-        next = new URL(r.location, current);
-      } catch {
-        throw new ImageRefusedError(where, 'redirect to an invalid Location');
-      }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new ImageRefusedError(where, `redirect to unsupported scheme '${next.protocol}'`);
-      }
-      if (hop >= this.config.maxRedirects) {
-        throw new ImageRefusedError(where, `more than images.maxRedirects (${this.config.maxRedirects}) redirects (next: ${redactUrl(next)})`);
-      }
-      current = next;
-    }
-  }
-
-  /** Resolves the host and checks every address; the first one is used for the connection. */
-  private async resolvePublic(url: URL, where: string, signal: AbortSignal): Promise<{ address: string; family: number }> {
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    let addrs: Array<{ address: string; family: number }>;
-    if (net.isIP(host)) addrs = [{ address: host, family: net.isIP(host) }];
-    else {
-      try {
-        addrs = await raceAbort(this.lookup(host), signal);
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOTFOUND' || code === 'ENODATA') throw new ImageRefusedError(where, `host '${host}' not found`, { cause: err });
-        throw transient(where, `DNS lookup of '${host}' failed: ${(err as Error).message}`, err);
-      }
-    }
-    if (addrs.length === 0) throw new ImageRefusedError(where, `host '${host}' has no addresses`);
-    if (!this.config.allowPrivateNetworks) {
-      for (const a of addrs) {
-        const why = nonPublicReason(a.address);
-        if (why) {
-          throw new ImageRefusedError(where, `host '${host}' resolves to ${a.address} (${why}); set images.allowPrivateNetworks to allow non-public addresses`);
-        }
-      }
-    }
-    return addrs[0]!;
-  }
-
-  private get(url: URL, pinned: { address: string; family: number }, where: string, signal: AbortSignal): Promise<HopResult> {
-    const { maxBytes } = this.config;
-    return new Promise<HopResult>((resolve, reject) => {
-      let settled = false;
-      const settle = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        fn();
-      };
-      const fail = (err: unknown) => settle(() => reject(err));
-      const netFail = (err: unknown) => {
-        if (signal.aborted) return fail(err); // load() turns it into a timeout/abort error
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (RETRIABLE_NET.has(code) || (err as Error).message === 'aborted') fail(transient(where, `connection failed: ${(err as Error).message}`, err));
-        else fail(new ImageRefusedError(where, `request failed: ${(err as Error).message}`, { cause: err }));
-      };
-      // The connection goes to the address that was checked, never to a second DNS
-      // answer (DNS rebinding); the URL's hostname still sets Host, SNI and the
-      // certificate check. Node 20 asks with { all: true } when autoSelectFamily is on.
-      const lookup = (_h: string, opts: { all?: boolean } | number, cb: (...args: unknown[]) => void) => {
-        if (typeof opts === 'object' && opts?.all) cb(null, [pinned]);
-        else cb(null, pinned.address, pinned.family);
-      };
-      const mod = url.protocol === 'https:' ? https : http;
-      let req: http.ClientRequest;
-      try {
-        req = mod.request({
-          protocol: url.protocol,
-          hostname: url.hostname.replace(/^\[|\]$/g, ''),
-          port: url.port || undefined,
-          path: `${url.pathname}${url.search}`,
-          method: 'GET',
-          headers: { accept: 'image/*', 'accept-encoding': 'identity', 'user-agent': 'valor-stream' },
-          auth: url.username ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined,
-          agent: false, // no pooled socket can outlive the address check
-          lookup: lookup as unknown as net.LookupFunction,
-          signal,
-        });
-      } catch (err) {
-        return fail(new ImageRefusedError(where, `cannot build request: ${(err as Error).message}`, { cause: err }));
-      }
-      req.on('error', netFail);
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
-        res.on('error', netFail);
-        if (REDIRECTS.has(status)) {
-          const location = res.headers.location;
-          res.destroy();
-          if (!location) return fail(new ImageRefusedError(where, `HTTP ${status} redirect without a Location`));
-          return settle(() => resolve({ kind: 'redirect', location }));
-        }
-        if (status === 408 || status === 429 || status >= 500) {
-          res.destroy();
-          return fail(transient(where, `HTTP ${status}`));
-        }
-        if (status < 200 || status >= 300) {
-          res.destroy();
-          return fail(new ImageRefusedError(where, `HTTP ${status}`));
-        }
-        const declared = Number(res.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxBytes) {
-          res.destroy();
-          return fail(new ImageRefusedError(where, `Content-Length ${declared} is over images.maxBytes ${maxBytes}`));
-        }
-        const chunks: Buffer[] = [];
-        let total = 0;
-        res.on('data', (c: Buffer) => {
-          total += c.length;
-          if (total > maxBytes) {
-            res.destroy();
-            req.destroy();
-            return fail(new ImageRefusedError(where, `body is over images.maxBytes ${maxBytes}`));
-          }
-          chunks.push(c);
-        });
-        res.on('end', () => settle(() => resolve({ kind: 'body', bytes: Buffer.concat(chunks, total) })));
-        res.on('close', () => {
-          if (!res.complete) netFail(Object.assign(new Error('connection closed before the body was complete'), { code: 'ECONNRESET' }));
-        });
-      });
-      req.end();
-    });
   }
 
   // ---- content checks ----
@@ -469,7 +186,8 @@ export class ImageIntake {
       meta = await sharp(bytes, { limitInputPixels: false }).metadata();
     } catch (err) {
       const msg = (err as Error).message;
-      if (/unsupported image format/i.test(msg)) throw new ImageRefusedError(source, 'unsupported format: the bytes are not a recognised image', { cause: err });
+      if (/unsupported image format/i.test(msg))
+        throw new ImageRefusedError(source, 'unsupported format: the bytes are not a recognised image', { cause: err });
       throw new ImageRefusedError(source, `corrupt image header: ${msg}`, { cause: err });
     }
     const format = meta.format as string;
@@ -484,22 +202,4 @@ export class ImageIntake {
     const mediaType = format === 'heif' && meta.compression === 'av1' ? 'image/avif' : (MEDIA_TYPES[format] ?? 'application/octet-stream');
     return { bytes, sha256, width, height, format, mediaType, source };
   }
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

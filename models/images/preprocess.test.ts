@@ -3,9 +3,7 @@ import { ImageRefusedError } from './image-intake';
 import { GDINO_RESIZE, IMAGENET_MEAN, IMAGENET_STD, padBatch, Preprocessed, preprocessImage, targetSize } from './preprocess';
 
 const solid = (width: number, height: number, rgb: [number, number, number], format: 'png' | 'jpeg' = 'png') =>
-  sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
-    [format]()
-    .toBuffer();
+  (format === 'png' ? sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png() : sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).jpeg()).toBuffer();
 
 const fromRaw = (width: number, height: number, channels: 3 | 4, px: number[]) =>
   sharp(Buffer.from(px), { raw: { width, height, channels } }).png().toBuffer();

@@ -19,9 +19,11 @@
 //
 // Oversize requests (an estimate above the tokens/min capacity) wait for a full bucket,
 // then go and leave the bucket in debt; they never wait forever and never fail for it.
+//
+// The config is resilience-config.ts, the token estimates token-estimate.ts, the totals and
+// metrics provider-metrics.ts.
 import { asyncScheduler, Observable, SchedulerLike } from 'rxjs';
-import { Counter, Gauge, Registry, register as defaultRegistry } from 'prom-client';
-import { z } from 'zod';
+import { Registry, register as defaultRegistry } from 'prom-client';
 import { BreakerState, BreakerTicket, CircuitBreaker } from '../../core/circuit-breaker';
 import { errorMessage, isRetriable } from '../../core/errors';
 import { Logger, silentLogger } from '../../core/logger';
@@ -30,47 +32,15 @@ import { Release, Semaphore } from '../../core/semaphore';
 import { TokenBucket } from '../../core/token-bucket';
 import { costUsd, PriceTable, priceFor, withDefaultPrices } from './pricing';
 import { CompletionRequest, CompletionResult, LlmProvider, ProviderError, ProviderErrorKind } from './provider';
+import { ProviderMeter, ProviderTotals } from './provider-metrics';
+import { ResilienceConfig, resilienceConfig, ResilienceConfigInput } from './resilience-config';
+import { estimateTokens } from './token-estimate';
 
-export const resilienceConfig = z
-  .object({
-    /** Calls in flight at once through this provider (all stages and records). */
-    concurrency: z.number().int().min(1).max(100_000).default(32),
-    /** Requests per minute; unset = unlimited. */
-    requestsPerMinute: z.number().positive().optional(),
-    /** Input + output tokens per minute; unset = unlimited. */
-    tokensPerMinute: z.number().positive().optional(),
-    /** Per attempt; the call is aborted and retried as a timeout. */
-    timeoutMs: z.number().int().min(1).default(60_000),
-    /** Attempts per call, counted only while the breaker is closed. */
-    maxAttempts: z.number().int().min(1).default(8),
-    /** Output tokens assumed for the TPM estimate when a request sets no maxOutputTokens. */
-    defaultOutputTokens: z.number().int().min(0).default(1024),
-    backoff: z
-      .object({
-        initialDelayMs: z.number().min(0).default(500),
-        maxDelayMs: z.number().min(0).default(30_000),
-        multiplier: z.number().min(1).default(2),
-        /** Fraction of each delay drawn at random, so retries of many calls do not align. */
-        jitter: z.number().min(0).max(1).default(0.2),
-      })
-      .strict()
-      .refine((b) => b.maxDelayMs >= b.initialDelayMs, { message: 'backoff.maxDelayMs must be >= backoff.initialDelayMs', path: ['maxDelayMs'] })
-      .prefault({}),
-    breaker: z
-      .object({
-        /** Consecutive server/timeout/network failures that open the breaker. */
-        failureThreshold: z.number().int().min(1).default(5),
-        cooldownMs: z.number().int().min(0).default(30_000),
-        /** Cap of the cooldown, which doubles on each failed probe. */
-        maxCooldownMs: z.number().int().min(0).default(300_000),
-      })
-      .strict()
-      .refine((b) => b.maxCooldownMs >= b.cooldownMs, { message: 'breaker.maxCooldownMs must be >= breaker.cooldownMs', path: ['maxCooldownMs'] })
-      .prefault({}),
-  })
-  .strict();
-export type ResilienceConfig = z.infer<typeof resilienceConfig>;
-export type ResilienceConfigInput = z.input<typeof resilienceConfig>;
+// Importers of this module keep finding these here.
+export { resilienceConfig } from './resilience-config';
+export type { ResilienceConfig, ResilienceConfigInput } from './resilience-config';
+export { estimateTokens, imageTokenEstimate } from './token-estimate';
+export type { ProviderTotals } from './provider-metrics';
 
 export interface ResilientProviderOptions {
   /** Prices on top of DEFAULT_PRICES. */
@@ -92,24 +62,6 @@ export interface ResilientResult extends CompletionResult {
   latencyMs: number;
 }
 
-/** Running totals of one ResilientProvider since it was made. */
-export interface ProviderTotals {
-  provider: string;
-  model: string;
-  /** Calls that returned a result. */
-  calls: number;
-  /** Calls that threw (after retries, or at once for non-retriable errors). */
-  failures: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-  /** Attempts after the first, over all calls. */
-  retries: number;
-  /** Waits for rate limits: after a 429, held by another call's Retry-After, or paced by the RPM/TPM buckets. */
-  rateLimitWaits: number;
-  breakerOpens: number;
-}
-
 /** A call that used up its attempts; retriable, since the cause (e.g. overload) may pass. */
 export class ProviderRetriesExhausted extends ProviderError {
   constructor(
@@ -127,63 +79,8 @@ export class ProviderRetriesExhausted extends ProviderError {
   }
 }
 
-// OpenAI's patch-based image input: 32x32 px patches, images scaled down to at most 1536.
-const IMAGE_PATCH_PX = 32;
-const MAX_IMAGE_PATCHES = 1536;
-
-/** Input image tokens, estimated as OpenAI counts patches (a fair upper bound for Gemini's 258-token tiles). */
-export function imageTokenEstimate(width: number, height: number): number {
-  const patches = Math.ceil(Math.max(1, width) / IMAGE_PATCH_PX) * Math.ceil(Math.max(1, height) / IMAGE_PATCH_PX);
-  return Math.min(patches, MAX_IMAGE_PATCHES);
-}
-
-/** Tokens reserved before a call: text chars/4 + image patches + the output allowance. */
-export function estimateTokens(req: CompletionRequest, defaultOutputTokens = 1024): number {
-  let chars = req.instructions?.length ?? 0;
-  let images = 0;
-  for (const part of req.parts) {
-    if (part.type === 'text') chars += part.text.length;
-    else images += imageTokenEstimate(part.width, part.height);
-  }
-  if (req.repair) chars += req.repair.previousAnswer.length + req.repair.problem.length;
-  // Structured-output schemas are sent with the request and billed as input.
-  if (req.output) chars += JSON.stringify(req.output.schema).length;
-  return Math.ceil(chars / 4) + images + (req.maxOutputTokens ?? defaultOutputTokens);
-}
-
 // Each unknown model is warned about once per process, however many providers use it.
 const warnedUnpriced = new Set<string>();
-
-const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
-
-interface Metrics {
-  calls: Counter<'provider' | 'model' | 'outcome'>;
-  inputTokens: Counter<'provider' | 'model'>;
-  outputTokens: Counter<'provider' | 'model'>;
-  cost: Counter<'provider' | 'model'>;
-  retries: Counter<'provider' | 'model'>;
-  rateLimitWaits: Counter<'provider' | 'model' | 'reason'>;
-  breakerOpens: Counter<'provider' | 'model'>;
-  breakerState: Gauge<'provider' | 'model'>;
-}
-
-function metricsIn(registry: Registry): Metrics {
-  // Several providers (and tests) share a registry; prom-client refuses a second
-  // registration of a name, so reuse what is there.
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
-    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
-  return {
-    calls: counter('valor_llm_calls_total', 'LLM calls by outcome (ok = returned a result, error = threw)', ['provider', 'model', 'outcome']),
-    inputTokens: counter('valor_llm_input_tokens_total', 'Input tokens reported by the API', ['provider', 'model']),
-    outputTokens: counter('valor_llm_output_tokens_total', 'Output tokens reported by the API', ['provider', 'model']),
-    cost: counter('valor_llm_cost_usd_total', 'USD spent, from the price table', ['provider', 'model']),
-    retries: counter('valor_llm_retries_total', 'Attempts after the first', ['provider', 'model']),
-    rateLimitWaits: counter('valor_llm_rate_limit_waits_total', 'Waits for rate limits: 429 (the call that got it), retry-after (others held), rpm/tpm (bucket pacing)', ['provider', 'model', 'reason']),
-    breakerOpens: counter('valor_llm_breaker_opens_total', 'Times the circuit breaker opened', ['provider', 'model']),
-    breakerState: ((registry.getSingleMetric('valor_llm_breaker_state') as Gauge<'provider' | 'model'> | undefined) ??
-      new Gauge({ name: 'valor_llm_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open', labelNames: ['provider', 'model'], registers: [registry] })),
-  };
-}
 
 export class ResilientProvider implements LlmProvider {
   readonly kind: string;
@@ -201,13 +98,9 @@ export class ResilientProvider implements LlmProvider {
   private readonly scheduler: SchedulerLike;
   private readonly random: () => number;
   private readonly policy: RetryPolicy;
-  private readonly metrics: Metrics;
-  private readonly labels: { provider: string; model: string };
+  private readonly meter: ProviderMeter;
   private holdUntil = 0;
   private lastFailure = '';
-  private readonly sums: Omit<ProviderTotals, 'provider' | 'model'> = {
-    calls: 0, failures: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, retries: 0, rateLimitWaits: 0, breakerOpens: 0,
-  };
 
   constructor(
     private readonly inner: LlmProvider,
@@ -222,8 +115,7 @@ export class ResilientProvider implements LlmProvider {
     this.logger = (opts.logger ?? silentLogger).child({ provider: this.kind, model: this.model });
     this.prices = withDefaultPrices(opts.prices);
     this.policy = { maxAttempts: this.config.maxAttempts, ...this.config.backoff };
-    this.labels = { provider: this.kind, model: this.model };
-    this.metrics = metricsIn(opts.registry ?? defaultRegistry);
+    this.meter = new ProviderMeter(this.kind, this.model, opts.registry ?? defaultRegistry);
 
     const now = () => this.scheduler.now();
     this.semaphore = new Semaphore(this.config.concurrency);
@@ -235,7 +127,7 @@ export class ResilientProvider implements LlmProvider {
       onTransition: (from, to, info) => this.onBreaker(from, to, info),
     });
     this.state$ = this.breaker.state$;
-    this.metrics.breakerState.set(this.labels, 0);
+    this.meter.breakerState('closed');
 
     if (!priceFor(this.model, this.prices) && !warnedUnpriced.has(this.model)) {
       warnedUnpriced.add(this.model);
@@ -248,7 +140,7 @@ export class ResilientProvider implements LlmProvider {
   }
 
   totals(): ProviderTotals {
-    return { provider: this.kind, model: this.model, ...this.sums };
+    return this.meter.totals();
   }
 
   /** Stops the breaker's timer; calls still waiting on the breaker fail (retriable). */
@@ -266,7 +158,7 @@ export class ResilientProvider implements LlmProvider {
       for (;;) {
         const { release, ticket } = await this.admit(estimate, signal);
         attempts += 1;
-        if (attempts > 1) this.count('retries');
+        if (attempts > 1) this.meter.count('retries');
         let result: CompletionResult;
         try {
           result = await this.attempt(req);
@@ -280,7 +172,7 @@ export class ResilientProvider implements LlmProvider {
           if (this.breaker.state === 'closed' && !paced) counted += 1;
           if (failure.kind === 'rate-limit') {
             // This call waits out the 429 in its retry delay; Retry-After also holds the others.
-            this.countWait('429');
+            this.meter.countWait('429');
             if (failure.retryAfterMs !== undefined) this.hold(failure.retryAfterMs);
           }
           if (counted >= this.config.maxAttempts) throw new ProviderRetriesExhausted(this.kind, this.model, attempts, this.config.maxAttempts, failure);
@@ -299,8 +191,7 @@ export class ResilientProvider implements LlmProvider {
         return this.settle(result, estimate, attempts, started);
       }
     } catch (err) {
-      this.sums.failures += 1;
-      this.metrics.calls.inc({ ...this.labels, outcome: 'error' });
+      this.meter.failed();
       throw err;
     }
   }
@@ -317,7 +208,7 @@ export class ResilientProvider implements LlmProvider {
         if (signal?.aborted) throw signal.reason;
         const holdMs = this.holdUntil - this.now();
         if (holdMs > 0) {
-          if (!heldByRetryAfter) this.countWait('retry-after');
+          if (!heldByRetryAfter) this.meter.countWait('retry-after');
           heldByRetryAfter = true;
           await this.sleep(holdMs, signal);
           continue;
@@ -332,7 +223,7 @@ export class ResilientProvider implements LlmProvider {
           const tpmWait = this.tpm?.reserve(estimate) ?? 0;
           const wait = Math.max(rpmWait, tpmWait);
           if (wait > 0) {
-            this.countWait(rpmWait >= tpmWait ? 'rpm' : 'tpm');
+            this.meter.countWait(rpmWait >= tpmWait ? 'rpm' : 'tpm');
             this.logger.debug({ waitMs: Math.round(wait), estimate }, 'rate limit: pacing call');
             await this.sleep(wait, signal);
             continue;
@@ -422,14 +313,7 @@ export class ResilientProvider implements LlmProvider {
     // Correct the reservation with what the call really used.
     this.tpm?.adjust(estimate - (inputTokens + outputTokens));
     const cost = costUsd(this.model, { inputTokens, outputTokens }, this.prices);
-    this.sums.calls += 1;
-    this.sums.inputTokens += inputTokens;
-    this.sums.outputTokens += outputTokens;
-    this.sums.costUsd += cost;
-    this.metrics.calls.inc({ ...this.labels, outcome: 'ok' });
-    this.metrics.inputTokens.inc(this.labels, inputTokens);
-    this.metrics.outputTokens.inc(this.labels, outputTokens);
-    this.metrics.cost.inc(this.labels, cost);
+    this.meter.succeeded(inputTokens, outputTokens, cost);
     return { ...result, usage: { inputTokens, outputTokens }, costUsd: cost, attempts, latencyMs: this.now() - started };
   }
 
@@ -444,9 +328,9 @@ export class ResilientProvider implements LlmProvider {
   }
 
   private onBreaker(from: BreakerState, to: BreakerState, info: { failures: number; cooldownMs: number }): void {
-    this.metrics.breakerState.set(this.labels, BREAKER_STATE_VALUE[to]);
+    this.meter.breakerState(to);
     if (to === 'open') {
-      this.count('breakerOpens');
+      this.meter.count('breakerOpens');
       const why = from === 'half-open' ? 'probe failed' : `${info.failures} consecutive failures`;
       this.logger.warn({ cooldownMs: info.cooldownMs, lastError: this.lastFailure }, `circuit open (${why}): calls wait ${info.cooldownMs} ms before a probe`);
     } else if (to === 'half-open') {
@@ -454,16 +338,6 @@ export class ResilientProvider implements LlmProvider {
     } else {
       this.logger.info('circuit closed: provider answering again');
     }
-  }
-
-  private count(what: 'retries' | 'breakerOpens'): void {
-    this.sums[what] += 1;
-    this.metrics[what].inc(this.labels);
-  }
-
-  private countWait(reason: '429' | 'retry-after' | 'rpm' | 'tpm'): void {
-    this.sums.rateLimitWaits += 1;
-    this.metrics.rateLimitWaits.inc({ ...this.labels, reason });
   }
 
   private waitFailed(err: unknown, signal?: AbortSignal): unknown {

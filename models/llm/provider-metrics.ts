@@ -1,0 +1,126 @@
+// What a ResilientProvider counts: running totals for totals() and the same figures as
+// prom-client metrics, labelled by provider and model.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { BreakerState } from '../../core/circuit-breaker';
+
+/** Running totals of one ResilientProvider since it was made. */
+export interface ProviderTotals {
+  provider: string;
+  model: string;
+  /** Calls that returned a result. */
+  calls: number;
+  /** Calls that threw (after retries, or at once for non-retriable errors). */
+  failures: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** Attempts after the first, over all calls. */
+  retries: number;
+  /** Waits for rate limits: after a 429, held by another call's Retry-After, or paced by the RPM/TPM buckets. */
+  rateLimitWaits: number;
+  breakerOpens: number;
+}
+
+export type WaitReason = '429' | 'retry-after' | 'rpm' | 'tpm';
+
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+interface Metrics {
+  calls: Counter<'provider' | 'model' | 'outcome'>;
+  inputTokens: Counter<'provider' | 'model'>;
+  outputTokens: Counter<'provider' | 'model'>;
+  cost: Counter<'provider' | 'model'>;
+  retries: Counter<'provider' | 'model'>;
+  rateLimitWaits: Counter<'provider' | 'model' | 'reason'>;
+  breakerOpens: Counter<'provider' | 'model'>;
+  breakerState: Gauge<'provider' | 'model'>;
+}
+
+function metricsIn(registry: Registry): Metrics {
+  // Several providers (and tests) share a registry; prom-client refuses a second
+  // registration of a name, so reuse what is there.
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+  return {
+    calls: counter('valor_llm_calls_total', 'LLM calls by outcome (ok = returned a result, error = threw)', ['provider', 'model', 'outcome']),
+    inputTokens: counter('valor_llm_input_tokens_total', 'Input tokens reported by the API', ['provider', 'model']),
+    outputTokens: counter('valor_llm_output_tokens_total', 'Output tokens reported by the API', ['provider', 'model']),
+    cost: counter('valor_llm_cost_usd_total', 'USD spent, from the price table', ['provider', 'model']),
+    retries: counter('valor_llm_retries_total', 'Attempts after the first', ['provider', 'model']),
+    rateLimitWaits: counter(
+      'valor_llm_rate_limit_waits_total',
+      'Waits for rate limits: 429 (the call that got it), retry-after (others held), rpm/tpm (bucket pacing)',
+      ['provider', 'model', 'reason'],
+    ),
+    breakerOpens: counter('valor_llm_breaker_opens_total', 'Times the circuit breaker opened', ['provider', 'model']),
+    breakerState:
+      (registry.getSingleMetric('valor_llm_breaker_state') as Gauge<'provider' | 'model'> | undefined) ??
+      new Gauge({
+        name: 'valor_llm_breaker_state',
+        help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+        labelNames: ['provider', 'model'],
+        registers: [registry],
+      }),
+  };
+}
+
+/** The totals and metrics of one provider/model; every count goes to both. */
+export class ProviderMeter {
+  private readonly metrics: Metrics;
+  private readonly labels: { provider: string; model: string };
+  private readonly sums: Omit<ProviderTotals, 'provider' | 'model'> = {
+    calls: 0,
+    failures: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    retries: 0,
+    rateLimitWaits: 0,
+    breakerOpens: 0,
+  };
+
+  constructor(
+    private readonly provider: string,
+    private readonly model: string,
+    registry: Registry,
+  ) {
+    this.labels = { provider, model };
+    this.metrics = metricsIn(registry);
+  }
+
+  totals(): ProviderTotals {
+    return { provider: this.provider, model: this.model, ...this.sums };
+  }
+
+  /** A call that returned a result, with the tokens it used and their price. */
+  succeeded(inputTokens: number, outputTokens: number, cost: number): void {
+    this.sums.calls += 1;
+    this.sums.inputTokens += inputTokens;
+    this.sums.outputTokens += outputTokens;
+    this.sums.costUsd += cost;
+    this.metrics.calls.inc({ ...this.labels, outcome: 'ok' });
+    this.metrics.inputTokens.inc(this.labels, inputTokens);
+    this.metrics.outputTokens.inc(this.labels, outputTokens);
+    this.metrics.cost.inc(this.labels, cost);
+  }
+
+  /** A call that threw. */
+  failed(): void {
+    this.sums.failures += 1;
+    this.metrics.calls.inc({ ...this.labels, outcome: 'error' });
+  }
+
+  count(what: 'retries' | 'breakerOpens'): void {
+    this.sums[what] += 1;
+    this.metrics[what].inc(this.labels);
+  }
+
+  countWait(reason: WaitReason): void {
+    this.sums.rateLimitWaits += 1;
+    this.metrics.rateLimitWaits.inc({ ...this.labels, reason });
+  }
+
+  breakerState(state: BreakerState): void {
+    this.metrics.breakerState.set(this.labels, BREAKER_STATE_VALUE[state]);
+  }
+}
