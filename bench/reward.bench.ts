@@ -47,7 +47,7 @@ const prompt = (i: number) => `<|im_start|>user\nQuestion ${i}: is the mug left 
 
 function judgeConfig(baseURL: string, limit: number) {
   return {
-    judge: { kind: 'gemini-vertex', project: 'bench', baseURL, accessTokenEnv: 'VALOR_BENCH_TOKEN' },
+    provider: { kind: 'gemini-vertex', project: 'bench', baseURL, accessTokenEnv: 'VALOR_BENCH_TOKEN' },
     limits: { concurrency: limit, timeoutMs: 60_000 },
     // Enough rollouts in work to keep every call slot busy.
     concurrency: limit,

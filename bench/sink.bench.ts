@@ -18,7 +18,8 @@ import { FileLabelRegistry, KafkaLabelRegistry } from '../connectors/sinks/label
 import { OdvgFormat } from '../connectors/sinks/odvg-format';
 import { PartitionSink } from '../connectors/sinks/partition-sink';
 import { LocalFileStorage } from '../connectors/sinks/shard-storage';
-import { PartitionShardWriter, writeManifest } from '../connectors/sinks/shard-writer';
+import { writeManifest } from '../connectors/sinks/shard-manifest';
+import { PartitionShardWriter } from '../connectors/sinks/shard-writer';
 import { silentLogger } from '../core/logger';
 import { imageIntakeConfig } from '../models/images/image-intake';
 import type { PseudoLabel } from '../schemas/generated/types';

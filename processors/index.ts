@@ -1,5 +1,5 @@
 // The processor registry: every processor kind the topologies can name.
-import type { ProcessorSpec } from '../core/processor';
+import type { AnyProcessorSpec } from '../core/processor';
 import { passthrough } from './passthrough';
 import { plan } from './plan';
 import { detect } from './detect';
@@ -7,7 +7,7 @@ import { verify } from './verify';
 import { reward } from './reward';
 import { rewardGroup } from './reward-group';
 
-export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
+export const PROCESSORS: Record<string, AnyProcessorSpec> = {
   [passthrough.kind]: passthrough,
   [plan.kind]: plan,
   [detect.kind]: detect,
@@ -16,6 +16,6 @@ export const PROCESSORS: Record<string, ProcessorSpec<any, any>> = {
   [rewardGroup.kind]: rewardGroup,
 };
 
-export function lookupProcessor(kind: string): ProcessorSpec<any, any> | undefined {
+export function lookupProcessor(kind: string): AnyProcessorSpec | undefined {
   return PROCESSORS[kind];
 }

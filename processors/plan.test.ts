@@ -23,6 +23,10 @@ describe('phrase extraction as the method does it', () => {
   });
 });
 
+import { TopologyError } from '../core/errors';
+import { resetSharedProviders, sharedProviderTotals } from '../models/llm/shared-providers';
+import { validateTopology } from '../topology/validate';
+import { lookupProcessor } from './index';
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
 import { FakeOpenAIOptions, FakeOpenAIServer } from '../test/fakes/fake-openai-server';
 import { valorTopology } from '../topology/valor-topology';
@@ -31,6 +35,7 @@ import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 
 describe('plan node with a reasoning LLM planner', () => {
   let server: FakeOpenAIServer | undefined;
+  beforeEach(() => resetSharedProviders());
   afterEach(async () => {
     await server?.close();
     server = undefined;
@@ -38,14 +43,20 @@ describe('plan node with a reasoning LLM planner', () => {
 
   const query = (i: number, extra: Partial<ImageQuery> = {}): ImageQuery => ({ ...imageQuery(i), phrases: [], program: null, ...extra });
 
-  /** The plan node alone, on the embedded runtime, with the fake LLM as its planner (or none). */
-  const run = async (answer: string | null, faults: Partial<FakeOpenAIOptions> = {}, queries = [query(1)]) => {
+  /**
+   * The plan node alone, on the embedded runtime, with the fake LLM as its planner (or
+   * none): 3 attempts per planner call in the provider layer, 2 per record in the node.
+   */
+  const run = async (answer: string | null, faults: Partial<FakeOpenAIOptions> = {}, queries = [query(1)], limits: object = {}) => {
     let planner: object | undefined;
     if (answer !== null) {
       server = new FakeOpenAIServer({ answer: () => answer, ...faults });
-      planner = { baseUrl: await server.start() };
+      planner = {
+        provider: { kind: 'openai-compatible', baseURL: await server.start() },
+        limits: { maxAttempts: 3, backoff: { initialDelayMs: 1, maxDelayMs: 1, jitter: 0 }, breaker: { failureThreshold: 100 }, ...limits },
+      };
     }
-    const topology = valorTopology({ partitions: 1, nodeConfig: { plan: { planner, retry: { initialDelayMs: 1, jitter: 0 } } } });
+    const topology = valorTopology({ partitions: 1, nodeConfig: { plan: { planner, retry: { maxAttempts: 2, initialDelayMs: 1, jitter: 0 } } } });
     const driver = new TopologyTestDriver(topology, { only: ['plan'] });
     await driver.pipe('valor.image-queries', queries);
     return driver;
@@ -56,12 +67,13 @@ describe('plan node with a reasoning LLM planner', () => {
     const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
     expect(reqs.map((r) => [r.callIndex, r.phrases])).toEqual([[0, ['mug', 'laptop']], [1, ['chair']]]);
     expect(reqs.every((r) => r.phraseSource === 'PLANNER' && r.queryId === 'q-000001')).toBe(true);
+    expect(reqs[0]!.lineage.versions['planner.provider']).toBe('openai-compatible');
     expect(reqs[0]!.lineage.versions['planner.model']).toBe('Qwen/Qwen3-8B');
     expect(reqs[0]!.lineage.versions['planner.promptHash']).toMatch(/^[0-9a-f]{16}$/);
     // One LLM call per query, carrying the question and the method's sampling settings.
     expect(server!.requests).toHaveLength(1);
     const body = server!.requests[0]!.body as { messages: Array<{ role: string; content: string }> };
-    expect(body).toMatchObject({ temperature: 0.7, top_p: 0.8, top_k: 20 });
+    expect(body).toMatchObject({ temperature: 0.7, top_p: 0.8, top_k: 20, max_tokens: 2048 });
     expect(body.messages[1]).toEqual({ role: 'user', content: imageQuery(1).question });
     expect(await driver.deadLetters()).toEqual([]);
   });
@@ -77,12 +89,15 @@ describe('plan node with a reasoning LLM planner', () => {
     expect(server!.requests).toHaveLength(0);
   });
 
-  it('retries provider errors and then succeeds', async () => {
+  it('retries provider errors in the provider layer and then succeeds', async () => {
     const driver = await run('<answer>gd_detect(img_pth, "mug")</answer>', { failFirst: 2 });
     const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
     expect(reqs.map((r) => r.phrases)).toEqual([['mug']]);
     expect(server!.requests).toHaveLength(3);
     expect(await driver.deadLetters()).toEqual([]);
+    // The planner's calls are counted like the verifier's and the judges'.
+    const totals = sharedProviderTotals().find((t) => t.provider === 'openai-compatible' && t.model === 'Qwen/Qwen3-8B');
+    expect(totals).toMatchObject({ calls: 1, retries: 2, inputTokens: expect.any(Number) });
   });
 
   it('dead-letters a query whose planned program detects nothing, without retrying', async () => {
@@ -95,17 +110,51 @@ describe('plan node with a reasoning LLM planner', () => {
     expect(await driver.readAll('valor.detection-requests')).toHaveLength(0);
   });
 
-  it('dead-letters after the retries when the planner keeps failing', async () => {
+  it('dead-letters after the provider and node retries when the planner keeps failing', async () => {
     const driver = await run('<answer>gd_detect(img_pth, "mug")</answer>', { failFirst: 100 });
     const [dl] = await driver.deadLetters();
-    expect(dl).toMatchObject({ retriable: true, attempts: 3 });
-    expect(dl!.reason).toMatch(/HTTP 500/);
-    expect(server!.requests).toHaveLength(3);
+    expect(dl).toMatchObject({ retriable: true, attempts: 2, errorClass: 'ProviderRetriesExhausted' });
+    expect(dl!.reason).toMatch(/openai-compatible\/Qwen\/Qwen3-8B: gave up after 3 attempts.*HTTP 500/);
+    expect(server!.requests).toHaveLength(6);
+  });
+
+  it('waits out an outage behind the circuit breaker instead of dead-lettering', async () => {
+    const breaker = { failureThreshold: 2, cooldownMs: 20, maxCooldownMs: 40 };
+    const driver = await run('<answer>gd_detect(img_pth, "mug")</answer>', { failFirst: 6 }, [query(1)], { breaker });
+    expect((await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value.phrases)).toEqual([['mug']]);
+    expect(await driver.deadLetters()).toEqual([]);
+    expect(server!.requests).toHaveLength(7);
+  });
+
+  it('dead-letters an empty answer at once (a client error of the provider)', async () => {
+    const driver = await run('<think>still thinking about gd_detect(img_pth, "mug")');
+    const [dl] = await driver.deadLetters();
+    expect(dl).toMatchObject({ retriable: false, attempts: 1 });
+    expect(dl!.reason).toMatch(/answer has no text: finish_reason=stop/);
+    expect(server!.requests).toHaveLength(1);
   });
 
   it('without a planner, says how to configure one', async () => {
     const driver = await run(null);
     const [dl] = await driver.deadLetters();
-    expect(dl!.reason).toMatch(/image query 'q-000001' has neither phrases nor a program.*nodes\.plan\.planner\.baseUrl/);
+    expect(dl!.reason).toMatch(/image query 'q-000001' has neither phrases nor a program.*nodes\.plan\.planner\.provider/);
+  });
+
+  it('refuses the planner config of before the provider layer, naming the new fields', () => {
+    const old = { baseUrl: 'http://127.0.0.1:1/v1', model: 'Qwen/Qwen3-8B', maxTokens: 2048, temperature: 0.7 };
+    const topology = valorTopology({ partitions: 1, nodeConfig: { plan: { planner: old } } });
+    let err: unknown;
+    try {
+      validateTopology(topology, lookupProcessor);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TopologyError);
+    expect((err as TopologyError).problems).toEqual([
+      "node 'plan' config.planner.provider.baseURL: Invalid input: expected string, received undefined",
+      "node 'plan' config.planner.baseUrl: planner.baseUrl was renamed to planner.provider.baseURL",
+      "node 'plan' config.planner.maxTokens: planner.maxTokens was renamed to planner.maxOutputTokens",
+      "node 'plan' config.planner.model: planner.model was renamed to planner.provider.model",
+    ]);
   });
 });

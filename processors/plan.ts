@@ -7,15 +7,22 @@ import { defineProcessor, Emit } from '../core/processor';
 import { retryPolicySchema } from '../core/retry';
 import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 import { checkImageQuery } from './passthrough';
-import { OpenAIPlanner, plannerConfig } from '../models/planner/openai-planner';
+import { nodeProvider } from '../models/llm/llm-node-config';
+import { pauseWhileDown } from '../models/llm/pause-while-down';
+import { Planner, plannerConfig } from '../models/planner/planner';
 
 export const planConfig = z
   .object({
     /** Cap on phrases per detect call: long prompts overflow GroundingDINO's 256 tokens. */
     maxPhrasesPerCall: z.number().int().min(1).max(64).default(16),
     concurrency: z.number().int().min(1).max(1024).default(32),
-    retry: retryPolicySchema.default(retryPolicySchema.parse({})),
-    /** A reasoning LLM that writes the program when an event has neither phrases nor one. */
+    /** Retries of a whole record; the planner's calls retry on their own (planner.limits). */
+    retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
+    /**
+     * A reasoning LLM that writes the program when an event has neither phrases nor one:
+     * provider, limits, prices, maxOutputTokens as every node that calls a model, plus the
+     * sampling settings and the prompt file.
+     */
     planner: plannerConfig.optional(),
   })
   .strict();
@@ -75,8 +82,15 @@ export const plan = defineProcessor({
   input: 'ImageQuery',
   outputs: { requests: 'DetectionRequest' },
   config: planConfig,
+  prepare: async (config) => {
+    // A missing key variable or prompt file fails start-up, not every record.
+    if (config.planner) new Planner(nodeProvider(config.planner), config.planner);
+  },
   create: (config, ctx) => {
-    const planner = config.planner ? new OpenAIPlanner(config.planner) : undefined;
+    const llm = config.planner ? nodeProvider(config.planner, ctx.logger) : undefined;
+    const planner = llm && config.planner ? new Planner(llm, config.planner) : undefined;
+    // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.
+    if (llm) pauseWhileDown(llm, ctx.flow);
     return perRecord<ImageQuery>(
       async (rec) => {
         const q = rec.value;
@@ -97,6 +111,7 @@ export const plan = defineProcessor({
           const planned = await planner.plan(q.question, ctx.signal);
           calls = detectCallPhrases(programOf(planned.text)).map(splitPhrases).filter((c) => c.length > 0);
           source = 'PLANNER';
+          versions['planner.provider'] = planner.provider;
           versions['planner.model'] = planned.model;
           versions['planner.promptHash'] = planned.promptHash;
           if (calls.length === 0) {
@@ -104,7 +119,7 @@ export const plan = defineProcessor({
           }
         } else {
           throw new ProcessingError(
-            `image query '${q.id}' has neither phrases nor a program, and no planner is configured: set nodes.plan.planner.baseUrl to have a reasoning LLM write the program`,
+            `image query '${q.id}' has neither phrases nor a program, and no planner is configured: set nodes.plan.planner.provider (e.g. {kind: 'openai-compatible', baseURL}) to have a reasoning LLM write the program`,
           );
         }
         return calls.map((phrases, callIndex): Emit => {

@@ -45,7 +45,7 @@ describe('reward processor', () => {
     const topology = valorTopology({
       nodeConfig: {
         reward: {
-          judge: { kind: 'gemini-vertex', project: 'test-project', baseURL, accessTokenEnv: 'VS_REWARD_TOKEN' },
+          provider: { kind: 'gemini-vertex', project: 'test-project', baseURL, accessTokenEnv: 'VS_REWARD_TOKEN' },
           limits: { timeoutMs: 3_000, backoff: { initialDelayMs: 5, maxDelayMs: 20 } },
           sandbox: { timeoutMs: 3_000, cpuSeconds: 2 },
           ...extra,
@@ -116,6 +116,10 @@ describe('reward processor', () => {
     expect(bad.dead).toHaveLength(1);
     expect(bad.dead[0]!.reason).toMatch(/reward judge '\w+' failed/);
     server.faults.reset();
+  });
+
+  it('refuses the old name of the provider field, saying the new one', async () => {
+    await expect(run([rollout('r-j', GOOD)], { judge: { kind: 'gemini-vertex', project: 'p' } })).rejects.toThrow(/config\.judge: judge was renamed to provider/);
   });
 
   it('refuses weights that do not sum to 1, naming the field', async () => {

@@ -4,11 +4,8 @@ import { lineageOf } from '../core/lineage';
 import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
-import { providerConfig } from '../models/llm/create-provider';
+import { llmNodeShape, nodeProvider, renamedFields } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
-import { priceTableSchema } from '../models/llm/pricing';
-import { resilienceConfig } from '../models/llm/resilient-provider';
-import { sharedProvider } from '../models/llm/shared-providers';
 import { judgePromptsConfig, JUDGES, RewardJudges } from '../models/reward/judges';
 import { runProgram } from '../models/reward/python-sandbox';
 import { checkFormat, parseRewardWeights, RewardComponents, rewardWeightsSchema, totalReward } from '../models/reward/reward-score';
@@ -16,10 +13,12 @@ import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types'
 
 export const rewardConfig = z
   .object({
-    /** Gemini on Vertex AI by default, as the method; any provider of the provider layer works. */
-    judge: providerConfig.prefault({ kind: 'gemini-vertex' }),
-    limits: resilienceConfig.prefault({}),
-    prices: priceTableSchema.optional(),
+    /**
+     * The judges' provider (Gemini on Vertex AI by default, as the method; any kind of the
+     * provider layer works), limits, prices and maxOutputTokens: as every node that calls a model.
+     */
+    ...llmNodeShape({ provider: { kind: 'gemini-vertex' } }),
+    ...renamedFields({ judge: 'provider' }),
     prompts: judgePromptsConfig.prefault({}),
     weights: rewardWeightsSchema.prefault({}),
     sandbox: z
@@ -32,7 +31,6 @@ export const rewardConfig = z
       .prefault({}),
     /** Rollouts in work at once; their judge calls share `limits.concurrency`. */
     concurrency: z.number().int().min(1).max(1024).default(16),
-    maxOutputTokens: z.number().int().min(16).optional(),
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
   })
   .strict();
@@ -58,10 +56,10 @@ export const reward = defineProcessor({
   prepare: async (config) => {
     RewardJudges.loadPrompts(config.prompts);
     parseRewardWeights(config.weights);
-    sharedProvider(config.judge, config.limits, config.prices);
+    nodeProvider(config);
   },
   create: (config, ctx) => {
-    const llm = sharedProvider(config.judge, config.limits, config.prices, ctx.logger);
+    const llm = nodeProvider(config, ctx.logger);
     const judges = new RewardJudges(llm, RewardJudges.loadPrompts(config.prompts), { maxOutputTokens: config.maxOutputTokens });
     const weights = parseRewardWeights(config.weights);
     pauseWhileDown(llm, ctx.flow);

@@ -5,10 +5,7 @@ import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
-import { providerConfig } from '../models/llm/create-provider';
-import { priceTableSchema } from '../models/llm/pricing';
-import { resilienceConfig } from '../models/llm/resilient-provider';
-import { sharedProvider } from '../models/llm/shared-providers';
+import { llmNodeShape, nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { sumCalls } from '../models/verifier/cascade';
 import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
@@ -17,11 +14,8 @@ import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schem
 
 export const verifyConfig = z
   .object({
-    provider: providerConfig.prefault({ kind: 'openai-responses' }),
-    /** Concurrency, RPM/TPM buckets, timeout, retries and circuit breaker, per provider. */
-    limits: resilienceConfig.prefault({}),
-    /** USD per million tokens by model; defaults cover gpt-5-mini and gemini-2.5-flash. */
-    prices: priceTableSchema.optional(),
+    /** provider (OpenAI Responses by default), limits, prices, maxOutputTokens: as every node that calls a model. */
+    ...llmNodeShape({ provider: { kind: 'openai-responses' } }),
     prompts: verifierPromptsConfig.prefault({}),
     crop: z
       .object({ padFraction: z.number().min(0).max(1).default(0.1), longSide: z.number().int().min(32).max(4096).default(640) })
@@ -29,7 +23,6 @@ export const verifyConfig = z
       .prefault({}),
     /** Proposal sets verified at once; their calls share the provider's concurrency limit. */
     concurrency: z.number().int().min(1).max(1024).default(16),
-    maxOutputTokens: z.number().int().min(16).optional(),
     cache: z
       .object({
         enabled: z.boolean().default(true),
@@ -59,10 +52,10 @@ export const verify = defineProcessor({
   config: verifyConfig,
   prepare: async (config) => {
     loadVerifierPrompts(config.prompts);
-    sharedProvider(config.provider, config.limits, config.prices);
+    nodeProvider(config);
   },
   create: (config, ctx) => {
-    const llm = sharedProvider(config.provider, config.limits, config.prices, ctx.logger);
+    const llm = nodeProvider(config, ctx.logger);
     const prompts = loadVerifierPrompts(config.prompts);
     const intake = new ImageIntake(config.images);
     const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store, 'VerdictCacheEntry') : Promise.resolve(null);

@@ -8,7 +8,7 @@
 import { errorMessage, ValidationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { silentLogger } from '../../core/logger';
-import { sharedProvider } from '../../models/llm/shared-providers';
+import { nodeProvider } from '../../models/llm/llm-node-config';
 import { rewardConfig } from '../../processors/reward';
 import type { DeadLetter, ReasoningRollout, RewardRecord } from '../../schemas/generated/types';
 import { PipelineDownError, RewardExchange, RewardTopics, RewardWaiters, rewardTopics, ScoreOptions } from './reward-exchange';
@@ -124,6 +124,6 @@ export class EmbeddedRewardExchange implements RewardExchange {
  */
 export function judgeBreakerDown(rewardNodeConfig: unknown, logger?: Logger): () => string | null {
   const c = rewardConfig.parse(rewardNodeConfig ?? {});
-  const judge = sharedProvider(c.judge, c.limits, c.prices, logger);
+  const judge = nodeProvider(c, logger);
   return () => (judge.state === 'open' ? `the reward judge ${judge.kind}/${judge.model} is down (circuit breaker open)` : null);
 }

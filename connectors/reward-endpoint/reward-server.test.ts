@@ -9,7 +9,8 @@ import type { ReasoningRollout, RewardGroup, RewardRecord } from '../../schemas/
 import { FakeGeminiServer } from '../../test/fakes/fake-gemini-server';
 import { DEFAULT_TOPIC_NAMES as T } from '../../topology/topics';
 import { valorTopology } from '../../topology/valor-topology';
-import { PipelineDownError, RewardExchange, RewardWaiters, rolloutsFromRequest } from './reward-exchange';
+import { PipelineDownError, RewardExchange, RewardWaiters } from './reward-exchange';
+import { rolloutsFromRequest } from './reward-request';
 import { RewardServer } from './reward-server';
 import { GOOD_ROLLOUT } from '../../test/fixtures/records';
 
@@ -42,7 +43,7 @@ const logsOf = (names: string[]) => Object.fromEntries(COMPONENTS.map((c) => [c,
 
 // The reward node with the fake judges, as every test here configures it.
 const rewardNode = (baseURL: string) => ({
-  judge: { kind: 'gemini-vertex', project: 'test-project', baseURL, accessTokenEnv: 'VS_ENDPOINT_TOKEN' },
+  provider: { kind: 'gemini-vertex', project: 'test-project', baseURL, accessTokenEnv: 'VS_ENDPOINT_TOKEN' },
   limits: { timeoutMs: 3_000, backoff: { initialDelayMs: 5, maxDelayMs: 20 }, breaker: { cooldownMs: 800, maxCooldownMs: 800 } },
   sandbox: { timeoutMs: 3_000, cpuSeconds: 2 },
 });
@@ -341,7 +342,7 @@ describe('reward endpoint status codes', () => {
   });
 
   it('answers 503 while the embedded pipeline cannot start, naming why', async () => {
-    const topology = valorTopology({ nodeConfig: { reward: { judge: { kind: 'gemini-vertex', project: 'p', baseURL: 'http://127.0.0.1:9' }, prompts: { logic: '/nonexistent/logic-v9.md' } } } });
+    const topology = valorTopology({ nodeConfig: { reward: { provider: { kind: 'gemini-vertex', project: 'p', baseURL: 'http://127.0.0.1:9' }, prompts: { logic: '/nonexistent/logic-v9.md' } } } });
     const exchange = new EmbeddedRewardExchange(new EmbeddedRuntime(topology, { only: ['reward'] }));
     await withServer(exchange, async (url) => {
       const first = await post(url, { query: ['a'] });

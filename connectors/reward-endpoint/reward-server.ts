@@ -17,20 +17,9 @@ import { Counter, Gauge, Histogram, Registry, register as defaultRegistry } from
 import { errorMessage, ValidationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { silentLogger } from '../../core/logger';
-import {
-  Assignment,
-  contentRequestId,
-  parseGetRewardRequest,
-  PipelineDownError,
-  rewardResponse,
-  RewardExchange,
-  RewardFailedError,
-  RolloutGrouper,
-  RolloutGroupingOptions,
-  rolloutsFromRequest,
-  RewardTimeoutError,
-  ScoreAbortedError,
-} from './reward-exchange';
+import { PipelineDownError, RewardExchange, RewardFailedError, RewardTimeoutError, ScoreAbortedError } from './reward-exchange';
+import { contentRequestId, parseGetRewardRequest, rewardResponse, rolloutsFromRequest } from './reward-request';
+import { Assignment, RolloutGrouper, RolloutGroupingOptions } from './rollout-grouper';
 
 export interface RewardServerOptions {
   exchange: RewardExchange;

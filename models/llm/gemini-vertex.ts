@@ -88,6 +88,9 @@ export class GeminiVertexProvider implements LlmProvider {
       ...(req.instructions ? { systemInstruction: req.instructions } : {}),
       ...(req.output ? { responseMimeType: 'application/json', responseJsonSchema: req.output.schema } : {}),
       ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
+      ...(req.sampling?.temperature !== undefined ? { temperature: req.sampling.temperature } : {}),
+      ...(req.sampling?.topP !== undefined ? { topP: req.sampling.topP } : {}),
+      ...(req.sampling?.topK !== undefined ? { topK: req.sampling.topK } : {}),
       ...(this.#opts.thinkingBudget !== undefined ? { thinkingConfig: { thinkingBudget: this.#opts.thinkingBudget } } : {}),
       // Continuation would resend the request on its own: one call per complete().
       automaticContinuation: false,

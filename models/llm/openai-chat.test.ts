@@ -87,6 +87,20 @@ describe('OpenAIChatProvider through the real openai SDK', () => {
     expect(server!.calls[0]!.authorization).toBe(`Bearer ${NO_API_KEY}`);
   });
 
+  it('sends a text-only turn as a string, and the request sampling (top_k in the body, as vLLM and Ollama read it)', async () => {
+    const llm = await start({ oracle: () => 'ok' }, { temperature: 1, maxTokensField: 'max_tokens' });
+    await llm.complete({ instructions: 'Plan.', parts: [{ type: 'text', text: 'q?' }], maxOutputTokens: 64, sampling: { temperature: 0.7, topP: 0.8, topK: 20 } });
+    const body = server!.requests[0]!.body as Record<string, any>;
+    expect(body.messages).toEqual([{ role: 'system', content: 'Plan.' }, { role: 'user', content: 'q?' }]);
+    // The request's temperature wins over the provider's.
+    expect(body).toMatchObject({ temperature: 0.7, top_p: 0.8, top_k: 20, max_tokens: 64 });
+    await llm.complete({ parts: [{ type: 'text', text: 'q?' }] });
+    const plain = server!.requests[1]!.body as Record<string, any>;
+    expect(plain.temperature).toBe(1);
+    expect(plain).not.toHaveProperty('top_p');
+    expect(plain).not.toHaveProperty('top_k');
+  });
+
   it('drops Qwen3 thinking from the content, and an empty answer is a client error', async () => {
     const llm = await start({ oracle: () => '<think>box 2 maybe</think>\n{"boxes":[2]}' });
     expect((await llm.complete(await request())).text).toBe('{"boxes":[2]}');

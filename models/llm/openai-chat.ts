@@ -4,7 +4,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionContentPart, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { ReasoningEffort } from 'openai/resources/shared';
-import { stripThinking } from '../planner/openai-planner';
 import { CompletionRequest, CompletionResult, imageDataUrl, LlmProvider, ProviderError, repairMessage } from './provider';
 import { openaiClient } from './openai-client';
 import { callWithDeadline } from './provider-errors';
@@ -37,6 +36,19 @@ export interface OpenAIChatOptions {
   kind?: string;
 }
 
+/**
+ * The answer without Qwen3's thinking, which appears in the content when the server runs
+ * without a reasoning parser: drafts in it (of a program, of a verdict) are not the answer.
+ * Some chat templates open <think> in the prompt, so only </think> shows up.
+ */
+export function stripThinking(content: string): string {
+  const end = content.indexOf('</think>');
+  if (end >= 0) return content.slice(end + '</think>'.length).trim();
+  // Cut off while still thinking (max_tokens): there is no answer yet.
+  if (content.trimStart().startsWith('<think>')) return '';
+  return content.trim();
+}
+
 export class OpenAIChatProvider implements LlmProvider {
   readonly kind: string;
   readonly model: string;
@@ -64,7 +76,9 @@ export class OpenAIChatProvider implements LlmProvider {
     }
     const messages: ChatCompletionMessageParam[] = [];
     if (req.instructions) messages.push({ role: 'system', content: req.instructions });
-    messages.push({ role: 'user', content });
+    // A text-only turn goes as a plain string, which every compatible server and chat template takes.
+    const only = content.length === 1 ? content[0]! : undefined;
+    messages.push({ role: 'user', content: only?.type === 'text' ? only.text : content });
     if (req.repair) {
       messages.push({ role: 'assistant', content: req.repair.previousAnswer });
       messages.push({ role: 'user', content: repairMessage(req.repair.problem) });
@@ -73,7 +87,11 @@ export class OpenAIChatProvider implements LlmProvider {
     const body: ChatCompletionCreateParamsNonStreaming = { model: this.model, messages };
     if (maxTokens !== undefined) body[this.#opts.maxTokensField ?? 'max_completion_tokens'] = maxTokens;
     if (this.#opts.reasoningEffort) body.reasoning_effort = this.#opts.reasoningEffort;
-    if (this.#opts.temperature !== undefined) body.temperature = this.#opts.temperature;
+    const temperature = req.sampling?.temperature ?? this.#opts.temperature;
+    if (temperature !== undefined) body.temperature = temperature;
+    if (req.sampling?.topP !== undefined) body.top_p = req.sampling.topP;
+    // top_k is not in OpenAI's schema; vLLM and Ollama read it from the body.
+    if (req.sampling?.topK !== undefined) (body as unknown as Record<string, unknown>).top_k = req.sampling.topK;
     if (req.output && format === 'json_schema') {
       body.response_format = { type: 'json_schema', json_schema: { name: req.output.name, schema: req.output.schema, strict: true } };
     } else if (req.output && format === 'json_object') {

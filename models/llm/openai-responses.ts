@@ -53,6 +53,9 @@ export class OpenAIResponsesProvider implements LlmProvider {
       input.push({ role: 'assistant', content: req.repair.previousAnswer });
       input.push({ role: 'user', content: [{ type: 'input_text', text: repairMessage(req.repair.problem) }] });
     }
+    if (req.sampling?.topK !== undefined) {
+      throw new ProviderError(`${this.kind} ${this.model}: the Responses API has no top_k; leave topK unset (null) or use openai-chat / openai-compatible`, 'client');
+    }
     const effort = this.#opts.reasoningEffort === undefined ? 'medium' : this.#opts.reasoningEffort;
     const maxOutputTokens = req.maxOutputTokens ?? this.#opts.maxOutputTokens;
     return {
@@ -62,6 +65,8 @@ export class OpenAIResponsesProvider implements LlmProvider {
       ...(req.output ? { text: { format: { type: 'json_schema', name: req.output.name, schema: req.output.schema, strict: true } } } : {}),
       ...(effort !== null ? { reasoning: { effort } } : {}),
       ...(maxOutputTokens !== undefined ? { max_output_tokens: maxOutputTokens } : {}),
+      ...(req.sampling?.temperature !== undefined ? { temperature: req.sampling.temperature } : {}),
+      ...(req.sampling?.topP !== undefined ? { top_p: req.sampling.topP } : {}),
       // Nothing to look up later; do not keep images at OpenAI.
       store: false,
     };

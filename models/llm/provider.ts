@@ -1,4 +1,4 @@
-// One interface over every model API the verifier and the judges call: OpenAI Responses,
+// One interface over every model API the nodes call (planner, verifier, judges): OpenAI Responses,
 // OpenAI Chat Completions (and any OpenAI-compatible server by base URL), and Gemini on
 // Vertex AI. A provider makes exactly one HTTP call per `complete` and classifies what went
 // wrong; retries, rate limits, timeouts and the circuit breaker live in ResilientProvider,
@@ -20,8 +20,21 @@ export interface CompletionRequest {
   /** Structured output: a strict JSON schema the answer must follow. */
   output?: { name: string; schema: Record<string, unknown> };
   maxOutputTokens?: number;
+  /**
+   * Sampling settings of this request (the planner's: the method samples its reasoning LLM
+   * at temperature 0.7, top_p 0.8, top_k 20). Unset fields are not sent. A provider whose
+   * API lacks a setting refuses the request as a client error rather than drop it.
+   */
+  sampling?: Sampling;
   /** Aborted on per-call timeout or shutdown; the provider must stop waiting. */
   signal?: AbortSignal;
+}
+
+export interface Sampling {
+  temperature?: number;
+  topP?: number;
+  /** Not in OpenAI's schemas: sent as the body field `top_k` that vLLM and Ollama read; Gemini's topK. */
+  topK?: number;
 }
 
 export interface TokenUsage {

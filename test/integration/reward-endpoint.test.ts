@@ -3,7 +3,8 @@
 // each request's rollouts through the Kafka exchange and answers with their reward records'
 // totals and components.
 import { Registry } from 'prom-client';
-import { rewardTopics, rolloutsFromRequest } from '../../connectors/reward-endpoint/reward-exchange';
+import { rewardTopics } from '../../connectors/reward-endpoint/reward-exchange';
+import { rolloutsFromRequest } from '../../connectors/reward-endpoint/reward-request';
 import { RewardServer } from '../../connectors/reward-endpoint/reward-server';
 import { ensureTopics } from '../../runtime/kafka/kafka-admin';
 import { kafkaRuntimeSchema } from '../../runtime/kafka/kafka-config';
@@ -53,7 +54,7 @@ describe('reward endpoint on the real broker', () => {
       topics: testTopicNames(id),
       nodeConfig: {
         reward: {
-          judge: { kind: 'gemini-vertex', project: 'it-project', baseURL, accessTokenEnv: 'VS_IT_REWARD_TOKEN' },
+          provider: { kind: 'gemini-vertex', project: 'it-project', baseURL, accessTokenEnv: 'VS_IT_REWARD_TOKEN' },
           limits: { timeoutMs: 5_000, backoff: { initialDelayMs: 10, maxDelayMs: 50 } },
           sandbox: { timeoutMs: 5_000, cpuSeconds: 2 },
         },

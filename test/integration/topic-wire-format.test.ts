@@ -155,7 +155,7 @@ describe('wire format of every topic', () => {
       nodeConfig: {
         detect: { modelPath: model.original, tokenizerPath: model.tokenizerJson, resize: { shortSide: 128, maxSize: 213 }, images },
         verify: { provider, limits, images },
-        reward: { judge: provider, limits, sandbox: { timeoutMs: 10_000, cpuSeconds: 3 } },
+        reward: { provider, limits, sandbox: { timeoutMs: 10_000, cpuSeconds: 3 } },
         'reward-group': { timeoutMs: 600_000, punctuateMs: 500 },
       },
     });
