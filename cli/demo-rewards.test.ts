@@ -22,7 +22,7 @@ describe('the reward demo', () => {
     const provider = await startDemoProvider(corpus.groundTruthFile);
     resetSharedProviders();
     try {
-      const topology = valorTopology({ nodeConfig: { reward: { judge: (provider.verifyConfig as { provider: unknown }).provider } } });
+      const topology = valorTopology({ nodeConfig: { reward: { provider: (provider.verifyConfig as { provider: unknown }).provider } } });
       const r = await runRewardDemo(topology, corpus.corpusFile, dir, silentLogger);
       // correct: everything; crashes: all but syntax (0.1); no plan: the gate; guesses: syntax only.
       expect(r.meanByVariant).toEqual({ correct: 1, crashes: expect.closeTo(0.9, 10), 'no-plan': 0, guesses: expect.closeTo(0.1, 10) });

@@ -1,9 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, SchedulerLike } from 'rxjs';
-import { DecodeError, errorClass, errorMessage, isRetriable, ValorError } from '../core/errors';
-import { deterministicId } from '../core/ids';
+import { DecodeError, isRetriable, ValorError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, ProcessorSpec, Punctuator } from '../core/processor';
+import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, AnyProcessorSpec, Punctuator } from '../core/processor';
 import { ChangelogState } from '../core/keyed-state';
 import { systemClock, Clock } from '../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../core/store';
@@ -94,7 +93,7 @@ export class NodeWorker {
   constructor(
     readonly topology: Topology,
     readonly node: NodeSpec,
-    readonly spec: ProcessorSpec<any, any>,
+    readonly spec: AnyProcessorSpec,
     private readonly config: unknown,
     readonly serdes: SerdeSet,
     private readonly opts: NodeWorkerOptions,

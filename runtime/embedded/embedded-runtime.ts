@@ -11,7 +11,7 @@ import { MemoryRegistry } from '../registry/memory-registry';
 import type { RegistryClient } from '../registry/registry-client';
 import { NodeWorker } from '../node-worker';
 import type { ChunkResult, OutMessage } from '../node-worker';
-import { SerdeSet } from '../serde/topic-serde';
+import { SerdeSet, serdesFor } from '../serde/topic-serde';
 import { EmbeddedLog } from './embedded-log';
 
 export interface EmbeddedRuntimeOptions {
@@ -20,6 +20,7 @@ export interface EmbeddedRuntimeOptions {
   /** Records handed to a node per step: the embedded bound on in-flight work. */
   chunkSize?: number;
   logger?: Logger;
+  /** Wall time: default timestamps of produced records, punctuation, processors (default: the system clock). */
   clock?: Clock;
   scheduler?: SchedulerLike;
   lookup?: ProcessorLookup;
@@ -64,7 +65,7 @@ export class EmbeddedRuntime {
     this.log = opts.log ?? new EmbeddedLog();
     this.stores = opts.stores ?? new MemoryStoreProvider();
     this.clock = opts.clock ?? systemClock;
-    this.serdes = new SerdeSet(opts.registry ?? new MemoryRegistry(), (t) => topicByName(topology, t).type);
+    this.serdes = serdesFor(topology, opts.registry ?? new MemoryRegistry());
   }
 
   async start(): Promise<void> {
@@ -91,13 +92,13 @@ export class EmbeddedRuntime {
   async produce<T>(topic: string, records: Array<{ key: string | null; value: T; timestamp?: number }>): Promise<void> {
     await this.start();
     const serde = this.serdes.for<T>(topic);
-    for (const r of records) this.log.append(topic, r.key, await serde.encode(r.value), r.timestamp ?? Date.now());
+    for (const r of records) this.log.append(topic, r.key, await serde.encode(r.value), r.timestamp ?? this.clock.now());
   }
 
   /** Appends raw bytes (e.g. to test what undecodable input does). */
   async produceRaw(topic: string, key: string | null, value: Buffer | null, partition?: number): Promise<void> {
     await this.start();
-    this.log.append(topic, key, value, Date.now(), partition);
+    this.log.append(topic, key, value, this.clock.now(), partition);
   }
 
   /** Runs every node until no node has anything left to read. */

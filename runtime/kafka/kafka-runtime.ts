@@ -2,11 +2,11 @@ import type { Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger';
 import { lookupProcessor } from '../../processors';
 import type { Topology } from '../../topology/topology';
-import { nodeByName, topicByName } from '../../topology/topology';
+import { nodeByName } from '../../topology/topology';
 import { validateTopology, ProcessorLookup } from '../../topology/validate';
 import type { RegistryClient } from '../registry/registry-client';
 import { NodeWorker } from '../node-worker';
-import { SerdeSet } from '../serde/topic-serde';
+import { SerdeSet, serdesFor } from '../serde/topic-serde';
 import { ensureTopics } from './kafka-admin';
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { KafkaNodeRunner } from './kafka-node-runner';
@@ -33,7 +33,7 @@ export class KafkaRuntime {
   private readonly abort = new AbortController();
 
   constructor(readonly topology: Topology, private readonly opts: KafkaRuntimeOptions) {
-    this.serdes = new SerdeSet(opts.registry, (t) => topicByName(topology, t).type);
+    this.serdes = serdesFor(topology, opts.registry);
     this.stores = new KafkaStoreProvider(opts.kafka, { topicPrefix: opts.storeTopicPrefix ?? 'valor.store.', registry: opts.registry, logger: opts.logger });
   }
 

@@ -49,8 +49,7 @@ describe('PartitionStarts: where a partition may start', () => {
 
   it('does not trust a verification that a rebalance interrupted', async () => {
     const { deps } = scripted([5n]);
-    let starts!: PartitionStarts;
-    starts = new PartitionStarts({ ...deps, settleTransactions: async () => starts.rejoined() });
+    const starts: PartitionStarts = new PartitionStarts({ ...deps, settleTransactions: async () => starts.rejoined() });
     expect(await starts.verify(0)).toBe(false);
   });
 

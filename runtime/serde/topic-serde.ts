@@ -1,6 +1,7 @@
 import { invalidPaths, loadSchema, LoadedSchema, RecordTypeName } from '../../schemas/catalog';
 import { DecodeError, ValidationError } from '../../core/errors';
 import type { RegistryClient } from '../registry/registry-client';
+import { topicByName, type Topology } from '../../topology/topology';
 
 /** Subject naming: TopicNameStrategy, `<topic>-value`. */
 export const valueSubject = (topic: string): string => `${topic}-value`;
@@ -66,4 +67,9 @@ export class SerdeSet {
     }
     return s as TopicSerde<T>;
   }
+}
+
+/** The serdes of a topology's topics: each topic's record type comes from the topology. */
+export function serdesFor(topology: Topology, registry: RegistryClient): SerdeSet {
+  return new SerdeSet(registry, (t) => topicByName(topology, t).type);
 }

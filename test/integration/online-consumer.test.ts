@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { Partitioners } from 'kafkajs';
 import type { Kafka } from 'kafkajs';
 import { PassThrough } from 'node:stream';
-import { registerConsumeCommand } from '../../cli/consume';
+import { registerConsumeCommand } from '../../cli/commands/consume';
 import { lineageOf } from '../../core/lineage';
 import { silentLogger } from '../../core/logger';
 import { Batch, TrainingConsumer, TrainingConsumerOptions } from '../../connectors/online/training-consumer';

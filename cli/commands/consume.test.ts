@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import type { Kafka } from 'kafkajs';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { loadConfig } from './config';
-import { silentLogger } from '../core/logger';
-import type { Batch, TrainingConsumerOptions } from '../connectors/online/training-consumer';
-import { MemoryRegistry } from '../runtime/registry/memory-registry';
+import { loadConfig } from '../config';
+import { silentLogger } from '../../core/logger';
+import type { Batch, TrainingConsumerOptions } from '../../connectors/online/training-consumer';
+import { MemoryRegistry } from '../../runtime/registry/memory-registry';
 import { formatBatchLine, pipeBatches, registerConsumeCommand, typeOfTopic } from './consume';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,24 +4,24 @@ import * as readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { Command, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
-import { AppConfig, loadConfig } from './config';
-import { ConfigError, errorMessage } from '../core/errors';
-import { createLogger, type Logger } from '../core/logger';
-import { createKafka } from '../runtime/kafka/kafka-client';
-import { Batch, TrainingConsumer, TrainingConsumerOptions, TrainingConsumerStats } from '../connectors/online/training-consumer';
-import { ConfluentRegistry } from '../runtime/registry/confluent-registry';
-import type { RegistryClient } from '../runtime/registry/registry-client';
-import { resolveTopicNames } from '../topology/topics';
-import type { PseudoLabel } from '../schemas/generated/types';
+import type { AppConfig } from '../config';
+import { configFrom, registryFrom } from '../context';
+import { ConfigError, errorMessage } from '../../core/errors';
+import { createLogger, type Logger } from '../../core/logger';
+import { createKafka } from '../../runtime/kafka/kafka-client';
+import { Batch, TrainingConsumer, TrainingConsumerOptions, TrainingConsumerStats } from '../../connectors/online/training-consumer';
+import type { RegistryClient } from '../../runtime/registry/registry-client';
+import { resolveTopicNames } from '../../topology/topics';
+import type { PseudoLabel } from '../../schemas/generated/types';
 
 export const CONSUME_TYPES = ['PseudoLabel', 'RewardGroup'] as const;
 export type ConsumeType = (typeof CONSUME_TYPES)[number];
 
 /** What the command needs from its surroundings; every field has a default. */
 export interface ConsumeDeps {
-  /** Config from -c/--config and the environment; pass cli/main.ts's configFrom. */
+  /** Config from -c/--config and the environment (default: cli/context.ts's configFrom). */
   configFrom?: (opts: { config?: string }) => AppConfig;
-  /** The registry client; pass cli/main.ts's registryFrom. */
+  /** The registry client (default: cli/context.ts's registryFrom). */
   registryFrom?: (config: AppConfig) => RegistryClient;
   kafkaFrom?: (config: AppConfig, logger: Logger) => Kafka;
   /** Builds the consumer (tests substitute a fake). */
@@ -75,7 +75,7 @@ export function registerConsumeCommand(program: Command, deps: ConsumeDeps = {})
 }
 
 async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
-  const config = (deps.configFrom ?? ((o) => loadConfig({ file: o.config })))({ config: opts.config });
+  const config = (deps.configFrom ?? configFrom)({ config: opts.config });
   const logger = deps.logger ?? createLogger('valor-stream');
   const type = typeOfTopic(opts.topic, opts.type, config);
   const batchSize = positiveInt('--batch-size', opts.batchSize);
@@ -85,7 +85,7 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
 
   const options: TrainingConsumerOptions<unknown> = {
     kafka: (deps.kafkaFrom ?? ((c, l) => createKafka(c.kafka, l)))(config, logger),
-    registry: (deps.registryFrom ?? defaultRegistry)(config),
+    registry: (deps.registryFrom ?? registryFrom)(config),
     type,
     topic: opts.topic,
     groupId: opts.group ?? `${config.delivery.groupPrefix}.consume.${opts.topic}`,
@@ -126,11 +126,6 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
       process.off('SIGTERM', onSignal);
     }
   }
-}
-
-function defaultRegistry(config: AppConfig): RegistryClient {
-  const { url, username, password } = config.registry;
-  return new ConfluentRegistry(url, username && password ? { username, password } : undefined);
 }
 
 /** The record type of a topic: as given, else by the configured name of the topic. */

@@ -1,0 +1,27 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { createLogger } from '../../core/logger';
+import { evaluateVerifier, formatVerifierEval } from '../../evaluation/verifier-eval';
+import { FileStoreProvider } from '../../runtime/state/file-store';
+import { configFrom, withCommon } from '../context';
+
+/** Adds `eval` (the configured verifier on a synthetic corpus) to the program. */
+export function registerEvalCommand(program: Command): Command {
+  return withCommon(program.command('eval'))
+    .description('measure the verify node (as configured) on a synthetic corpus: label precision/recall before and after')
+    .requiredOption('--corpus-dir <dir>', 'a directory written by `corpus generate` (with ground-truth.jsonl)')
+    .option('--out <dir>', 'where to dump the topics', 'out/eval')
+    .option('--seed <n>', 'seed of the simulated proposals', '1')
+    .action(async (opts) => {
+      const config = configFrom(opts);
+      const r = await evaluateVerifier({
+        groundTruthFile: path.join(opts.corpusDir, 'ground-truth.jsonl'),
+        verifyConfig: { images: { allowedRoots: [path.resolve(opts.corpusDir)] }, ...(config.nodes.verify as object | undefined) },
+        stores: new FileStoreProvider(config.stores.dir),
+        outDir: opts.out,
+        seed: Number(opts.seed),
+        logger: createLogger('valor-stream'),
+      });
+      console.log(formatVerifierEval(r));
+    });
+}
