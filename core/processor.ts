@@ -85,6 +85,13 @@ export interface ProcessorContext {
 /** A timed callback for one partition; returns the records to write. */
 export type Punctuator = (partition: number, now: number) => Emit[];
 
+/**
+ * A processor spec of any record types: registries and runtimes hold processors of every
+ * kind side by side, and each is checked against its topics by the topology validation.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyProcessorSpec = ProcessorSpec<any, any>;
+
 export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTypeName> {
   kind: string;
   description: string;

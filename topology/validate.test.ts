@@ -66,7 +66,7 @@ describe('describe', () => {
     const t = valorTopology();
     const text = describeText(t, lookupProcessor);
     expect(text).toMatch(/plan \[plan\]/);
-    expect(text).toMatch(/in:  valor.image-queries/);
+    expect(text).toMatch(/in: {2}valor.image-queries/);
     expect(text).toMatch(/out: requests -> valor.detection-requests/);
     const mm = describeMermaid(t);
     expect(mm.startsWith('flowchart LR')).toBe(true);

@@ -1,9 +1,9 @@
 import { TopologyError } from '../core/errors';
-import type { ProcessorSpec } from '../core/processor';
+import type { AnyProcessorSpec } from '../core/processor';
 import { RECORD_TYPE_NAMES } from '../schemas/catalog';
 import type { Topology } from './topology';
 
-export type ProcessorLookup = (kind: string) => ProcessorSpec<any, any> | undefined;
+export type ProcessorLookup = (kind: string) => AnyProcessorSpec | undefined;
 
 /**
  * Checks that a topology holds together: every topic is declared once with a known type,

@@ -85,13 +85,16 @@ describe('RewardJudges through @google/genai and the fake Vertex server', () => 
     answers: Partial<Record<JudgeName, string>> = {},
     faults: FaultOptions = {},
     limits: ResilienceConfigInput = {},
+    /** Answer no call until this many have arrived: only concurrent calls can all be answered. */
+    barrier = 0,
   ): Promise<RewardJudges> => {
     arrivals = [];
     server = new FakeGeminiServer({
       faults,
-      oracle: (req) => {
+      oracle: async (req) => {
         const judge = judgeOf(req.text);
         arrivals.push({ judge, at: Date.now() });
+        for (let waited = 0; arrivals.length < barrier && waited < 30_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
         return answers[judge] ?? `The ${judge} checks hold.\n<answer>1</answer>`;
       },
     });
@@ -104,7 +107,9 @@ describe('RewardJudges through @google/genai and the fake Vertex server', () => 
   };
 
   it('runs the four judges concurrently and scores each from its last tag', async () => {
-    const judges = await start({ spatial: 'Box centers are compared, but the x axis is reversed.\n<answer>0</answer>' }, { latencyMs: 300 });
+    // Each call is held until all four have arrived; calls made one after another would time
+    // out at the first. No timing is asserted: a busy machine is slow, not wrong.
+    const judges = await start({ spatial: 'Box centers are compared, but the x axis is reversed.\n<answer>0</answer>' }, {}, { timeoutMs: 60_000 }, 4);
     const r = await judges.judgeAll(INPUT);
 
     expect(r.components.logic).toEqual({ score: 1, parsed: true, raw: 'The logic checks hold.\n<answer>1</answer>', promptHash: PROMPTS.logic.hash });
@@ -116,13 +121,8 @@ describe('RewardJudges through @google/genai and the fake Vertex server', () => 
     expect(r.usage.outputTokens).toBeGreaterThan(0);
     expect(r.usage.costUsd).toBeGreaterThan(0);
 
-    // Overlap: every request reached the model within one server latency of the others,
-    // and the whole thing took about one latency, not four.
+    // Overlap: every judge's call was in flight at once (the barrier let them through).
     expect(arrivals.map((a) => a.judge).sort()).toEqual([...JUDGES].sort());
-    const times = arrivals.map((a) => a.at);
-    expect(Math.max(...times) - Math.min(...times)).toBeLessThan(200);
-    expect(r.latencyMs).toBeGreaterThanOrEqual(290);
-    expect(r.latencyMs).toBeLessThan(2 * 300);
 
     // The judge sees the rollout verbatim, with the template fully filled.
     const sent = server!.calls.find((c) => judgeOf(c.text) === 'logic')!;

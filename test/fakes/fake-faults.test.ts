@@ -125,7 +125,7 @@ describe('fake servers with faults', () => {
     expect(server.faults.counters.hangs).toBe(1);
     const t0 = Date.now();
     await server.close();
-    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // a hung request never ends by itself: close ended it
     // fetch's TypeError comes from the host realm, so no instanceof here.
     expect(await pending).toMatchObject({ message: 'fetch failed' });
   });
