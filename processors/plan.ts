@@ -43,8 +43,7 @@ export function programOf(text: string): string {
 export function detectCallPhrases(program: string): string[] {
   const out: string[] = [];
   const call = /\bgd_detect\s*\(/g;
-  let m: RegExpExecArray | null;
-  while ((m = call.exec(program))) {
+  while (call.exec(program)) {
     // Scan the call's arguments for the first string literal, stopping at the closing paren.
     let depth = 1;
     for (let i = call.lastIndex; i < program.length && depth > 0; i++) {

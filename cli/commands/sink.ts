@@ -53,7 +53,7 @@ export function registerSinkCommand(program: Command): Command {
 }
 
 /** Runs a sink until SIGTERM/SIGINT (or, with stopAtEnd, the topic's current end), then publishes its open shards and exits. */
-async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: Logger, stopAtEnd = false): Promise<void> {
+async function runSinkUntilSignal(runner: KafkaSinkRunner<unknown>, logger: Logger, stopAtEnd = false): Promise<void> {
   const stop = stopOnSignals(logger, 'publishing open shards before exit', () => runner.stop());
   const end = stopAtEnd ? runner.untilEnd() : null;
   await runner.start();
@@ -70,7 +70,7 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<any>, logger: Logger, 
 async function runKafkaSink(
   opts: CommonOpts & { group?: string; stopAtEnd?: boolean },
   name: string,
-  build: (config: AppConfig, kafka: Kafka, logger: Logger) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<any>; rotation: ShardRotation }>,
+  build: (config: AppConfig, kafka: Kafka, logger: Logger) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<unknown>; rotation: ShardRotation }>,
 ): Promise<void> {
   const config = configFrom(opts);
   const topology = topologyFrom(config);

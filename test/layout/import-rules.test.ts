@@ -60,3 +60,16 @@ describe('import rules', () => {
     expect(importedFolders('runtime/kafka/kafka-runtime.ts').map((i) => i.folder)).toEqual(expect.arrayContaining(['core', 'processors', 'topology', 'runtime']));
   });
 });
+
+describe('file size', () => {
+  it('keeps every source file at 400 lines or fewer (generated files aside)', () => {
+    const dirs = ['core', 'schemas', 'processors', 'models', 'topology', 'runtime', 'connectors', 'evaluation', 'cli', 'bench', 'test', 'scripts'];
+    const long = dirs
+      .flatMap((d) => sources(d))
+      .filter((f) => !f.startsWith('schemas/generated/'))
+      .map((f) => ({ f, lines: fs.readFileSync(path.join(ROOT, f), 'utf8').split('\n').length }))
+      .filter((x) => x.lines > 401) // a final newline makes one empty last element
+      .map((x) => `${x.f}: ${x.lines - 1} lines`);
+    expect(long).toEqual([]);
+  });
+});
