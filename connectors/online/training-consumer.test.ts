@@ -1,5 +1,5 @@
-import type { EachBatchPayload, Kafka } from 'kafkajs';
-import { ConfigError, DecodeError } from '../../core/errors';
+import type { Kafka } from 'kafkajs';
+import { DecodeError } from '../../core/errors';
 import type { LoadedSchema } from '../../schemas/catalog';
 import type { ImageQuery } from '../../schemas/generated/types';
 import { imageQuery } from '../../test/fixtures/records';
@@ -7,111 +7,9 @@ import { MemoryRegistry } from '../../runtime/registry/memory-registry';
 import type { RegistryClient } from '../../runtime/registry/registry-client';
 import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { Batch, TrainingConsumer, TrainingConsumerOptions } from './training-consumer';
+import { FakeConsumer, StoredMessage, TOPIC } from './training-consumer.testkit';
 
-const TOPIC = 'valor.test-queries';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface StoredMessage {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  timestamp: string;
-}
-
-/**
- * Enough of a kafkajs consumer to drive eachBatch the way kafkajs does: per-partition fetch
- * positions that resolveOffset moves, re-reads from the committed offset on every join,
- * pause/resume, and commits recorded per partition.
- */
-class FakeConsumer {
-  readonly events = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' };
-  readonly committed = new Map<number, bigint>();
-  readonly commitCalls: Array<Array<{ partition: number; offset: string }>> = [];
-  paused = false;
-  pauseCalls = 0;
-  heartbeats = 0;
-  running = false;
-  disconnected = false;
-  subscribed?: { topics: string[]; fromBeginning?: boolean };
-  runConfig?: Record<string, unknown>;
-  private readonly listeners = new Map<string, Array<(e: unknown) => void>>();
-  private readonly position = new Map<number, bigint>();
-  private rebalanceRequested = false;
-  private loopDone?: Promise<void>;
-
-  constructor(readonly log: Map<number, StoredMessage[]>, readonly fetchSize = 4) {}
-
-  on(event: string, fn: (e: unknown) => void): void {
-    this.listeners.set(event, [...(this.listeners.get(event) ?? []), fn]);
-  }
-  private emit(event: string, payload: unknown): void {
-    for (const fn of this.listeners.get(event) ?? []) fn({ payload });
-  }
-  async connect(): Promise<void> {}
-  async subscribe(s: { topics: string[]; fromBeginning?: boolean }): Promise<void> {
-    this.subscribed = s;
-  }
-  async run(config: { eachBatch: (p: EachBatchPayload) => Promise<void> } & Record<string, unknown>): Promise<void> {
-    this.runConfig = config;
-    this.running = true;
-    this.join();
-    this.loopDone = this.loop(config.eachBatch);
-  }
-  pause(): void {
-    this.paused = true;
-    this.pauseCalls++;
-  }
-  resume(): void {
-    this.paused = false;
-  }
-  async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
-    this.commitCalls.push(offsets.map(({ partition, offset }) => ({ partition, offset })));
-    for (const o of offsets) this.committed.set(o.partition, BigInt(o.offset));
-  }
-  async disconnect(): Promise<void> {
-    this.running = false;
-    this.disconnected = true;
-    await this.loopDone;
-  }
-  rebalance(): void {
-    this.rebalanceRequested = true;
-  }
-  committedOf(partition: number): string | undefined {
-    return this.committed.get(partition)?.toString();
-  }
-
-  private join(): void {
-    this.position.clear();
-    for (const p of this.log.keys()) this.position.set(p, this.committed.get(p) ?? 0n);
-    this.emit(this.events.GROUP_JOIN, { memberAssignment: { [TOPIC]: [...this.log.keys()] } });
-  }
-
-  private async loop(eachBatch: (p: EachBatchPayload) => Promise<void>): Promise<void> {
-    while (this.running) {
-      if (this.rebalanceRequested) {
-        this.rebalanceRequested = false;
-        this.emit(this.events.REBALANCING, {});
-        this.join();
-      }
-      let delivered = false;
-      for (const [partition, messages] of this.paused ? [] : this.log) {
-        const from = Number(this.position.get(partition) ?? 0n);
-        const slice = messages.slice(from, from + this.fetchSize);
-        if (!slice.length) continue;
-        delivered = true;
-        await eachBatch({
-          batch: { topic: TOPIC, partition, messages: slice, lastOffset: () => slice[slice.length - 1]!.offset },
-          resolveOffset: (offset: string) => this.position.set(partition, BigInt(offset) + 1n),
-          heartbeat: async () => void this.heartbeats++,
-          isRunning: () => this.running,
-          isStale: () => false,
-        } as unknown as EachBatchPayload);
-        if (!this.running) return;
-      }
-      await sleep(delivered ? 0 : 5);
-    }
-  }
-}
 
 async function setup(opts: {
   partitions?: Array<Array<Buffer | null>>;
@@ -123,11 +21,23 @@ async function setup(opts: {
   const serdes = new SerdeSet(registry, () => 'ImageQuery');
   const log = new Map<number, StoredMessage[]>();
   (opts.partitions ?? []).forEach((values, p) =>
-    log.set(p, values.map((value, i) => ({ offset: String(i), key: Buffer.from(`k${i}`), value, timestamp: String(1_700_000_000_000 + i) }))),
+    log.set(
+      p,
+      values.map((value, i) => ({ offset: String(i), key: Buffer.from(`k${i}`), value, timestamp: String(1_700_000_000_000 + i) })),
+    ),
   );
   const fake = new FakeConsumer(log, opts.fetchSize);
   const kafka = { consumer: () => fake } as unknown as Kafka;
-  const consumer = new TrainingConsumer<ImageQuery>({ kafka, serdes, topic: TOPIC, groupId: 'g', batchSize: 4, maxWaitMs: 250, pauseAfterMs: 20, ...opts.options });
+  const consumer = new TrainingConsumer<ImageQuery>({
+    kafka,
+    serdes,
+    topic: TOPIC,
+    groupId: 'g',
+    batchSize: 4,
+    maxWaitMs: 250,
+    pauseAfterMs: 20,
+    ...opts.options,
+  });
   const it = consumer.batches()[Symbol.asyncIterator]();
   const next = async (): Promise<Batch<ImageQuery>> => {
     const r = await it.next();
@@ -263,7 +173,10 @@ describe('TrainingConsumer (simulated kafkajs consumer)', () => {
     // Offsets 3..5 were all filtered: while the trainer waits for more, they are committed
     // after maxWaitMs with no batch to yield.
     let more: Batch<ImageQuery> | undefined;
-    const waiting = next().then((m) => (more = m), () => undefined);
+    const waiting = next().then(
+      (m) => (more = m),
+      () => undefined,
+    );
     await eventually(() => fake.committedOf(0) === '6', 'the filtered tail to be committed');
     expect(more).toBeUndefined();
     expect(consumer.stats.filtered).toBe(3);
@@ -371,20 +284,14 @@ describe('TrainingConsumer (simulated kafkajs consumer)', () => {
     const { next, fake } = await setup({
       partitions: [await encoded(2)],
       registry: sharedRegistry,
-      options: { filter: () => { throw new Error('boom'); } },
+      options: {
+        filter: () => {
+          throw new Error('boom');
+        },
+      },
     });
     await expect(next()).rejects.toThrow(/filter threw for valor.test-queries\[0\]@0: boom/);
     expect(fake.disconnected).toBe(true);
-  });
-
-  it('names the bad option', () => {
-    const kafka = {} as Kafka;
-    const registry = new MemoryRegistry();
-    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: 'g', batchSize: 0 })).toThrow(ConfigError);
-    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: 'g', batchSize: 0 })).toThrow(/batchSize: Too small/);
-    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: '' })).toThrow(/groupId/);
-    expect(() => new TrainingConsumer({ kafka, registry, topic: 't', groupId: 'g' })).toThrow(/give serdes, or registry together with type/);
-    expect(() => new TrainingConsumer({ kafka, registry, type: 'PseudoLabel', topic: 't', groupId: 'g', readUncommitted: true } as never)).toThrow(/readUncommitted/);
   });
 
   it('allows one generator per consumer', async () => {

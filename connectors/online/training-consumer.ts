@@ -7,10 +7,16 @@ import { AckLedger, commitEnds, type LedgerTicket } from './ack-ledger';
 import { RecordBuffer, type BufferItem } from './record-buffer';
 import { RecordReader } from './record-reader';
 import {
-  trainingConsumerSettings, type Batch, type RecordInfo, type TrainingConsumerOptions, type TrainingConsumerSettings, type TrainingConsumerStats,
+  trainingConsumerSettings,
+  type Batch,
+  type RecordInfo,
+  type TrainingConsumerOptions,
+  type TrainingConsumerSettings,
+  type TrainingConsumerStats,
   type TrainingRecord,
 } from './training-consumer-options';
 import { Wakeups } from './wakeups';
+import { isGenerationError } from './generation-errors';
 
 // The trainer's whole API from this one module (docs/online-training.md imports it from here).
 export { trainingConsumerSettings };
@@ -22,18 +28,6 @@ interface OutstandingBatch {
   ticket: LedgerTicket;
   size: number;
   ackPromise?: Promise<void>;
-}
-
-/** Errors that mean the group moved to a new generation: the commit is moot, not failed. */
-const GENERATION_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
-
-function isGenerationError(err: unknown): boolean {
-  let e = err as { type?: string; originalError?: unknown; cause?: unknown } | undefined;
-  for (let depth = 0; e && depth < 5; depth++) {
-    if (e.type && GENERATION_ERRORS.has(e.type)) return true;
-    e = (e.originalError ?? e.cause) as typeof e;
-  }
-  return false;
 }
 
 /**
@@ -79,7 +73,16 @@ function isGenerationError(err: unknown): boolean {
 export class TrainingConsumer<T> {
   readonly settings: TrainingConsumerSettings;
   readonly stats: TrainingConsumerStats = {
-    batches: 0, records: 0, acked: 0, commits: 0, staleAcks: 0, filtered: 0, undecodable: 0, pauses: 0, rebalances: 0, maxHeld: 0,
+    batches: 0,
+    records: 0,
+    acked: 0,
+    commits: 0,
+    staleAcks: 0,
+    filtered: 0,
+    undecodable: 0,
+    pauses: 0,
+    rebalances: 0,
+    maxHeld: 0,
   };
 
   private readonly kafka: Kafka;
@@ -373,7 +376,9 @@ export class TrainingConsumer<T> {
         return;
       }
       const where = offsets.map((o) => `${o.partition}@${o.offset}`).join(', ');
-      throw new Error(`committing offsets of '${this.settings.topic}' for group '${this.settings.groupId}' (${where}) failed: ${errorMessage(err)}`, { cause: err });
+      throw new Error(`committing offsets of '${this.settings.topic}' for group '${this.settings.groupId}' (${where}) failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     this.stats.commits++;
     this.acks.committedAt(pending, generation);

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { distinctUntilChanged, Subscription } from 'rxjs';
 import type { Logger } from '../../core/logger';
 import { RUNTIME_KEY_PREFIX } from '../node-worker';
-import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage, RawMessage } from '../node-worker';
+import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage } from '../node-worker';
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { TopicTail } from './topic-tail';
 import { retryRetriable } from './kafka-admin';
 import { PartitionStarts } from './partition-starts';
+import { groupByTopic, StaleStart, toRaw } from './chunk-messages';
 import { topicByName } from '../../topology/topology';
 
 export interface RunnerStats {
@@ -95,7 +96,9 @@ export class KafkaNodeRunner {
         await this.producerFor(p);
       },
       readCommitted: async (p) => {
-        const topics = await retryRetriable(`fetching the committed offsets of group ${this.groupId}`, () => this.admin!.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }));
+        const topics = await retryRetriable(`fetching the committed offsets of group ${this.groupId}`, () =>
+          this.admin!.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),
+        );
         const o = topics.find((t) => t.topic === this.topic)?.partitions.find((x) => x.partition === p)?.offset;
         return o === undefined || o === '-1' ? undefined : BigInt(o);
       },
@@ -144,7 +147,12 @@ export class KafkaNodeRunner {
     await this.admin.connect();
     await consumer.connect();
     if (this.cfg.delivery === 'at-least-once') {
-      this.sharedProducer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      this.sharedProducer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await this.sharedProducer.connect();
     }
     await consumer.subscribe({ topics: [this.topic], fromBeginning: this.cfg.fromBeginning });
@@ -210,7 +218,10 @@ export class KafkaNodeRunner {
 
   private exclusive<T>(partition: number, fn: () => Promise<T>): Promise<T> {
     const run = (this.locks.get(partition) ?? Promise.resolve()).then(fn, fn);
-    this.locks.set(partition, run.catch(() => undefined));
+    this.locks.set(
+      partition,
+      run.catch(() => undefined),
+    );
     return run;
   }
 
@@ -367,27 +378,4 @@ export class KafkaNodeRunner {
     await this.sharedProducer?.disconnect().catch(() => undefined);
     await this.changelogTail?.close();
   }
-}
-
-/** A chunk that would start below the partition's committed offset, or unverified: never processed. */
-class StaleStart extends Error {
-  constructor(readonly partition: number, readonly offset: string, readonly floor: bigint | undefined) {
-    super(`partition ${partition}: chunk at ${offset} ${floor === undefined ? 'has no verified start' : `is below the committed offset ${floor}`}`);
-  }
-}
-
-function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
-  return { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: Number(m.timestamp) };
-}
-
-type OutKafkaMessage = { key: string; value: Buffer | null; partition?: number };
-
-function groupByTopic(out: OutMessage[]): Array<{ topic: string; messages: OutKafkaMessage[] }> {
-  const by = new Map<string, OutKafkaMessage[]>();
-  for (const m of out) {
-    let list = by.get(m.topic);
-    if (!list) by.set(m.topic, (list = []));
-    list.push(m.partition === undefined ? { key: m.key, value: m.value } : { key: m.key, value: m.value, partition: m.partition });
-  }
-  return [...by].map(([topic, messages]) => ({ topic, messages }));
 }
