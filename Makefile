@@ -8,7 +8,7 @@ export KAFKA_PORT ?= 39092
 export KAFKA_CONTROLLER_PORT ?= 39093
 export REGISTRY_PORT ?= 38081
 
-.PHONY: setup deps build typecheck demo test test-unit test-integration kafka-up kafka-down bench clean
+.PHONY: setup deps build typecheck lint format demo test test-unit test-integration kafka-up kafka-down bench clean
 
 setup: deps build docker/local/target/.resolved  ## everything installed
 
@@ -28,6 +28,13 @@ build: deps
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
+
+lint: deps  ## prettier --check and eslint, as make test runs them
+	npx prettier --check --log-level warn .
+	npx eslint .
+
+format: deps  ## rewrite the tree in the project's format
+	npx prettier --write --log-level warn .
 
 demo: build  ## the main job on the embedded runtime
 	node bin/valor-stream.js demo

@@ -9,6 +9,9 @@ status=0
 
 node scripts/gen-types.js --check
 npx tsc -p tsconfig.json --noEmit
+# Formatting and lint are part of the tests: `make format` fixes the first.
+npx prettier --check --log-level warn .
+npx eslint .
 
 if [[ "$what" == all || "$what" == unit ]]; then
   npx jest --selectProjects unit --forceExit --json --outputFile="$results/unit.json" || status=1
