@@ -17,7 +17,9 @@ async function main(): Promise<void> {
   // 1000x600 PNGs resize to 1333x800, the largest input GroundingDINO takes.
   const images = await Promise.all(
     Array.from({ length: IMAGES }, (_, i) =>
-      sharp({ create: { width: 1000, height: 600, channels: 3, background: { r: (i * 37) % 255, g: 120, b: 200 } } }).png().toBuffer(),
+      sharp({ create: { width: 1000, height: 600, channels: 3, background: { r: (i * 37) % 255, g: 120, b: 200 } } })
+        .png()
+        .toBuffer(),
     ),
   );
   for (const layout of ['original', 'huggingface'] as const) {

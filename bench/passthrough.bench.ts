@@ -21,10 +21,14 @@ const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:38081/a
 
 function record(i: number, pad: number): ImageQuery {
   return {
-    id: `b-${i}`, corpus: 'bench',
+    id: `b-${i}`,
+    corpus: 'bench',
     image: { uri: `/data/${i}.png`, bytes: null, sha256: null, width: 640, height: 480, mediaType: 'image/png' },
     question: 'Is the red circle left of the blue square? ' + 'x'.repeat(pad),
-    phrases: ['red circle', 'blue square'], program: null, metadata: {}, createdAt: i,
+    phrases: ['red circle', 'blue square'],
+    program: null,
+    metadata: {},
+    createdAt: i,
     lineage: lineageOf('bench', [], {}),
   };
 }
@@ -51,7 +55,10 @@ async function main(): Promise<void> {
   const size = (await serdes.for(input).encode(record(0, pad))).length;
   const writer = new KafkaRecordWriter(kafka, serdes);
   for (let i = 0; i < N; i += 1000) {
-    await writer.write(input, Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ key: `k${(i + j) % 256}`, value: record(i + j, pad) })));
+    await writer.write(
+      input,
+      Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({ key: `k${(i + j) % 256}`, value: record(i + j, pad) })),
+    );
   }
   await writer.close();
   console.log(`passthrough_record_size: ${size} bytes`);
@@ -75,21 +82,32 @@ async function main(): Promise<void> {
         n += batch.messages.length;
       },
     });
-    const secs = await timeUntil(() => n >= N, () => n > 0);
+    const secs = await timeUntil(
+      () => n >= N,
+      () => n > 0,
+    );
     await consumer.disconnect();
     await producer.disconnect();
     console.log(`passthrough_raw_kafkajs: ${(N / secs).toFixed(0)} events/s`);
     (globalThis as { raw?: number }).raw = N / secs;
   }
 
-  for (const [mode, delivery] of [['eos', 'exactly-once'], ['alos', 'at-least-once']] as const) {
+  for (const [mode, delivery] of [
+    ['eos', 'exactly-once'],
+    ['alos', 'at-least-once'],
+  ] as const) {
     const runtime = new KafkaRuntime(topo(mode), {
-      kafka, registry, logger: silentLogger,
+      kafka,
+      registry,
+      logger: silentLogger,
       config: kafkaRuntimeSchema.parse({ delivery, groupPrefix: `bench.${run}.${mode}`, maxInFlight: 1000, partitionsConsumedConcurrently: PARTITIONS }),
     });
     await runtime.start();
     const stats = runtime.runners[0]!.stats;
-    const secs = await timeUntil(() => stats.processed >= N, () => stats.processed > 0);
+    const secs = await timeUntil(
+      () => stats.processed >= N,
+      () => stats.processed > 0,
+    );
     await runtime.stop();
     const rate = N / secs;
     const raw = (globalThis as { raw?: number }).raw!;

@@ -64,11 +64,21 @@ async function throughput(baseURL: string, limit: number): Promise<void> {
   const runtime = new EmbeddedRuntime(topology, { only: ['reward'], chunkSize: n });
   const t = rewardTopics(topology);
   const rollouts: ReasoningRollout[] = Array.from({ length: n }, (_, i) => ({
-    id: `bench-${limit}-${i}`, groupId: `g-${Math.floor(i / 8)}`, groupSize: 8, questionId: `q-${Math.floor(i / 8)}`,
-    question: 'Is the mug left of the laptop?', response: program(i), policyModel: null, step: null, createdAt: Date.now(),
+    id: `bench-${limit}-${i}`,
+    groupId: `g-${Math.floor(i / 8)}`,
+    groupSize: 8,
+    questionId: `q-${Math.floor(i / 8)}`,
+    question: 'Is the mug left of the laptop?',
+    response: program(i),
+    policyModel: null,
+    step: null,
+    createdAt: Date.now(),
     lineage: lineageOf('bench', []),
   }));
-  await runtime.produce(t.rollouts, rollouts.map((r) => ({ key: r.groupId, value: r })));
+  await runtime.produce(
+    t.rollouts,
+    rollouts.map((r) => ({ key: r.groupId, value: r })),
+  );
   const t0 = performance.now();
   const stats = await runtime.runUntilIdle();
   const secs = (performance.now() - t0) / 1000;
@@ -78,7 +88,9 @@ async function throughput(baseURL: string, limit: number): Promise<void> {
   const rate = records.length / secs;
   const ideal = limit / JUDGES_PER_ROLLOUT / (LATENCY_MS / 1000);
   const label = `{concurrency=${limit}}`;
-  console.log(`reward.rollouts${label}: ${records.length} rollouts (${s.deadLettered} dead-lettered, ${(calls / Math.max(1, records.length)).toFixed(1)} judge calls each)`);
+  console.log(
+    `reward.rollouts${label}: ${records.length} rollouts (${s.deadLettered} dead-lettered, ${(calls / Math.max(1, records.length)).toFixed(1)} judge calls each)`,
+  );
   console.log(`reward.rollouts_per_s${label}: ${rate.toFixed(2)} rollouts/s`);
   console.log(`reward.ideal_rollouts_per_s${label}: ${ideal.toFixed(2)} rollouts/s`);
   console.log(`reward.ratio_to_ideal${label}: ${(rate / ideal).toFixed(2)}`);
@@ -100,10 +112,15 @@ async function latency(exchange: RewardExchange, name: string): Promise<void> {
       query.push(p + program(i));
     }
     const t0 = performance.now();
-    const res = await fetch(`${url}/get_reward`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, prompts: ps }) });
+    const res = await fetch(`${url}/get_reward`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, prompts: ps }),
+    });
     const body = (await res.json()) as { rewards?: number[]; error?: string };
     const ms = performance.now() - t0;
-    if (res.status !== 200 || body.rewards?.length !== BATCH) throw new Error(`/get_reward over ${name} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+    if (res.status !== 200 || body.rewards?.length !== BATCH)
+      throw new Error(`/get_reward over ${name} answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
     if (b >= 0) times.push(ms);
   }
   await server.close();
@@ -120,17 +137,28 @@ async function kafkaLatency(baseURL: string): Promise<void> {
   const run = Date.now().toString(36);
   const topics = Object.fromEntries(Object.entries(DEFAULT_TOPIC_NAMES).map(([k, v]) => [k, `bench.${run}.${v}`])) as unknown as TopicNames;
   // Every judge call of a batch in flight at once: the batch's floor is one judge latency.
-  const topology = valorTopology({ partitions: 4, topics, nodeConfig: { reward: { ...judgeConfig(baseURL, BATCH * JUDGES_PER_ROLLOUT), concurrency: BATCH } } });
+  const topology = valorTopology({
+    partitions: 4,
+    topics,
+    nodeConfig: { reward: { ...judgeConfig(baseURL, BATCH * JUDGES_PER_ROLLOUT), concurrency: BATCH } },
+  });
   const kafka = new Kafka({ clientId: 'bench-reward', brokers: [bootstrap], logLevel: logLevel.NOTHING });
   const registry = new ConfluentRegistry(registryUrl);
   const runtime = new KafkaRuntime(topology, {
-    kafka, registry, logger: silentLogger, only: ['reward'], storeTopicPrefix: `bench.${run}.store.`,
+    kafka,
+    registry,
+    logger: silentLogger,
+    only: ['reward'],
+    storeTopicPrefix: `bench.${run}.store.`,
     config: kafkaRuntimeSchema.parse({ groupPrefix: `bench.${run}` }),
   });
   await runtime.start();
   const exchange = await KafkaRewardExchange.start({
-    kafka, serdes: new SerdeSet(registry, (t) => topicByName(topology, t).type), topics: rewardTopics(topology),
-    rewardGroupId: `bench.${run}.reward`, groupCheckMs: 500,
+    kafka,
+    serdes: new SerdeSet(registry, (t) => topicByName(topology, t).type),
+    topics: rewardTopics(topology),
+    rewardGroupId: `bench.${run}.reward`,
+    groupCheckMs: 500,
   });
   for (let i = 0; i < 600 && exchange.down(); i++) await new Promise((r) => setTimeout(r, 100));
   if (exchange.down()) throw new Error(`the Kafka exchange stayed down: ${exchange.down()}`);

@@ -55,13 +55,24 @@ async function main(): Promise<void> {
   // Through the embedded log: the sink's own cost.
   {
     const rt = new EmbeddedRuntime(valorTopology({ partitions: 4 }), { only: [] });
-    await rt.produce('valor.pseudo-labels', labels.map((v) => ({ key: v.queryId, value: v })));
+    await rt.produce(
+      'valor.pseudo-labels',
+      labels.map((v) => ({ key: v.queryId, value: v })),
+    );
     const dir = path.join(work, 'embedded');
     const storage = new LocalFileStorage(dir);
     const registry = await FileLabelRegistry.open(path.join(work, 'labels.log'));
     const format = new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels: registry, images, mode: 'od', keepNegativeOnly: true });
     const t0 = performance.now();
-    const r = await runEmbeddedSink({ runtime: rt, topic: 'valor.pseudo-labels', storage, shardDir: 'shards', format, rotation: { maxRecords: 500 }, logger: silentLogger });
+    const r = await runEmbeddedSink({
+      runtime: rt,
+      topic: 'valor.pseudo-labels',
+      storage,
+      shardDir: 'shards',
+      format,
+      rotation: { maxRecords: 500 },
+      logger: silentLogger,
+    });
     const secs = (performance.now() - t0) / 1000;
     if (r.written !== RECORDS) throw new Error(`embedded sink wrote ${r.written} of ${RECORDS}`);
     report('embedded', RECORDS, bytesUnder(dir), secs);
@@ -76,15 +87,26 @@ async function main(): Promise<void> {
     await ensureTopics(kafka, topology);
     const serdes = new SerdeSet(new ConfluentRegistry(process.env.SCHEMA_REGISTRY_URL), (t) => topicByName(topology, t).type);
     const writer = new KafkaRecordWriter(kafka, serdes);
-    for (let i = 0; i < RECORDS; i += 500) await writer.write(topics.pseudoLabels, labels.slice(i, i + 500).map((v) => ({ key: v.queryId, value: v })));
+    for (let i = 0; i < RECORDS; i += 500)
+      await writer.write(
+        topics.pseudoLabels,
+        labels.slice(i, i + 500).map((v) => ({ key: v.queryId, value: v })),
+      );
     await writer.close();
     const dir = path.join(work, 'kafka');
     const storage = new LocalFileStorage(dir);
     const registry = await KafkaLabelRegistry.open(kafka, `bench.${id}.labels`, serdes.registry);
     const runner = new KafkaSinkRunner<PseudoLabel>({
-      kafka, serdes, topic: topics.pseudoLabels, deadLetterTopic: topics.deadLetters, groupId: `bench.${id}.sink`, storage, shardDir: 'shards',
+      kafka,
+      serdes,
+      topic: topics.pseudoLabels,
+      deadLetterTopic: topics.deadLetters,
+      groupId: `bench.${id}.sink`,
+      storage,
+      shardDir: 'shards',
       format: new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels: registry, images, mode: 'od', keepNegativeOnly: true }),
-      rotation: { maxRecords: 500 }, logger: silentLogger,
+      rotation: { maxRecords: 500 },
+      logger: silentLogger,
     });
     await runner.start();
     // From the first record written: group join and label-log load are start-up, not throughput.
@@ -102,12 +124,24 @@ async function main(): Promise<void> {
   {
     const dir = path.join(work, 'big');
     const storage = new LocalFileStorage(dir);
-    const line = JSON.stringify({ filename: 'images/ab/' + 'a'.repeat(64) + '.png', height: 600, width: 800, detection: { instances: Array.from({ length: 40 }, (_, i) => ({ bbox: [i, i, i + 50, i + 60], label: i % 16, category: 'red circle' })) } });
+    const line = JSON.stringify({
+      filename: 'images/ab/' + 'a'.repeat(64) + '.png',
+      height: 600,
+      width: 800,
+      detection: { instances: Array.from({ length: 40 }, (_, i) => ({ bbox: [i, i, i + 50, i + 60], label: i % 16, category: 'red circle' })) },
+    });
     const perPartition = Math.ceil((RECOVERY_GB * 2 ** 30) / 4 / (line.length + 1));
     const t0 = performance.now();
     const killed: PartitionShardWriter[] = []; // held so their open temps are not closed by GC
     for (let p = 0; p < 4; p++) {
-      const w = await PartitionShardWriter.open({ storage, dir: 'shards', topic: 'valor.pseudo-labels', partition: p, maxBytes: 64 * 2 ** 20, manifest: false });
+      const w = await PartitionShardWriter.open({
+        storage,
+        dir: 'shards',
+        topic: 'valor.pseudo-labels',
+        partition: p,
+        maxBytes: 64 * 2 ** 20,
+        manifest: false,
+      });
       for (let i = 0; i < perPartition; i++) await w.append(String(i), line, 0, { signature: `${p}:${i}` });
       // No close: the open shard stays a temp file, as after SIGKILL.
       killed.push(w);
@@ -118,11 +152,21 @@ async function main(): Promise<void> {
     const format = new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels: registry, images, mode: 'od', keepNegativeOnly: true });
     const t1 = performance.now();
     for (let p = 0; p < 4; p++) {
-      await PartitionSink.open({ storage, dir: 'shards', topic: 'valor.pseudo-labels', partition: p, format, deadLetter: async () => undefined, logger: silentLogger });
+      await PartitionSink.open({
+        storage,
+        dir: 'shards',
+        topic: 'valor.pseudo-labels',
+        partition: p,
+        format,
+        deadLetter: async () => undefined,
+        logger: silentLogger,
+      });
     }
     await writeManifest(storage, 'shards');
     const recoverMs = performance.now() - t1;
-    console.log(`sink_recovery_output: ${(total / 2 ** 30).toFixed(2)} GiB in ${fs.readdirSync(path.join(dir, 'shards')).filter((f) => f.endsWith('.jsonl')).length} shards (written at ${(total / writeSecs / 2 ** 20).toFixed(0)} MB/s)`);
+    console.log(
+      `sink_recovery_output: ${(total / 2 ** 30).toFixed(2)} GiB in ${fs.readdirSync(path.join(dir, 'shards')).filter((f) => f.endsWith('.jsonl')).length} shards (written at ${(total / writeSecs / 2 ** 20).toFixed(0)} MB/s)`,
+    );
     console.log(`sink_recovery_time: ${recoverMs.toFixed(0)} ms`);
   }
   fs.rmSync(work, { recursive: true, force: true });

@@ -46,8 +46,15 @@ async function main(): Promise<void> {
   const signal = new AbortController().signal;
   setMaxListeners(0, signal);
   const op = verify.create(config, {
-    node: 'verify', logger: silentLogger, clock: systemClock, scheduler: asyncScheduler,
-    flow: new SimpleFlowControl(), signal, stores: new MemoryStoreProvider(), state: new ChangelogState(), schedule: () => undefined,
+    node: 'verify',
+    logger: silentLogger,
+    clock: systemClock,
+    scheduler: asyncScheduler,
+    flow: new SimpleFlowControl(),
+    signal,
+    stores: new MemoryStoreProvider(),
+    state: new ChangelogState(),
+    schedule: () => undefined,
   });
   const records = proposals.map((p, i) => ({ key: p.queryId, value: p, origin: { topic: 'bench', partition: 0, offset: String(i) }, timestamp: 0 }));
   const rss0 = process.memoryUsage().rss;

@@ -7,7 +7,9 @@ if (!fs.existsSync(main)) {
   console.error('valor-stream is not built yet: run `make setup` (or `npm run build`) first.');
   process.exit(2);
 }
-require(main).main(process.argv).catch((err) => {
-  console.error(err && err.message ? err.message : err);
-  process.exit(1);
-});
+require(main)
+  .main(process.argv)
+  .catch((err) => {
+    console.error(err && err.message ? err.message : err);
+    process.exit(1);
+  });

@@ -40,7 +40,10 @@ export const appConfigSchema = z
          */
         groupSize: z.number().int().min(1).max(4096).default(8),
         /** Group ids derive from it; default a fresh id per start of the endpoint. */
-        runId: z.string().regex(/^[\w.:-]{1,128}$/, 'letters, digits and ._:- only, at most 128').optional(),
+        runId: z
+          .string()
+          .regex(/^[\w.:-]{1,128}$/, 'letters, digits and ._:- only, at most 128')
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -58,9 +61,7 @@ export const appConfigSchema = z
 export type AppConfig = z.infer<typeof appConfigSchema>;
 
 export function formatIssues(error: z.ZodError, prefix = ''): string {
-  return error.issues
-    .map((i) => `  - ${prefix}${i.path.length ? i.path.join('.') : '<root>'}: ${i.message}`)
-    .join('\n');
+  return error.issues.map((i) => `  - ${prefix}${i.path.length ? i.path.join('.') : '<root>'}: ${i.message}`).join('\n');
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
@@ -74,7 +75,14 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
 
 /** Environment variables that override config fields (set by `make kafka-up`). */
 export const ENV_OVERRIDES: Record<string, { path: string[]; parse: (v: string) => unknown }> = {
-  KAFKA_BOOTSTRAP: { path: ['kafka', 'brokers'], parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean) },
+  KAFKA_BOOTSTRAP: {
+    path: ['kafka', 'brokers'],
+    parse: (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+  },
   SCHEMA_REGISTRY_URL: { path: ['registry', 'url'], parse: (v) => v },
   SCHEMA_REGISTRY_USERNAME: { path: ['registry', 'username'], parse: (v) => v },
   SCHEMA_REGISTRY_PASSWORD: { path: ['registry', 'password'], parse: (v) => v },

@@ -23,7 +23,10 @@ export function withCommon(c: Command): Command {
 }
 
 /** The config: file, then environment, then these flags (and `extra` overrides). */
-export function configFrom(opts: CommonOpts & { delivery?: string; groupPrefix?: string; runtime?: string }, extra: Array<[string[], unknown]> = []): AppConfig {
+export function configFrom(
+  opts: CommonOpts & { delivery?: string; groupPrefix?: string; runtime?: string },
+  extra: Array<[string[], unknown]> = [],
+): AppConfig {
   return loadConfig({
     file: opts.config,
     overrides: [

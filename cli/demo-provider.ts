@@ -8,7 +8,11 @@ import { demoJudgeAnswer } from './demo-rewards';
 // Not a secret: the fake server accepts any key, and the real SDK insists on one.
 const DEMO_KEY_ENV = 'VALOR_DEMO_API_KEY';
 
-export async function startDemoProvider(groundTruthFile: string, latencyMs = 0, errorRate = 0): Promise<{ verifyConfig: Record<string, unknown>; close(): Promise<void> }> {
+export async function startDemoProvider(
+  groundTruthFile: string,
+  latencyMs = 0,
+  errorRate = 0,
+): Promise<{ verifyConfig: Record<string, unknown>; close(): Promise<void> }> {
   const oracle = await VerifierOracle.fromGroundTruth(groundTruthFile, { errorRate });
   // One server plays both models: the reward judges (loop 2) and the verifier (loop 1).
   const server = new FakeOpenAIServer({ oracle: (req) => demoJudgeAnswer(req) ?? oracle.answer(req), faults: { latencyMs } });

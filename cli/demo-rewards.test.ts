@@ -31,7 +31,10 @@ describe('the reward demo', () => {
         expect(g.partial).toBe(false);
         expect(g.mean).toBeCloseTo(0.5, 10);
       }
-      const lines = fs.readdirSync(r.dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => fs.readFileSync(path.join(r.dir, f), 'utf8').trim().split('\n'));
+      const lines = fs
+        .readdirSync(r.dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => fs.readFileSync(path.join(r.dir, f), 'utf8').trim().split('\n'));
       expect(lines.map((l) => JSON.parse(l).groupId).sort()).toEqual(r.groups.map((g) => g.groupId).sort());
       expect(formatRewardDemo(r)).toMatch(/8 in 2 groups of 4; 2 complete, 0 partial/);
     } finally {

@@ -42,8 +42,15 @@ export function demoRollouts(corpusFile: string, now = Date.now()): ReasoningRol
     const groupId = `demo-${e.id}`;
     ROLLOUT_VARIANTS.forEach((kind, i) =>
       out.push({
-        id: `${groupId}-${i}-${kind}`, groupId, groupSize: ROLLOUT_VARIANTS.length, questionId: e.id, question: e.question,
-        response: variant(e.program!, kind), policyModel: 'demo-policy', step: 0, createdAt: now,
+        id: `${groupId}-${i}-${kind}`,
+        groupId,
+        groupSize: ROLLOUT_VARIANTS.length,
+        questionId: e.id,
+        question: e.question,
+        response: variant(e.program!, kind),
+        policyModel: 'demo-policy',
+        step: 0,
+        createdAt: now,
         lineage: lineageOf('demo', [e.id]),
       }),
     );
@@ -60,7 +67,9 @@ export function demoJudgeAnswer(req: FakeModelRequest): string | null {
   const text = `${req.instructions ?? ''}\n${req.text}`;
   if (!/You are grading/.test(text)) return null;
   const program = text.split(/\nProgram:\n/)[1] ?? '';
-  return /gd_detect\(/.test(program) ? 'The answer is derived from the detections.\n<answer>1</answer>' : 'The answer is not derived from any tool output.\n<answer>0</answer>';
+  return /gd_detect\(/.test(program)
+    ? 'The answer is derived from the detections.\n<answer>1</answer>'
+    : 'The answer is not derived from any tool output.\n<answer>0</answer>';
 }
 
 export interface RewardDemoResult {
@@ -78,7 +87,10 @@ export async function runRewardDemo(topology: Topology, corpusFile: string, outD
   const rolloutsTopic = topology.nodes.find((n) => n.name === 'reward')!.input;
   const groupsTopic = topology.nodes.find((n) => n.name === 'reward-group')!.outputs.groups!;
   const recordsTopic = topology.nodes.find((n) => n.name === 'reward')!.outputs.rewards!;
-  await runtime.produce(rolloutsTopic, rollouts.map((r) => ({ key: r.groupId, value: r })));
+  await runtime.produce(
+    rolloutsTopic,
+    rollouts.map((r) => ({ key: r.groupId, value: r })),
+  );
   await runtime.runUntilIdle();
 
   const records = (await runtime.read<RewardRecord>(recordsTopic)).map((r) => r.value);
@@ -89,7 +101,14 @@ export async function runRewardDemo(topology: Topology, corpusFile: string, outD
     }),
   ) as Record<RolloutVariant, number>;
   const dir = path.join(outDir, 'rewards');
-  const sunk = await runEmbeddedSink({ runtime, topic: groupsTopic, storage: new LocalFileStorage(dir), shardDir: 'groups', format: new RewardFormat(), logger });
+  const sunk = await runEmbeddedSink({
+    runtime,
+    topic: groupsTopic,
+    storage: new LocalFileStorage(dir),
+    shardDir: 'groups',
+    format: new RewardFormat(),
+    logger,
+  });
   const groups = (await runtime.read<RewardGroup>(groupsTopic)).map((r) => r.value);
   await runtime.close();
   return { rollouts: rollouts.length, groups, meanByVariant, shards: sunk.shards, dir: path.join(dir, 'groups') };

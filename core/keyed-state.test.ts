@@ -17,7 +17,10 @@ describe('ChangelogState', () => {
     s.set(0, 'c', { n: 5 });
     s.delete(0, 'a');
     s.delete(0, 'never'); // deleting what is not there writes no tombstone
-    expect(s.takeChanges(0)).toEqual([{ key: 'c', value: { n: 5 } }, { key: 'a', value: null }]);
+    expect(s.takeChanges(0)).toEqual([
+      { key: 'c', value: { n: 5 } },
+      { key: 'a', value: null },
+    ]);
     expect(s.takeChanges(0)).toEqual([]);
 
     s.restore(1, []);

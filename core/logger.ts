@@ -2,8 +2,20 @@ import pino from 'pino';
 
 // Keys whose values are secrets anywhere in a log object; pino replaces them.
 const REDACT = [
-  'apiKey', '*.apiKey', '*.*.apiKey', 'api_key', '*.api_key', 'authorization', '*.authorization',
-  '*.headers.authorization', 'password', '*.password', 'sasl.password', '*.sasl.password', 'token', '*.token',
+  'apiKey',
+  '*.apiKey',
+  '*.*.apiKey',
+  'api_key',
+  '*.api_key',
+  'authorization',
+  '*.authorization',
+  '*.headers.authorization',
+  'password',
+  '*.password',
+  'sasl.password',
+  '*.sasl.password',
+  'token',
+  '*.token',
 ];
 
 export type Logger = pino.Logger;

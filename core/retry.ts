@@ -22,7 +22,10 @@ export function backoffDelay(policy: RetryPolicy, retryNumber: number, random: (
 
 /** An error after the last attempt, carrying how many attempts were made. */
 export class AttemptsExhausted extends Error {
-  constructor(readonly lastError: unknown, readonly attempts: number) {
+  constructor(
+    readonly lastError: unknown,
+    readonly attempts: number,
+  ) {
     super(lastError instanceof Error ? lastError.message : String(lastError));
     this.name = 'AttemptsExhausted';
   }
@@ -48,8 +51,7 @@ export function withRetry<T>(
     }).pipe(
       retry({
         count: policy.maxAttempts - 1,
-        delay: (err, retryCount) =>
-          retriable(err) ? timer(backoffDelay(policy, retryCount, random), scheduler) : throwError(() => err),
+        delay: (err, retryCount) => (retriable(err) ? timer(backoffDelay(policy, retryCount, random), scheduler) : throwError(() => err)),
       }),
       (source) =>
         new Observable<T>((sub) =>

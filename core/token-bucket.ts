@@ -30,7 +30,8 @@ export class TokenBucket {
 
   constructor(opts: TokenBucketOptions) {
     if (!(opts.capacity > 0) || !Number.isFinite(opts.capacity)) throw new RangeError(`token bucket capacity must be a positive number, got ${opts.capacity}`);
-    if (!(opts.refillPerMs > 0) || !Number.isFinite(opts.refillPerMs)) throw new RangeError(`token bucket refillPerMs must be a positive number, got ${opts.refillPerMs}`);
+    if (!(opts.refillPerMs > 0) || !Number.isFinite(opts.refillPerMs))
+      throw new RangeError(`token bucket refillPerMs must be a positive number, got ${opts.refillPerMs}`);
     this.capacity = opts.capacity;
     this.refillPerMs = opts.refillPerMs;
     this.now = opts.now;

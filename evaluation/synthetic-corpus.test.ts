@@ -50,7 +50,8 @@ describe('generateSyntheticCorpus', () => {
   it('is byte-identical for the same seed and differs for another seed', async () => {
     const b = await generate('b', 7);
     const c = await generate('c', 8);
-    const same = async (file: string, other: string) => expect((await readFile(path.join(other, file))).equals(await readFile(path.join(a.outDir, file)))).toBe(true);
+    const same = async (file: string, other: string) =>
+      expect((await readFile(path.join(other, file))).equals(await readFile(path.join(a.outDir, file)))).toBe(true);
     await same('corpus.jsonl', b.outDir);
     await same('ground-truth.jsonl', b.outDir);
     for (const t of truth) await same(t.image, b.outDir);

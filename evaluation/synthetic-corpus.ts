@@ -127,10 +127,7 @@ function addBackgroundNoise(rgb: Buffer, width: number, height: number, seed: nu
 }
 
 async function renderPng(spec: ImageSpec): Promise<Buffer> {
-  const { data, info } = await sharp(Buffer.from(spec.svg), { density: 72 })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(Buffer.from(spec.svg), { density: 72 }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`synthetic corpus: expected RGB raster, got ${info.channels} channels`);
   addBackgroundNoise(data, info.width, info.height, spec.noiseSeed);
   // Explicit PNG settings (and no metadata, sharp's default) keep output bytes reproducible.
@@ -143,7 +140,10 @@ function checkOptions(opts: SyntheticCorpusOptions): void {
   if (!opts.outDir) throw new ConfigError('synthetic corpus: outDir is required');
   if (!Number.isSafeInteger(opts.count) || opts.count < 0) throw new ConfigError(`synthetic corpus: count must be a non-negative integer, got ${opts.count}`);
   if (!Number.isSafeInteger(opts.seed)) throw new ConfigError(`synthetic corpus: seed must be an integer, got ${opts.seed}`);
-  for (const [name, v, min] of [['width', opts.width, 96], ['height', opts.height, 96]] as const) {
+  for (const [name, v, min] of [
+    ['width', opts.width, 96],
+    ['height', opts.height, 96],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < min || v > 8192)) {
       throw new ConfigError(`synthetic corpus: ${name} must be an integer in ${min}..8192, got ${v}`);
     }

@@ -35,7 +35,7 @@ function clip(b: BBox, w: number, h: number): BBox {
 
 /** Proposals for one image and the phrases asked for, sorted by score (highest first). */
 export function simulateProposals(truth: GroundTruthRecord, phrases: string[], seed = 1, noise: ProposalNoise = DEFAULT_NOISE): ScoredBox[] {
-  const rnd = mulberry32((Number.parseInt(sha256Hex(`${seed}:${truth.id}`).slice(0, 8), 16) >>> 0) || 1);
+  const rnd = mulberry32(Number.parseInt(sha256Hex(`${seed}:${truth.id}`).slice(0, 8), 16) >>> 0 || 1);
   const between = (lo: number, hi: number) => lo + (hi - lo) * rnd();
   const { width: W, height: H } = truth;
   const out: ScoredBox[] = [];
@@ -85,7 +85,10 @@ export function simulateProposals(truth: GroundTruthRecord, phrases: string[], s
  * DetectorProposals records for a synthetic corpus, as the detect node would write them
  * (image by file path with its sha256), one per image, asking for the question's phrases.
  */
-export function simulatedProposalRecords(groundTruthFile: string, opts: { seed?: number; noise?: ProposalNoise; phrases?: (t: GroundTruthRecord) => string[] } = {}): DetectorProposals[] {
+export function simulatedProposalRecords(
+  groundTruthFile: string,
+  opts: { seed?: number; noise?: ProposalNoise; phrases?: (t: GroundTruthRecord) => string[] } = {},
+): DetectorProposals[] {
   const truth = readGroundTruth(groundTruthFile);
   const out: DetectorProposals[] = [];
   for (const t of truth.values()) {

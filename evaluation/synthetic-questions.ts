@@ -77,8 +77,14 @@ export function buildProgram(q: Question): string {
   const steps: Record<QuestionType, [string, string]> = {
     left: ['Compare the horizontal centres of their boxes.', `final_answer = "yes" if (${va}[0] + ${va}[2]) / 2 < (${vb}[0] + ${vb}[2]) / 2 else "no"`],
     right: ['Compare the horizontal centres of their boxes.', `final_answer = "yes" if (${va}[0] + ${va}[2]) / 2 > (${vb}[0] + ${vb}[2]) / 2 else "no"`],
-    above: ['Compare the vertical centres of their boxes (y grows downwards).', `final_answer = "yes" if (${va}[1] + ${va}[3]) / 2 < (${vb}[1] + ${vb}[3]) / 2 else "no"`],
-    below: ['Compare the vertical centres of their boxes (y grows downwards).', `final_answer = "yes" if (${va}[1] + ${va}[3]) / 2 > (${vb}[1] + ${vb}[3]) / 2 else "no"`],
+    above: [
+      'Compare the vertical centres of their boxes (y grows downwards).',
+      `final_answer = "yes" if (${va}[1] + ${va}[3]) / 2 < (${vb}[1] + ${vb}[3]) / 2 else "no"`,
+    ],
+    below: [
+      'Compare the vertical centres of their boxes (y grows downwards).',
+      `final_answer = "yes" if (${va}[1] + ${va}[3]) / 2 > (${vb}[1] + ${vb}[3]) / 2 else "no"`,
+    ],
     larger: [
       'Compare the areas of their boxes.',
       `area_${va} = (${va}[2] - ${va}[0]) * (${va}[3] - ${va}[1])\n` +

@@ -46,7 +46,10 @@ export async function evaluateVerifier(opts: {
     chunkSize: 64,
   });
   const t0 = Date.now();
-  await runtime.produce(T.detectorProposals, proposals.map((p) => ({ key: p.queryId, value: p })));
+  await runtime.produce(
+    T.detectorProposals,
+    proposals.map((p) => ({ key: p.queryId, value: p })),
+  );
   // Chunk by chunk, so a long run shows progress.
   let done = 0;
   for (;;) {

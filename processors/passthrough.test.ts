@@ -10,8 +10,15 @@ import { imageQuery } from '../test/fixtures/records';
 import { checkImageQuery, passthrough, passthroughConfig } from './passthrough';
 
 const ctx: ProcessorContext = {
-  node: 'p', logger: silentLogger, clock: systemClock, scheduler: queueScheduler,
-  flow: new SimpleFlowControl(), signal: new AbortController().signal, stores: new MemoryStoreProvider(), state: new ChangelogState(), schedule: () => undefined,
+  node: 'p',
+  logger: silentLogger,
+  clock: systemClock,
+  scheduler: queueScheduler,
+  flow: new SimpleFlowControl(),
+  signal: new AbortController().signal,
+  stores: new MemoryStoreProvider(),
+  state: new ChangelogState(),
+  schedule: () => undefined,
 };
 const rec = (v: ImageQuery, offset: number) => ({ key: v.id, value: v, origin: { topic: 't', partition: 0, offset: String(offset) }, timestamp: 0 });
 

@@ -63,9 +63,14 @@ describe('plan node with a reasoning LLM planner', () => {
   };
 
   it('asks the planner when the event has neither phrases nor a program', async () => {
-    const driver = await run('<plan>1. find them</plan><answer>a = gd_detect(img_pth, "mug, laptop")\nb = gd_detect(img_pth, "chair")\nfinal_answer = 1</answer>');
+    const driver = await run(
+      '<plan>1. find them</plan><answer>a = gd_detect(img_pth, "mug, laptop")\nb = gd_detect(img_pth, "chair")\nfinal_answer = 1</answer>',
+    );
     const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
-    expect(reqs.map((r) => [r.callIndex, r.phrases])).toEqual([[0, ['mug', 'laptop']], [1, ['chair']]]);
+    expect(reqs.map((r) => [r.callIndex, r.phrases])).toEqual([
+      [0, ['mug', 'laptop']],
+      [1, ['chair']],
+    ]);
     expect(reqs.every((r) => r.phraseSource === 'PLANNER' && r.queryId === 'q-000001')).toBe(true);
     expect(reqs[0]!.lineage.versions['planner.provider']).toBe('openai-compatible');
     expect(reqs[0]!.lineage.versions['planner.model']).toBe('Qwen/Qwen3-8B');
@@ -84,7 +89,10 @@ describe('plan node with a reasoning LLM planner', () => {
       query(2, { program: '<answer>gd_detect(img_pth, "blue square")</answer>' }),
     ]);
     const reqs = (await driver.readAll<DetectionRequest>('valor.detection-requests')).map((r) => r.value);
-    expect(reqs.map((r) => [r.phraseSource, r.phrases])).toEqual([['EVENT', ['red circle']], ['PROGRAM', ['blue square']]]);
+    expect(reqs.map((r) => [r.phraseSource, r.phrases])).toEqual([
+      ['EVENT', ['red circle']],
+      ['PROGRAM', ['blue square']],
+    ]);
     expect(reqs.every((r) => r.lineage.versions['planner.model'] === undefined)).toBe(true);
     expect(server!.requests).toHaveLength(0);
   });

@@ -101,14 +101,18 @@ export const plan = defineProcessor({
           calls = [q.phrases.map((p) => p.trim())];
           source = 'EVENT';
         } else if (q.program) {
-          calls = detectCallPhrases(programOf(q.program)).map(splitPhrases).filter((c) => c.length > 0);
+          calls = detectCallPhrases(programOf(q.program))
+            .map(splitPhrases)
+            .filter((c) => c.length > 0);
           source = 'PROGRAM';
           if (calls.length === 0) {
             throw new ProcessingError(`image query '${q.id}': its program has no gd_detect call with a phrase`);
           }
         } else if (planner) {
           const planned = await planner.plan(q.question, ctx.signal);
-          calls = detectCallPhrases(programOf(planned.text)).map(splitPhrases).filter((c) => c.length > 0);
+          calls = detectCallPhrases(programOf(planned.text))
+            .map(splitPhrases)
+            .filter((c) => c.length > 0);
           source = 'PLANNER';
           versions['planner.provider'] = planner.provider;
           versions['planner.model'] = planned.model;

@@ -25,7 +25,11 @@ function driver(config: Record<string, unknown> = {}): TopologyTestDriver {
 
 /** Members keyed by group, as the reward node writes them, so a group lives in one partition. */
 async function pipe(d: TopologyTestDriver, records: RewardRecord[], opts: { timestamp?: number; maxSteps?: number } = {}): Promise<void> {
-  await d.pipe(T.rewardRecords, records.map((r) => ({ key: r.groupId, value: r })), opts);
+  await d.pipe(
+    T.rewardRecords,
+    records.map((r) => ({ key: r.groupId, value: r })),
+    opts,
+  );
 }
 
 async function groupsOut(d: TopologyTestDriver): Promise<RewardGroup[]> {
@@ -95,7 +99,12 @@ describe('reward-group processor', () => {
     const dayAgo = d.wallClockTime - 86_400_000;
     // Members of each group 10 s apart in record time, all read long after they were written.
     const groups = Array.from({ length: 5 }, (_, g) => Array.from({ length: 3 }, (_, i) => reward(`old${g}`, i, 3, i / 2)));
-    for (let i = 0; i < 3; i++) await pipe(d, groups.map((g) => g[i]!), { timestamp: dayAgo + i * 10_000 });
+    for (let i = 0; i < 3; i++)
+      await pipe(
+        d,
+        groups.map((g) => g[i]!),
+        { timestamp: dayAgo + i * 10_000 },
+      );
     const out = await groupsOut(d);
     expect(out).toHaveLength(5);
     expect(out.every((g) => !g.partial)).toBe(true);
@@ -108,14 +117,22 @@ describe('reward-group processor', () => {
     // Processes in turn, each producing a slice of the stream (with redelivered duplicates)
     // and stopping after one step, mid-stream: the next one starts from the committed
     // offsets and the state restored from the changelog.
-    for (const [from, to] of [[0, 20], [20, 41], [41, members.length]] as const) {
+    for (const [from, to] of [
+      [0, 20],
+      [20, 41],
+      [41, members.length],
+    ] as const) {
       if (from > 0) await d.restart();
       await pipe(d, [...members.slice(from, to), ...members.slice(Math.max(0, from - 3), from)], { maxSteps: 1 });
     }
     await d.restart();
     const log = d.log;
-    expect(log.committed('reward-group', T.rewardRecords, 0) + log.committed('reward-group', T.rewardRecords, 1)
-      + log.committed('reward-group', T.rewardRecords, 2) + log.committed('reward-group', T.rewardRecords, 3)).toBeLessThan(members.length + 6);
+    expect(
+      log.committed('reward-group', T.rewardRecords, 0) +
+        log.committed('reward-group', T.rewardRecords, 1) +
+        log.committed('reward-group', T.rewardRecords, 2) +
+        log.committed('reward-group', T.rewardRecords, 3),
+    ).toBeLessThan(members.length + 6);
     await d.runUntilIdle();
     const out = await groupsOut(d);
     expect(out.map((g) => g.groupId).sort()).toEqual(groups.map((g) => g[0]!.groupId).sort());

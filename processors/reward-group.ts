@@ -68,7 +68,12 @@ export const rewardGroup = defineProcessor({
         std,
         partial,
         createdAt: ctx.clock.now(),
-        lineage: lineageOf(ctx.node, members.map((m) => m.rewardId), { 'group.timeoutMs': String(config.timeoutMs) }, origin),
+        lineage: lineageOf(
+          ctx.node,
+          members.map((m) => m.rewardId),
+          { 'group.timeoutMs': String(config.timeoutMs) },
+          origin,
+        ),
       };
     };
 

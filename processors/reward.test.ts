@@ -15,8 +15,15 @@ jest.setTimeout(60_000);
 const GOOD = GOOD_ROLLOUT;
 
 const rollout = (id: string, response: string, groupId = 'g1'): ReasoningRollout => ({
-  id, groupId, groupSize: 5, questionId: 'q1', question: 'Is the mug left of the laptop?', response,
-  policyModel: 'Qwen/Qwen3-8B', step: 1, createdAt: 0,
+  id,
+  groupId,
+  groupSize: 5,
+  questionId: 'q1',
+  question: 'Is the mug left of the laptop?',
+  response,
+  policyModel: 'Qwen/Qwen3-8B',
+  step: 1,
+  createdAt: 0,
   lineage: { parents: [], producedBy: 'trainer', producerVersion: '0', versions: {}, source: null },
 });
 
@@ -53,7 +60,10 @@ describe('reward processor', () => {
       },
     });
     const driver = new TopologyTestDriver(topology, { only: ['reward'], stores: new MemoryStoreProvider() });
-    await driver.pipe(T.reasoningRollouts, rollouts.map((r) => ({ key: r.groupId, value: r })));
+    await driver.pipe(
+      T.reasoningRollouts,
+      rollouts.map((r) => ({ key: r.groupId, value: r })),
+    );
     const rewards = new Map((await driver.readAll<RewardRecord>(T.rewardRecords)).map((r) => [r.value.rolloutId, r.value]));
     return { rewards, dead: await driver.deadLetters() };
   }
@@ -119,7 +129,9 @@ describe('reward processor', () => {
   });
 
   it('refuses the old name of the provider field, saying the new one', async () => {
-    await expect(run([rollout('r-j', GOOD)], { judge: { kind: 'gemini-vertex', project: 'p' } })).rejects.toThrow(/config\.judge: judge was renamed to provider/);
+    await expect(run([rollout('r-j', GOOD)], { judge: { kind: 'gemini-vertex', project: 'p' } })).rejects.toThrow(
+      /config\.judge: judge was renamed to provider/,
+    );
   });
 
   it('refuses weights that do not sum to 1, naming the field', async () => {

@@ -106,7 +106,12 @@ export const reward = defineProcessor({
           latencyMs: ctx.clock.now() - started,
           usage,
           createdAt: ctx.clock.now(),
-          lineage: lineageOf(ctx.node, [r.id], { 'reward.judges': version, ...Object.fromEntries(Object.entries(judges.promptHashes).map(([k, h]) => [`reward.prompt.${k}`, h])) }, rec.origin),
+          lineage: lineageOf(
+            ctx.node,
+            [r.id],
+            { 'reward.judges': version, ...Object.fromEntries(Object.entries(judges.promptHashes).map(([k, h]) => [`reward.prompt.${k}`, h])) },
+            rec.origin,
+          ),
         };
         // Keyed by group: every member of a group lands in one partition for group completion.
         return [{ port: 'rewards', key: r.groupId, value }];

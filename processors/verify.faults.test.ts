@@ -45,7 +45,10 @@ describe('verify processor under provider faults', () => {
 
   async function run(input = proposals) {
     const driver = new TopologyTestDriver(valorTopology({ nodeConfig: { verify: nodeConfig() } }), { only: ['verify'], stores: new MemoryStoreProvider() });
-    await driver.pipe(T.detectorProposals, input.map((p) => ({ key: p.queryId, value: p })));
+    await driver.pipe(
+      T.detectorProposals,
+      input.map((p) => ({ key: p.queryId, value: p })),
+    );
     return { labels: (await driver.readAll<PseudoLabel>(T.pseudoLabels)).map((r) => r.value), dead: await driver.deadLetters() };
   }
 
@@ -112,11 +115,24 @@ describe('verify processor under provider faults', () => {
     const signal = new AbortController().signal;
     setMaxListeners(0, signal); // one listener per call in flight, as in the runtimes
     const op = verify.create(config, {
-      node: 'verify', logger: silentLogger, clock: systemClock, scheduler: queueScheduler, flow, signal, stores: new MemoryStoreProvider(), state: new ChangelogState(), schedule: () => undefined,
+      node: 'verify',
+      logger: silentLogger,
+      clock: systemClock,
+      scheduler: queueScheduler,
+      flow,
+      signal,
+      stores: new MemoryStoreProvider(),
+      state: new ChangelogState(),
+      schedule: () => undefined,
     });
     server.faults.setDown(true);
     setTimeout(() => server.faults.setDown(false), 600);
-    const records = proposals.map((p, i) => ({ key: p.queryId, value: p, origin: { topic: T.detectorProposals, partition: 0, offset: String(i) }, timestamp: 0 }));
+    const records = proposals.map((p, i) => ({
+      key: p.queryId,
+      value: p,
+      origin: { topic: T.detectorProposals, partition: 0, offset: String(i) },
+      timestamp: 0,
+    }));
     const outcomes = await firstValueFrom(from(records).pipe(op, toArray()));
     expect(outcomes.filter((o) => o.failure)).toEqual([]);
     expect(outcomes).toHaveLength(proposals.length);

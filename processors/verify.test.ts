@@ -59,7 +59,10 @@ describe('verify processor', () => {
 
   async function run(stores: MemoryStoreProvider, extra?: Record<string, unknown>, input = proposals) {
     const driver = new TopologyTestDriver(topology(extra), { only: ['verify'], stores });
-    await driver.pipe(T.detectorProposals, input.map((p) => ({ key: p.queryId, value: p })));
+    await driver.pipe(
+      T.detectorProposals,
+      input.map((p) => ({ key: p.queryId, value: p })),
+    );
     return {
       labels: (await driver.readAll<PseudoLabel>(T.pseudoLabels)).map((r) => r.value),
       judgements: (await driver.readAll<VerifierJudgement>(T.verifierJudgements)).map((r) => r.value),

@@ -27,7 +27,10 @@ export const verifyConfig = z
       .object({
         enabled: z.boolean().default(true),
         /** Store name: a file in the embedded runtime, compacted topic `<prefix><store>` on Kafka. */
-        store: z.string().regex(/^[A-Za-z0-9._-]+$/).default('verdicts'),
+        store: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]+$/)
+          .default('verdicts'),
       })
       .strict()
       .prefault({}),
@@ -128,10 +131,7 @@ export const verify = defineProcessor({
           lineage: lineage([p.id, p.queryId, ...judgements.map((j) => j.id)]),
         };
         ctx.logger.debug({ proposals: p.id, boxes: p.boxes.length, accepted: label.accepted.length, calls: total.calls, costUsd: total.costUsd }, 'verified');
-        return [
-          ...judgements.map((j) => ({ port: 'judgements', key: p.queryId, value: j })),
-          { port: 'labels', key: p.queryId, value: label },
-        ];
+        return [...judgements.map((j) => ({ port: 'judgements', key: p.queryId, value: j })), { port: 'labels', key: p.queryId, value: label }];
       },
       { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
     );

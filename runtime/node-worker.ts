@@ -188,7 +188,12 @@ export class NodeWorker {
       messages.map(async (m): Promise<InputRecord<unknown> | null> => {
         try {
           const value = await this.serdes.for(m.topic).decode(m.value);
-          return { key: m.key ? m.key.toString('utf8') : null, value, origin: { topic: m.topic, partition: m.partition, offset: m.offset }, timestamp: m.timestamp };
+          return {
+            key: m.key ? m.key.toString('utf8') : null,
+            value,
+            origin: { topic: m.topic, partition: m.partition, offset: m.offset },
+            timestamp: m.timestamp,
+          };
         } catch (err) {
           if (isRetriable(err)) throw err;
           dead.set(m, { error: err, attempts: 1 });
@@ -256,7 +261,10 @@ export class NodeWorker {
 
   private async deadLetter(m: RawMessage, error: unknown, attempts: number): Promise<OutMessage> {
     const dl = deadLetterRecord(this.node.name, m, error, attempts, this.clock.now());
-    this.opts.logger.warn({ node: this.node.name, topic: m.topic, partition: m.partition, offset: m.offset, errorClass: dl.errorClass, reason: dl.reason }, 'record dead-lettered');
+    this.opts.logger.warn(
+      { node: this.node.name, topic: m.topic, partition: m.partition, offset: m.offset, errorClass: dl.errorClass, reason: dl.reason },
+      'record dead-lettered',
+    );
     const topic = this.topology.deadLetterTopic;
     return { topic, key: deadLetterKey(m), value: await this.serdes.for(topic).encode(dl) };
   }

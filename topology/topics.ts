@@ -17,9 +17,7 @@ export const DEFAULT_TOPIC_NAMES = {
 
 export type TopicKey = keyof typeof DEFAULT_TOPIC_NAMES;
 
-const topicName = z
-  .string()
-  .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of [a-zA-Z0-9._-]');
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name: 1-249 of [a-zA-Z0-9._-]');
 
 export const topicNamesSchema = z
   .object(Object.fromEntries(Object.keys(DEFAULT_TOPIC_NAMES).map((k) => [k, topicName.optional()])) as Record<TopicKey, z.ZodOptional<typeof topicName>>)

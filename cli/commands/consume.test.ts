@@ -112,7 +112,9 @@ describe('typeOfTopic', () => {
     expect(typeOfTopic('valor.pseudo-labels', undefined, config)).toBe('PseudoLabel');
     expect(typeOfTopic('my.groups', undefined, config)).toBe('RewardGroup');
     expect(typeOfTopic('other', 'RewardGroup', config)).toBe('RewardGroup');
-    expect(() => typeOfTopic('other', undefined, config)).toThrow(/cannot tell the record type of topic 'other': pass --type PseudoLabel or --type RewardGroup/);
+    expect(() => typeOfTopic('other', undefined, config)).toThrow(
+      /cannot tell the record type of topic 'other': pass --type PseudoLabel or --type RewardGroup/,
+    );
   });
 });
 
@@ -142,8 +144,19 @@ describe('valor-stream consume', () => {
   }
 
   it('maps its flags to the consumer and prints the batches', async () => {
-    const r = await run(['--topic', 'valor.pseudo-labels', '--batch-size', '8', '--max-wait-ms', '250', '--from-beginning', '--skip-negative-only'], [[{ accepted: [1] }], [{ accepted: [2] }]]);
-    expect(r.options).toMatchObject({ topic: 'valor.pseudo-labels', type: 'PseudoLabel', groupId: 'valor.consume.valor.pseudo-labels', batchSize: 8, maxWaitMs: 250, maxUnacked: 1, fromBeginning: true });
+    const r = await run(
+      ['--topic', 'valor.pseudo-labels', '--batch-size', '8', '--max-wait-ms', '250', '--from-beginning', '--skip-negative-only'],
+      [[{ accepted: [1] }], [{ accepted: [2] }]],
+    );
+    expect(r.options).toMatchObject({
+      topic: 'valor.pseudo-labels',
+      type: 'PseudoLabel',
+      groupId: 'valor.consume.valor.pseudo-labels',
+      batchSize: 8,
+      maxWaitMs: 250,
+      maxUnacked: 1,
+      fromBeginning: true,
+    });
     expect(r.options.filter!({ accepted: [] }, { topic: 't', partition: 0, offset: '0', key: null })).toBe(false);
     expect(r.options.filter!({ accepted: [{}] }, { topic: 't', partition: 0, offset: '0', key: null })).toBe(true);
     expect(r.text).toBe('{"batch":1,"records":[{"accepted":[1]}]}\n{"batch":2,"records":[{"accepted":[2]}]}\n');
@@ -160,7 +173,9 @@ describe('valor-stream consume', () => {
     await expect(run(['--topic', 'valor.pseudo-labels', '--batch-size', '0'])).rejects.toThrow(/--batch-size must be an integer >= 1, got '0'/);
     await expect(run(['--topic', 'valor.pseudo-labels', '--max-batches', 'lots'])).rejects.toThrow(/--max-batches must be an integer >= 1, got 'lots'/);
     await expect(run(['--topic', 'nope'])).rejects.toThrow(/cannot tell the record type of topic 'nope'/);
-    await expect(run(['--topic', 'valor.reward-groups', '--skip-negative-only'])).rejects.toThrow(/--skip-negative-only applies to PseudoLabel records, not RewardGroup/);
+    await expect(run(['--topic', 'valor.reward-groups', '--skip-negative-only'])).rejects.toThrow(
+      /--skip-negative-only applies to PseudoLabel records, not RewardGroup/,
+    );
     await expect(run(['--topic', 'valor.pseudo-labels', '--type', 'ImageQuery'])).rejects.toThrow(/Allowed choices are PseudoLabel, RewardGroup/);
   });
 

@@ -114,7 +114,10 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
   try {
     const r = await pipeBatches(consumer.batches(), stdout, { maxBatches, acks });
     const s = consumer.stats;
-    logger.info({ topic: opts.topic, group: options.groupId, ...r, filtered: s?.filtered, undecodable: s?.undecodable }, `consumed ${r.batches} batches (${r.records} records)`);
+    logger.info(
+      { topic: opts.topic, group: options.groupId, ...r, filtered: s?.filtered, undecodable: s?.undecodable },
+      `consumed ${r.batches} batches (${r.records} records)`,
+    );
   } catch (err) {
     if (!readerGone(err)) throw err;
     logger.warn({ error: errorMessage(err) }, 'the reader went away; the batch in flight was not acked and will be redelivered');
@@ -192,7 +195,13 @@ export async function pipeBatches(
     for await (const batch of source) {
       if (failure) throw failure;
       const n = batches + 1;
-      await writeLine(out, formatBatchLine(n, batch.records.map((r) => r.value)));
+      await writeLine(
+        out,
+        formatBatchLine(
+          n,
+          batch.records.map((r) => r.value),
+        ),
+      );
       if (opts.acks) await awaitAckLine(opts.acks, n);
       await batch.ack();
       batches = n;

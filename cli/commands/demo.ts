@@ -20,8 +20,8 @@ export function registerDemoCommand(program: Command): Command {
     .option('-n, --count <n>', 'synthetic images', '60')
     .option('--out <dir>', 'output directory', 'out/demo')
     .option('-c, --config <file>', 'JSON config file (e.g. a real verify provider)')
-    .option('--provider-latency <ms>', 'latency of the demo\'s fake VLM server', '0')
-    .option('--verifier-error-rate <p>', 'share of the fake VLM\'s keep/drop decisions it gets wrong', '0')
+    .option('--provider-latency <ms>', "latency of the demo's fake VLM server", '0')
+    .option('--verifier-error-rate <p>', "share of the fake VLM's keep/drop decisions it gets wrong", '0')
     .action(async (opts) => {
       const corpusDir = path.join(opts.out, 'corpus');
       const corpusFile = path.join(corpusDir, 'corpus.jsonl');
@@ -42,7 +42,9 @@ export function registerDemoCommand(program: Command): Command {
       };
       // No hosted model either: a fake OpenAI server on 127.0.0.1 answers the verifier from
       // the corpus's ground truth, through the real openai SDK. A config file's verify node wins.
-      const provider = config.nodes.verify ? null : await startDemoProvider(path.join(corpusDir, 'ground-truth.jsonl'), Number(opts.providerLatency), Number(opts.verifierErrorRate));
+      const provider = config.nodes.verify
+        ? null
+        : await startDemoProvider(path.join(corpusDir, 'ground-truth.jsonl'), Number(opts.providerLatency), Number(opts.verifierErrorRate));
       try {
         const images = { allowedRoots: [path.resolve(corpusDir)] };
         config.nodes.verify = config.nodes.verify ?? { ...provider!.verifyConfig, images };

@@ -44,7 +44,11 @@ export function registerRunCommand(program: Command): Command {
         registry: registryFrom(config),
         config: config.delivery,
         logger,
-        only: opts.only ? String(opts.only).split(',').map((s: string) => s.trim()) : undefined,
+        only: opts.only
+          ? String(opts.only)
+              .split(',')
+              .map((s: string) => s.trim())
+          : undefined,
         storeTopicPrefix: config.stores.topicPrefix,
       });
       stopOnSignals(logger, 'draining and committing before exit', () => runtime.stop());
@@ -67,7 +71,16 @@ async function writeOdvgEmbedded(config: AppConfig, runtime: EmbeddedRuntime, st
   const c = config.sinks.odvg;
   const storage = new LocalFileStorage(c.dir);
   const labels = await FileLabelRegistry.open(path.join(stateDir, 'labels.log'));
-  const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly, logger });
+  const format = new OdvgFormat({
+    storage,
+    rootPath: path.resolve(c.dir),
+    shardDir: 'shards',
+    labels,
+    images: c.images,
+    mode: c.mode,
+    keepNegativeOnly: c.keepNegativeOnly,
+    logger,
+  });
   const r = await runEmbeddedSink({ runtime, topic, storage, shardDir: 'shards', format, rotation: c.rotation, logger });
   await format.onShardsClosed();
   await labels.close();
@@ -97,6 +110,9 @@ export async function runEmbedded(config: AppConfig, corpus: string, outDir: str
   for (const [node, s] of stats) console.log(`node ${node}: processed ${s.processed}, emitted ${s.emitted}, dead-lettered ${s.deadLettered}`);
   for (const [topic, n] of Object.entries(counts)) if (n) console.log(`topic ${topic}: ${n} records -> ${path.join(outDir, 'topics', topic + '.jsonl')}`);
   for (const t of sharedProviderTotals()) console.log(formatTotals(t));
-  if (odvg) console.log(`odvg: ${odvg.written} records (${odvg.duplicates} duplicates, ${odvg.skipped} skipped, ${odvg.deadLettered} dead-lettered) in ${odvg.shards} new shard(s) -> ${path.join(config.sinks.odvg.dir, DATASET_FILE)}`);
+  if (odvg)
+    console.log(
+      `odvg: ${odvg.written} records (${odvg.duplicates} duplicates, ${odvg.skipped} skipped, ${odvg.deadLettered} dead-lettered) in ${odvg.shards} new shard(s) -> ${path.join(config.sinks.odvg.dir, DATASET_FILE)}`,
+    );
   console.log(`done in ${secs.toFixed(2)} s`);
 }

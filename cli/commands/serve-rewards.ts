@@ -14,13 +14,21 @@ import { stopOnSignals } from '../signals';
 /** Adds `serve-rewards` (POST /get_reward) to the program. */
 export function registerServeRewardsCommand(program: Command): Command {
   return withCommon(program.command('serve-rewards'))
-    .description('POST /get_reward for trainers (OpenRLHF remote reward model): rollouts in, their rewards and components out; groups a prompt\'s samples across requests')
-    .option('--embedded', 'score in this process on the embedded log (no broker, no group records); otherwise on Kafka, scored by `run --only reward,reward-group`')
+    .description(
+      "POST /get_reward for trainers (OpenRLHF remote reward model): rollouts in, their rewards and components out; groups a prompt's samples across requests",
+    )
+    .option(
+      '--embedded',
+      'score in this process on the embedded log (no broker, no group records); otherwise on Kafka, scored by `run --only reward,reward-group`',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on', '8000')
     .option('--timeout-ms <ms>', 'how long a request waits for its reward records (then 504)', '120000')
     .option('--max-body-mb <n>', 'larger request bodies get 413', '32')
-    .option('--group-size <n>', "the trainer's samples per prompt: smaller requests of a prompt are grouped across requests into groups of n; 1 groups per request (default: rewardEndpoint.groupSize, 8)")
+    .option(
+      '--group-size <n>',
+      "the trainer's samples per prompt: smaller requests of a prompt are grouped across requests into groups of n; 1 groups per request (default: rewardEndpoint.groupSize, 8)",
+    )
     .option('--run-id <id>', 'group and rollout ids of groups across requests derive from it (default: rewardEndpoint.runId, else fresh per start)')
     .action(async (opts) => {
       const config = configFrom(opts, [
@@ -40,13 +48,27 @@ export function registerServeRewardsCommand(program: Command): Command {
         const kafka = createKafka(config.kafka, logger);
         await ensureTopics(kafka, topology);
         const serdes = serdesFrom(config, topology);
-        exchange = await KafkaRewardExchange.start({ kafka, serdes, topics: rewardTopics(topology), logger, rewardGroupId: `${config.delivery.groupPrefix}.reward` });
+        exchange = await KafkaRewardExchange.start({
+          kafka,
+          serdes,
+          topics: rewardTopics(topology),
+          logger,
+          rewardGroupId: `${config.delivery.groupPrefix}.reward`,
+        });
       }
       // A group open across requests takes members as long as the reward-group node waits for them.
       const groupNode = rewardGroupConfig.parse(config.nodes['reward-group'] ?? {});
       const { groupSize, runId } = config.rewardEndpoint;
       const grouping = { groupSize, runId, windowMs: groupNode.timeoutMs, rememberMs: Math.max(groupNode.retainMs, groupNode.timeoutMs) };
-      const server = new RewardServer({ exchange, host: opts.host, port: Number(opts.port), timeoutMs: Number(opts.timeoutMs), maxBodyBytes: Number(opts.maxBodyMb) * 2 ** 20, logger, grouping });
+      const server = new RewardServer({
+        exchange,
+        host: opts.host,
+        port: Number(opts.port),
+        timeoutMs: Number(opts.timeoutMs),
+        maxBodyBytes: Number(opts.maxBodyMb) * 2 ** 20,
+        logger,
+        grouping,
+      });
       const url = await server.start();
       stopOnSignals(logger, 'closing the reward endpoint', async () => void (await Promise.all([server.close(), exchange.close()])));
       console.log(`reward endpoint: POST ${url}/get_reward (${opts.embedded ? 'embedded' : 'kafka'}); GET ${url}/healthz, ${url}/metrics`);

@@ -29,10 +29,24 @@ export function registerSinkCommand(program: Command): Command {
     .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
     .action(async (opts) => {
       await runKafkaSink(opts, 'odvg', async (config, kafka, logger) => {
-        const c = { ...config.sinks.odvg, ...(opts.out ? { dir: opts.out } : {}), ...(opts.mode ? { mode: opts.mode } : {}), ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}) };
+        const c = {
+          ...config.sinks.odvg,
+          ...(opts.out ? { dir: opts.out } : {}),
+          ...(opts.mode ? { mode: opts.mode } : {}),
+          ...(opts.negatives ? { keepNegativeOnly: opts.negatives === 'keep' } : {}),
+        };
         const storage = new LocalFileStorage(c.dir);
         const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic, registryFrom(config));
-        const format = new OdvgFormat({ storage, rootPath: path.resolve(c.dir), shardDir: 'shards', labels, images: c.images, mode: c.mode, keepNegativeOnly: c.keepNegativeOnly, logger });
+        const format = new OdvgFormat({
+          storage,
+          rootPath: path.resolve(c.dir),
+          shardDir: 'shards',
+          labels,
+          images: c.images,
+          mode: c.mode,
+          keepNegativeOnly: c.keepNegativeOnly,
+          logger,
+        });
         return { type: 'PseudoLabel', storage, shardDir: 'shards', format, rotation: c.rotation };
       });
     });
@@ -70,7 +84,11 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<unknown>, logger: Logg
 async function runKafkaSink(
   opts: CommonOpts & { group?: string; stopAtEnd?: boolean },
   name: string,
-  build: (config: AppConfig, kafka: Kafka, logger: Logger) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<unknown>; rotation: ShardRotation }>,
+  build: (
+    config: AppConfig,
+    kafka: Kafka,
+    logger: Logger,
+  ) => Promise<{ type: RecordTypeName; storage: ShardStorage; shardDir: string; format: SinkFormat<unknown>; rotation: ShardRotation }>,
 ): Promise<void> {
   const config = configFrom(opts);
   const topology = topologyFrom(config);
@@ -81,9 +99,18 @@ async function runKafkaSink(
   const topic = topology.topics.find((t) => t.type === s.type);
   if (!topic) throw new Error(`topology '${topology.name}' has no ${s.type} topic for the ${name} sink`);
   const runner = new KafkaSinkRunner({
-    kafka, serdes: serdesFrom(config, topology), topic: topic.name, deadLetterTopic: topology.deadLetterTopic,
-    groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.${name}`, storage: s.storage, shardDir: s.shardDir, format: s.format, rotation: s.rotation, logger,
-    sessionTimeoutMs: config.delivery.sessionTimeoutMs, heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+    kafka,
+    serdes: serdesFrom(config, topology),
+    topic: topic.name,
+    deadLetterTopic: topology.deadLetterTopic,
+    groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.${name}`,
+    storage: s.storage,
+    shardDir: s.shardDir,
+    format: s.format,
+    rotation: s.rotation,
+    logger,
+    sessionTimeoutMs: config.delivery.sessionTimeoutMs,
+    heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
   });
   await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
 }

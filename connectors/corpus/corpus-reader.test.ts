@@ -109,7 +109,10 @@ describe('readCorpus', () => {
 
   it('skips blank lines but keeps counting them, and copes with CRLF and a BOM', async () => {
     const file = path.join(dir, 'crlf.jsonl');
-    await writeFile(file, '\ufeff' + JSON.stringify({ image: 'a.png', question: 'one' }) + '\r\n\r\n  \r\n' + JSON.stringify({ image: 'b.png', question: 'two' }));
+    await writeFile(
+      file,
+      '\ufeff' + JSON.stringify({ image: 'a.png', question: 'one' }) + '\r\n\r\n  \r\n' + JSON.stringify({ image: 'b.png', question: 'two' }),
+    );
     const items = await collect(file);
     expect(items.map((i) => [i.ok, i.line])).toEqual([
       [true, 1],

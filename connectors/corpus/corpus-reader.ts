@@ -14,27 +14,34 @@ const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 // Standard and URL-safe alphabets, optional padding; Buffer.from would silently skip junk.
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
-const imageRef = z.union([
-  z
-    .string()
-    .min(1, 'image path or URL is empty')
-    .refine((s) => {
-      const scheme = URL_SCHEME.exec(s)?.[1]?.toLowerCase();
-      return scheme === undefined || scheme === 'http' || scheme === 'https' || scheme === 'file';
-    }, 'image URL must be http(s) or file'),
-  z.object({
-    bytes_b64: z
+const imageRef = z.union(
+  [
+    z
       .string()
-      .transform((s) => s.replace(/\s+/g, ''))
-      .refine((s) => s.length > 0 && BASE64.test(s), 'bytes_b64 is not base64'),
-  }),
-], { error: (iss) => (iss.input === undefined ? 'required' : 'expected a path, an http(s) URL or {bytes_b64}') });
+      .min(1, 'image path or URL is empty')
+      .refine((s) => {
+        const scheme = URL_SCHEME.exec(s)?.[1]?.toLowerCase();
+        return scheme === undefined || scheme === 'http' || scheme === 'https' || scheme === 'file';
+      }, 'image URL must be http(s) or file'),
+    z.object({
+      bytes_b64: z
+        .string()
+        .transform((s) => s.replace(/\s+/g, ''))
+        .refine((s) => s.length > 0 && BASE64.test(s), 'bytes_b64 is not base64'),
+    }),
+  ],
+  { error: (iss) => (iss.input === undefined ? 'required' : 'expected a path, an http(s) URL or {bytes_b64}') },
+);
 
 /** One line of a corpus file, as written. Unknown fields are ignored for forward compatibility. */
 export const corpusLineSchema = z.object({
   // The id is the record key downstream: a leading zero byte would read as the Confluent
   // magic byte to a key decoder (keys are plain UTF-8, see README).
-  id: z.string().min(1).refine((s) => !s.startsWith('\u0000'), 'id must not start with a zero byte').optional(),
+  id: z
+    .string()
+    .min(1)
+    .refine((s) => !s.startsWith('\u0000'), 'id must not start with a zero byte')
+    .optional(),
   image: imageRef,
   question: z.string({ error: (iss) => (iss.input === undefined ? 'required' : undefined) }).refine((s) => s.trim().length > 0, 'question is empty'),
   phrases: z.array(z.string()).optional(),
@@ -54,9 +61,7 @@ export interface CorpusEvent {
   metadata: Record<string, string>;
 }
 
-export type CorpusItem =
-  | { ok: true; line: number; file: string; event: CorpusEvent }
-  | { ok: false; line: number; file: string; raw: string; error: string };
+export type CorpusItem = { ok: true; line: number; file: string; event: CorpusEvent } | { ok: false; line: number; file: string; raw: string; error: string };
 
 export interface ReadCorpusOptions {
   /** Stamped into metadata.corpus when a line does not set it itself. */
@@ -65,7 +70,10 @@ export interface ReadCorpusOptions {
 
 /** Stable across runs and machines (but not renames): sha256(basename:line), 16 hex chars. */
 export function stableEventId(file: string, line: number): string {
-  return createHash('sha256').update(`${path.basename(file)}:${line}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${path.basename(file)}:${line}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function resolveImage(image: string, file: string): string {

@@ -5,7 +5,10 @@ const items = (...specs: Array<[number, number]>) => specs.map(([partition, offs
 
 describe('commitEnds', () => {
   it('gives one past the last offset of each partition, in the order partitions first appear', () => {
-    expect([...commitEnds(items([1, 4], [0, 7], [1, 5], [0, 9]))]).toEqual([[1, 6n], [0, 10n]]);
+    expect([...commitEnds(items([1, 4], [0, 7], [1, 5], [0, 9]))]).toEqual([
+      [1, 6n],
+      [0, 10n],
+    ]);
     expect(commitEnds([])).toEqual(new Map());
   });
 
@@ -21,7 +24,10 @@ describe('AckLedger', () => {
     expect(t).toEqual({ seq: 1, generation: 0, partitions: [0, 2] });
     expect(l.pending()).toEqual([]); // nothing before the ack
     expect(l.ack(t)).toBe('commit');
-    expect(l.pending()).toEqual([{ partition: 0, offset: '2' }, { partition: 2, offset: '6' }]);
+    expect(l.pending()).toEqual([
+      { partition: 0, offset: '2' },
+      { partition: 2, offset: '6' },
+    ]);
   });
 
   it('never commits past an un-acked batch when acks come out of order', () => {
@@ -36,7 +42,10 @@ describe('AckLedger', () => {
     expect(l.pending()).toEqual([{ partition: 1, offset: '1' }]);
     // b1 releases b2 and b3 behind it in one move.
     expect(l.ack(b1)).toBe('commit');
-    expect(l.pending()).toEqual([{ partition: 1, offset: '1' }, { partition: 0, offset: '4' }]);
+    expect(l.pending()).toEqual([
+      { partition: 1, offset: '1' },
+      { partition: 0, offset: '4' },
+    ]);
   });
 
   it('commits past skipped records at once when no batch is out, and in order behind one that is', () => {

@@ -1,6 +1,11 @@
 import { RecordBuffer, type BufferItem } from './record-buffer';
 
-const rec = (partition: number, offset: number): BufferItem<string> => ({ kind: 'record', partition, offset: String(offset), record: `${partition}@${offset}` });
+const rec = (partition: number, offset: number): BufferItem<string> => ({
+  kind: 'record',
+  partition,
+  offset: String(offset),
+  record: `${partition}@${offset}`,
+});
 const skip = (partition: number, offset: number): BufferItem<string> => ({ kind: 'skip', partition, offset: String(offset) });
 
 describe('RecordBuffer', () => {

@@ -2,9 +2,7 @@
 // records waiting for the next batch, and markers for records consumed but never yielded
 // (filtered, undecodable), which matter only for the offset they let a commit pass.
 
-export type BufferItem<R> =
-  | { kind: 'record'; partition: number; offset: string; record: R }
-  | { kind: 'skip'; partition: number; offset: string };
+export type BufferItem<R> = { kind: 'record'; partition: number; offset: string; record: R } | { kind: 'skip'; partition: number; offset: string };
 
 export class RecordBuffer<R> {
   private items: Array<BufferItem<R>> = [];

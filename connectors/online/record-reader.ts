@@ -20,7 +20,12 @@ export class RecordReader<T> {
   private readonly onError?: (error: DecodeError, record: RecordInfo) => void;
 
   /** Counts into `stats` (filtered, undecodable), the consumer's own counters. */
-  constructor(topic: string, options: ReaderOptions<T>, private readonly stats: TrainingConsumerStats, private readonly log: Logger) {
+  constructor(
+    topic: string,
+    options: ReaderOptions<T>,
+    private readonly stats: TrainingConsumerStats,
+    private readonly log: Logger,
+  ) {
     const { serdes, registry, type } = options;
     if (serdes) this.serde = serdes.for<T>(topic);
     else if (registry && type) this.serde = new TopicSerde<T>(topic, type, registry);
@@ -44,9 +49,16 @@ export class RecordReader<T> {
       const error = err instanceof DecodeError ? err : new DecodeError(errorMessage(err), { cause: err });
       try {
         if (this.onError) this.onError(error, info);
-        else this.log.warn({ partition: info.partition, offset: info.offset, error: error.message }, 'skipping an undecodable record (it is in the dead-letter topic upstream)');
+        else
+          this.log.warn(
+            { partition: info.partition, offset: info.offset, error: error.message },
+            'skipping an undecodable record (it is in the dead-letter topic upstream)',
+          );
       } catch (hookErr) {
-        return { kind: 'fail', error: new Error(`onError threw for ${info.topic}[${info.partition}]@${info.offset}: ${errorMessage(hookErr)}`, { cause: hookErr }) };
+        return {
+          kind: 'fail',
+          error: new Error(`onError threw for ${info.topic}[${info.partition}]@${info.offset}: ${errorMessage(hookErr)}`, { cause: hookErr }),
+        };
       }
       return { kind: 'item', item: { kind: 'skip', partition: info.partition, offset: info.offset } };
     }

@@ -35,7 +35,10 @@ export class EmbeddedRewardExchange implements RewardExchange {
   private closed = false;
   private readonly logger: Logger;
 
-  constructor(private readonly runtime: EmbeddedRuntime, private readonly opts: EmbeddedRewardExchangeOptions = {}) {
+  constructor(
+    private readonly runtime: EmbeddedRuntime,
+    private readonly opts: EmbeddedRewardExchangeOptions = {},
+  ) {
     this.topics = opts.topics ?? rewardTopics(runtime.topology);
     this.logger = opts.logger ?? silentLogger;
   }
@@ -50,9 +53,14 @@ export class EmbeddedRewardExchange implements RewardExchange {
     if (reason) throw new PipelineDownError(reason);
     const waiter = this.waiters.wait(rollouts, opts);
     try {
-      await this.runtime.produce(this.topics.rollouts, rollouts.map((r) => ({ key: r.groupId, value: r })));
+      await this.runtime.produce(
+        this.topics.rollouts,
+        rollouts.map((r) => ({ key: r.groupId, value: r })),
+      );
     } catch (err) {
-      waiter.abort(err instanceof ValidationError ? err : new PipelineDownError(`the embedded pipeline cannot take rollouts: ${errorMessage(err)}`, { cause: err }));
+      waiter.abort(
+        err instanceof ValidationError ? err : new PipelineDownError(`the embedded pipeline cannot take rollouts: ${errorMessage(err)}`, { cause: err }),
+      );
     }
     void this.pump();
     return waiter.promise;

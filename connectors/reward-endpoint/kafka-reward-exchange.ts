@@ -115,10 +115,18 @@ export class KafkaRewardExchange implements RewardExchange {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       joined,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the reward-record consumer did not join its group within ${joinTimeoutMs} ms`)), joinTimeoutMs))),
+      new Promise(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`the reward-record consumer did not join its group within ${joinTimeoutMs} ms`)), joinTimeoutMs)),
+      ),
     ]).finally(() => clearTimeout(timer));
 
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
 
     if (this.opts.rewardGroupId) {
@@ -135,7 +143,10 @@ export class KafkaRewardExchange implements RewardExchange {
     let problem: string | null;
     try {
       const { groups } = await this.admin!.describeGroups([id]);
-      problem = groups[0] && groups[0].members.length > 0 ? null : `no reward node is running: consumer group '${id}' has no members (start one with \`valor-stream run --runtime kafka --only reward\`)`;
+      problem =
+        groups[0] && groups[0].members.length > 0
+          ? null
+          : `no reward node is running: consumer group '${id}' has no members (start one with \`valor-stream run --runtime kafka --only reward\`)`;
     } catch (err) {
       problem = `cannot reach the Kafka cluster: ${errorMessage(err)}`;
     }
@@ -169,7 +180,9 @@ export class KafkaRewardExchange implements RewardExchange {
     });
     try {
       const serde = this.opts.serdes.for<ReasoningRollout>(topic);
-      const messages = await Promise.all(rollouts.map(async (r) => ({ key: r.groupId, value: await serde.encode(r), partition: this.partitionFor(topic, r.groupId) })));
+      const messages = await Promise.all(
+        rollouts.map(async (r) => ({ key: r.groupId, value: await serde.encode(r), partition: this.partitionFor(topic, r.groupId) })),
+      );
       const meta = await this.producer!.send({ topic, messages, acks: -1 });
       // One send appends each partition's messages as one batch, in order, from its base offset.
       const base = new Map(meta.map((m) => [m.partition, BigInt(m.baseOffset ?? '0')]));
@@ -195,7 +208,14 @@ export class KafkaRewardExchange implements RewardExchange {
     const n = this.rolloutPartitions;
     return this.partitioner({
       topic,
-      partitionMetadata: Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 })),
+      partitionMetadata: Array.from({ length: n }, (_, i) => ({
+        partitionId: i,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        offlineReplicas: [],
+        partitionErrorCode: 0,
+      })),
       message: { key, value: null },
     });
   }

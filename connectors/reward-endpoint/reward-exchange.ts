@@ -25,14 +25,21 @@ export interface RewardExchange {
 
 /** Some rollouts got no reward record in time; `missing` are their ids. */
 export class RewardTimeoutError extends ValorError {
-  constructor(readonly missing: string[], readonly total: number, timeoutMs: number) {
+  constructor(
+    readonly missing: string[],
+    readonly total: number,
+    timeoutMs: number,
+  ) {
     super(`no reward record for ${missing.length} of ${total} rollout(s) within ${timeoutMs} ms: ${listIds(missing)}`, { retriable: true });
   }
 }
 
 /** The reward node gave up on a rollout: it went to the dead-letter topic. */
 export class RewardFailedError extends ValorError {
-  constructor(readonly rolloutId: string, readonly reason: string) {
+  constructor(
+    readonly rolloutId: string,
+    readonly reason: string,
+  ) {
     super(`rollout ${rolloutId} was dead-lettered by the pipeline: ${reason}`);
   }
 }

@@ -30,7 +30,10 @@ describe('parseGetRewardRequest', () => {
 
 describe('rolloutsFromRequest', () => {
   it('strips the prompt, groups by prompt and derives ids from the request id', () => {
-    const body = { query: ['P1<plan>a</plan>', 'P2<plan>b</plan>', 'P1<plan>c</plan>', '<s>P1<plan>d</plan>', 'only a response'], prompts: ['P1', 'P2', 'P1', 'P1', 'P3'] };
+    const body = {
+      query: ['P1<plan>a</plan>', 'P2<plan>b</plan>', 'P1<plan>c</plan>', '<s>P1<plan>d</plan>', 'only a response'],
+      prompts: ['P1', 'P2', 'P1', 'P1', 'P3'],
+    };
     const rs = rolloutsFromRequest(body, { requestId: 'req-1', now: 5 });
     expect(rs.map((r) => r.response)).toEqual(['<plan>a</plan>', '<plan>b</plan>', '<plan>c</plan>', '<plan>d</plan>', 'only a response']);
     expect(rs.map((r) => r.question)).toEqual(body.prompts);
@@ -55,7 +58,10 @@ describe('rolloutsFromRequest', () => {
   it('makes each item a group of its own without prompts', () => {
     const rs = rolloutsFromRequest({ query: ['x', 'x'] }, { requestId: 'r', now: 0 });
     expect(rs[0]!.groupId).not.toBe(rs[1]!.groupId);
-    expect(rs.map((r) => [r.groupSize, r.response, r.question])).toEqual([[1, 'x', ''], [1, 'x', '']]);
+    expect(rs.map((r) => [r.groupSize, r.response, r.question])).toEqual([
+      [1, 'x', ''],
+      [1, 'x', ''],
+    ]);
   });
 
   it('finds the prompt only near the start of the query', () => {
@@ -79,6 +85,10 @@ describe('rewardResponse', () => {
       scores: [0.8, 0],
       extra_logs: { logic: [1, 0], syntax: [1, 0], attributes: [1, 0], spatial: [0, 0], adherence: [1, 0], format_ok: [1, 0] },
     });
-    expect(rewardResponse([])).toEqual({ rewards: [], scores: [], extra_logs: { logic: [], syntax: [], attributes: [], spatial: [], adherence: [], format_ok: [] } });
+    expect(rewardResponse([])).toEqual({
+      rewards: [],
+      scores: [],
+      extra_logs: { logic: [], syntax: [], attributes: [], spatial: [], adherence: [], format_ok: [] },
+    });
   });
 });

@@ -22,7 +22,8 @@ const NO_BOXES = `<plan>1. Ask about it.</plan><answer>\nfinal_answer = vqa(img_
 // No <answer> block: the format gate scores it 0 before any judge is called.
 const NO_ANSWER = '<plan>1. Detect the mug.</plan> The mug is on the left.';
 
-const chat = (q: string) => `<|im_start|>system\nAnswer with <plan>…</plan><answer>program</answer>.<|im_end|>\n<|im_start|>user\n${q}<|im_end|>\n<|im_start|>assistant\n`;
+const chat = (q: string) =>
+  `<|im_start|>system\nAnswer with <plan>…</plan><answer>program</answer>.<|im_end|>\n<|im_start|>user\n${q}<|im_end|>\n<|im_start|>assistant\n`;
 const P1 = chat('Is the mug left of the laptop?');
 const P2 = chat('Is the cup right of the book?');
 
@@ -32,7 +33,11 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as { rewards?: number[]; scores?: number[]; extra_logs?: Record<string, number[]>; error?: string } };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: (await res.json()) as { rewards?: number[]; scores?: number[]; extra_logs?: Record<string, number[]>; error?: string },
+  };
 }
 
 // The components of each response above, as the endpoint lists them in extra_logs.
@@ -76,7 +81,11 @@ describe('reward endpoint on the embedded runtime', () => {
   beforeEach(() => judge.faults.reset());
 
   it('answers an OpenRLHF batch with rewards in query order, grouped by prompt', async () => {
-    const body = { query: [P1 + GOOD, P2 + NO_BOXES, P1 + NO_ANSWER, P2 + GOOD, P1 + NO_BOXES], prompts: [P1, P2, P1, P2, P1], labels: [null, null, null, null, null] };
+    const body = {
+      query: [P1 + GOOD, P2 + NO_BOXES, P1 + NO_ANSWER, P2 + GOOD, P1 + NO_BOXES],
+      prompts: [P1, P2, P1, P2, P1],
+      labels: [null, null, null, null, null],
+    };
     const calls = judge.calls.length;
     const res = await post(url, body, { 'x-request-id': 'batch-1' });
     expect(res.status).toBe(200);
@@ -117,7 +126,8 @@ describe('reward endpoint on the embedded runtime', () => {
 
   it('gates the response only when the prompt itself explains <plan> and <answer>, also when the prompt was cut from the left', async () => {
     // A system prompt with empty example blocks: the gate on prompt + response would find them.
-    const SYS = '<|im_start|>system\nWrite the plan in <plan></plan> and the program in <answer></answer>.<|im_end|>\n<|im_start|>user\nIs the mug left of the laptop?<|im_end|>\n<|im_start|>assistant\n';
+    const SYS =
+      '<|im_start|>system\nWrite the plan in <plan></plan> and the program in <answer></answer>.<|im_end|>\n<|im_start|>user\nIs the mug left of the laptop?<|im_end|>\n<|im_start|>assistant\n';
     // OpenRLHF keeps the last tokens of a prompt that is too long; the example blocks survive the cut.
     const cut = SYS.slice(25);
     expect(cut).toContain('<plan></plan>');
@@ -342,7 +352,11 @@ describe('reward endpoint status codes', () => {
   });
 
   it('answers 503 while the embedded pipeline cannot start, naming why', async () => {
-    const topology = valorTopology({ nodeConfig: { reward: { provider: { kind: 'gemini-vertex', project: 'p', baseURL: 'http://127.0.0.1:9' }, prompts: { logic: '/nonexistent/logic-v9.md' } } } });
+    const topology = valorTopology({
+      nodeConfig: {
+        reward: { provider: { kind: 'gemini-vertex', project: 'p', baseURL: 'http://127.0.0.1:9' }, prompts: { logic: '/nonexistent/logic-v9.md' } },
+      },
+    });
     const exchange = new EmbeddedRewardExchange(new EmbeddedRuntime(topology, { only: ['reward'] }));
     await withServer(exchange, async (url) => {
       const first = await post(url, { query: ['a'] });

@@ -46,7 +46,10 @@ export interface RewardServerOptions {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -65,11 +68,51 @@ function metricsIn(registry: Registry): Metrics {
   // Reuse what is registered: several servers (tests) share the global registry.
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
-    requests: get('valor_reward_endpoint_requests_total', () => new Counter({ name: 'valor_reward_endpoint_requests_total', help: 'Requests to the reward endpoint by route and status', labelNames: ['route', 'status'], registers: [registry] })),
-    rollouts: get('valor_reward_endpoint_rollouts_total', () => new Counter({ name: 'valor_reward_endpoint_rollouts_total', help: 'Rollouts submitted through /get_reward, by outcome (scored, failed)', labelNames: ['outcome'], registers: [registry] })),
-    duration: get('valor_reward_endpoint_request_seconds', () => new Histogram({ name: 'valor_reward_endpoint_request_seconds', help: 'Time to answer /get_reward', labelNames: ['route'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300], registers: [registry] })),
-    waiting: get('valor_reward_endpoint_waiting_rollouts', () => new Gauge({ name: 'valor_reward_endpoint_waiting_rollouts', help: 'Rollouts waiting for their reward record', registers: [registry] })),
-    promptMatches: get('valor_reward_endpoint_prompt_matches_total', () => new Counter({ name: 'valor_reward_endpoint_prompt_matches_total', help: 'How each sample\'s prompt was found in its query (exact, loose, truncated, absent; none without a prompt)', labelNames: ['match'], registers: [registry] })),
+    requests: get(
+      'valor_reward_endpoint_requests_total',
+      () =>
+        new Counter({
+          name: 'valor_reward_endpoint_requests_total',
+          help: 'Requests to the reward endpoint by route and status',
+          labelNames: ['route', 'status'],
+          registers: [registry],
+        }),
+    ),
+    rollouts: get(
+      'valor_reward_endpoint_rollouts_total',
+      () =>
+        new Counter({
+          name: 'valor_reward_endpoint_rollouts_total',
+          help: 'Rollouts submitted through /get_reward, by outcome (scored, failed)',
+          labelNames: ['outcome'],
+          registers: [registry],
+        }),
+    ),
+    duration: get(
+      'valor_reward_endpoint_request_seconds',
+      () =>
+        new Histogram({
+          name: 'valor_reward_endpoint_request_seconds',
+          help: 'Time to answer /get_reward',
+          labelNames: ['route'],
+          buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+          registers: [registry],
+        }),
+    ),
+    waiting: get(
+      'valor_reward_endpoint_waiting_rollouts',
+      () => new Gauge({ name: 'valor_reward_endpoint_waiting_rollouts', help: 'Rollouts waiting for their reward record', registers: [registry] }),
+    ),
+    promptMatches: get(
+      'valor_reward_endpoint_prompt_matches_total',
+      () =>
+        new Counter({
+          name: 'valor_reward_endpoint_prompt_matches_total',
+          help: "How each sample's prompt was found in its query (exact, loose, truncated, absent; none without a prompt)",
+          labelNames: ['match'],
+          registers: [registry],
+        }),
+    ),
   };
 }
 
@@ -149,7 +192,11 @@ export class RewardServer {
     }
   }
 
-  private async getReward(req: http.IncomingMessage, res: http.ServerResponse, send: (status: number, body: unknown, headers?: Record<string, string>) => void): Promise<void> {
+  private async getReward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    send: (status: number, body: unknown, headers?: Record<string, string>) => void,
+  ): Promise<void> {
     const started = performance.now();
     const raw = await readBody(req, this.opts.maxBodyBytes ?? 32 * 2 ** 20);
     let json: unknown;
@@ -171,7 +218,10 @@ export class RewardServer {
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : contentRequestId(parsed.value);
     const mapping = { requestId, now: Date.now(), policyModel: this.opts.policyModel };
-    const assignment: Assignment = this.grouper?.assign(parsed.value, mapping) ?? { rollouts: rolloutsFromRequest(parsed.value, mapping), settle: () => undefined };
+    const assignment: Assignment = this.grouper?.assign(parsed.value, mapping) ?? {
+      rollouts: rolloutsFromRequest(parsed.value, mapping),
+      settle: () => undefined,
+    };
     const rollouts = assignment.rollouts;
     for (const r of rollouts) this.metrics.promptMatches.inc({ match: r.lineage.versions['request.prompt'] ?? (r.question ? 'exact' : 'none') });
     // Stop waiting when the client goes away; what was produced is still scored.
@@ -222,7 +272,9 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
       if (size > max) chunks = null;
       chunks?.push(c);
     });
-    req.on('end', () => (chunks ? resolve(Buffer.concat(chunks)) : reject(new HttpError(413, `request body of ${size} bytes is larger than the limit of ${max} bytes`))));
+    req.on('end', () =>
+      chunks ? resolve(Buffer.concat(chunks)) : reject(new HttpError(413, `request body of ${size} bytes is larger than the limit of ${max} bytes`)),
+    );
     req.on('error', reject);
   });
 }

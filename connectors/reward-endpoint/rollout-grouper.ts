@@ -150,7 +150,13 @@ export class RolloutGrouper {
       pg.closed.push(pg.open);
       pg.open = null;
     }
-    const g = (pg.open ??= { id: deterministicId('grp', this.runId, this.seq++, prompt), size: this.opts.groupSize, openedAt: now, touchedAt: now, members: [] });
+    const g = (pg.open ??= {
+      id: deterministicId('grp', this.runId, this.seq++, prompt),
+      size: this.opts.groupSize,
+      openedAt: now,
+      touchedAt: now,
+      members: [],
+    });
     const same = g.members.filter((x) => x.responseHash === hash).length;
     const member: Member = { rolloutId: deterministicId('ro', g.id, hash, same), responseHash: hash, state: 'held' };
     g.members.push(member);

@@ -35,18 +35,45 @@ describe('file sinks on the embedded log', () => {
   const odvg = async (dir: string, runtime: EmbeddedRuntime, mode: 'od' | 'vg' = 'od', keepNegativeOnly = true) => {
     const storage = new LocalFileStorage(dir);
     const registry = await FileLabelRegistry.open(path.join(dir, '..', `${path.basename(dir)}-labels.log`));
-    const format = new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels: registry, images: imageIntakeConfig.parse({ allowedRoots: [work] }), mode, keepNegativeOnly });
-    const r = await runEmbeddedSink({ runtime, topic: T.pseudoLabels, storage, shardDir: 'shards', format, rotation: { maxRecords: 25 }, logger: silentLogger });
+    const format = new OdvgFormat({
+      storage,
+      rootPath: dir,
+      shardDir: 'shards',
+      labels: registry,
+      images: imageIntakeConfig.parse({ allowedRoots: [work] }),
+      mode,
+      keepNegativeOnly,
+    });
+    const r = await runEmbeddedSink({
+      runtime,
+      topic: T.pseudoLabels,
+      storage,
+      shardDir: 'shards',
+      format,
+      rotation: { maxRecords: 25 },
+      logger: silentLogger,
+    });
     await format.onShardsClosed();
     return r;
   };
   const runtimeWith = async (values: PseudoLabel[]) => {
     const rt = new EmbeddedRuntime(valorTopology({ partitions: 2 }), { only: [] });
-    await rt.produce(T.pseudoLabels, values.map((v) => ({ key: v.queryId, value: v })));
+    await rt.produce(
+      T.pseudoLabels,
+      values.map((v) => ({ key: v.queryId, value: v })),
+    );
     return rt;
   };
   const shardLines = (dir: string) =>
-    fs.readdirSync(path.join(dir, 'shards')).filter((f) => f.endsWith('.jsonl')).flatMap((f) => fs.readFileSync(path.join(dir, 'shards', f), 'utf8').split('\n').filter(Boolean));
+    fs
+      .readdirSync(path.join(dir, 'shards'))
+      .filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) =>
+        fs
+          .readFileSync(path.join(dir, 'shards', f), 'utf8')
+          .split('\n')
+          .filter(Boolean),
+      );
 
   it('writes an ODVG dataset the loader accepts, with images stored once each', async () => {
     const dir = path.join(work, 'od');
@@ -71,7 +98,10 @@ describe('file sinks on the embedded log', () => {
   it('drops replayed records by their signature', async () => {
     const dir = path.join(work, 'dedup');
     const rt = await runtimeWith(labels);
-    await rt.produce(T.pseudoLabels, labels.slice(0, 30).map((v) => ({ key: v.queryId, value: { ...v, id: `${v.id}-replay` } })));
+    await rt.produce(
+      T.pseudoLabels,
+      labels.slice(0, 30).map((v) => ({ key: v.queryId, value: { ...v, id: `${v.id}-replay` } })),
+    );
     const r = await odvg(dir, rt);
     expect(r).toMatchObject({ written: 120, duplicates: 30 });
     expect(shardLines(dir)).toHaveLength(120);
@@ -88,7 +118,12 @@ describe('file sinks on the embedded log', () => {
 
   it('keeps or skips negative-only images by setting, and dead-letters a record whose image is gone', async () => {
     const negative = { ...labels[0]!, id: 'neg', queryId: 'neg', accepted: [] };
-    const missing = { ...labels[1]!, id: 'gone', queryId: 'gone', image: { ...labels[1]!.image, uri: path.join(work, 'corpus', 'nope.png'), sha256: 'a'.repeat(64) } };
+    const missing = {
+      ...labels[1]!,
+      id: 'gone',
+      queryId: 'gone',
+      image: { ...labels[1]!.image, uri: path.join(work, 'corpus', 'nope.png'), sha256: 'a'.repeat(64) },
+    };
     const keep = await odvg(path.join(work, 'neg-keep'), await runtimeWith([negative]));
     expect(keep.written).toBe(1);
     const rt = await runtimeWith([negative, missing]);
@@ -102,16 +137,49 @@ describe('file sinks on the embedded log', () => {
 
   it('writes reward groups with their statistics', async () => {
     const group: RewardGroup = {
-      groupId: 'g1', questionId: 'q1', groupSize: 2, partial: false, mean: 0.5, std: 0.5, createdAt: 1,
-      members: [{ rolloutId: 'r1', rewardId: 'w1', total: 1 }, { rolloutId: 'r2', rewardId: 'w2', total: 0 }],
+      groupId: 'g1',
+      questionId: 'q1',
+      groupSize: 2,
+      partial: false,
+      mean: 0.5,
+      std: 0.5,
+      createdAt: 1,
+      members: [
+        { rolloutId: 'r1', rewardId: 'w1', total: 1 },
+        { rolloutId: 'r2', rewardId: 'w2', total: 0 },
+      ],
       lineage: { parents: ['w1', 'w2'], producedBy: 'group', producerVersion: '0', versions: { 'judge.model': 'gemini-2.5-flash' }, source: null },
     };
     const rt = new EmbeddedRuntime(valorTopology({ partitions: 1 }), { only: [] });
-    await rt.produce(T.rewardGroups, [{ key: 'g1', value: group }, { key: 'g1', value: group }]);
+    await rt.produce(T.rewardGroups, [
+      { key: 'g1', value: group },
+      { key: 'g1', value: group },
+    ]);
     const dir = path.join(work, 'rewards');
-    const r = await runEmbeddedSink({ runtime: rt, topic: T.rewardGroups, storage: new LocalFileStorage(dir), shardDir: 'groups', format: new RewardFormat(), logger: silentLogger });
+    const r = await runEmbeddedSink({
+      runtime: rt,
+      topic: T.rewardGroups,
+      storage: new LocalFileStorage(dir),
+      shardDir: 'groups',
+      format: new RewardFormat(),
+      logger: silentLogger,
+    });
     expect(r).toMatchObject({ written: 1, duplicates: 1 });
-    const lines = fs.readdirSync(path.join(dir, 'groups')).filter((f) => f.endsWith('.jsonl')).flatMap((f) => fs.readFileSync(path.join(dir, 'groups', f), 'utf8').split('\n').filter(Boolean));
-    expect(JSON.parse(lines[0]!)).toMatchObject({ groupId: 'g1', mean: 0.5, std: 0.5, members: group.members, lineage: { versions: { 'judge.model': 'gemini-2.5-flash' } } });
+    const lines = fs
+      .readdirSync(path.join(dir, 'groups'))
+      .filter((f) => f.endsWith('.jsonl'))
+      .flatMap((f) =>
+        fs
+          .readFileSync(path.join(dir, 'groups', f), 'utf8')
+          .split('\n')
+          .filter(Boolean),
+      );
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      groupId: 'g1',
+      mean: 0.5,
+      std: 0.5,
+      members: group.members,
+      lineage: { versions: { 'judge.model': 'gemini-2.5-flash' } },
+    });
   });
 });

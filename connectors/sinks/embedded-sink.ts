@@ -21,7 +21,13 @@ export async function runEmbeddedSink<T>(opts: {
   const totals = { written: 0, duplicates: 0, skipped: 0, deadLettered: 0, shards: 0 };
   for (let p = 0; p < runtime.log.partitions(topic); p++) {
     const sink = await PartitionSink.open<T>({
-      storage: opts.storage, dir: opts.shardDir, topic, partition: p, format: opts.format, rotation: opts.rotation, logger: opts.logger,
+      storage: opts.storage,
+      dir: opts.shardDir,
+      topic,
+      partition: p,
+      format: opts.format,
+      rotation: opts.rotation,
+      logger: opts.logger,
       deadLetter: async (r, err) => {
         const m = { topic, partition: p, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.raw };
         const dl = deadLetterRecord(`sink.${opts.format.name}`, m, err, 1, Date.now());

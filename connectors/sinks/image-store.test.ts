@@ -27,9 +27,24 @@ describe('stale image temps when an ODVG sink starts', () => {
     const t = (Date.now() - ageMs) / 1000;
     fs.utimesSync(abs, t, t);
   };
-  const files = () => fs.readdirSync(path.join(root, 'images'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const files = () =>
+    fs
+      .readdirSync(path.join(root, 'images'), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
   const format = (logger: pino.Logger, staleTemps?: { graceMs?: number; maxAgeMs?: number }) =>
-    new OdvgFormat({ storage: new LocalFileStorage(root), rootPath: root, shardDir: 'shards', labels, images: imageIntakeConfig.parse({ allowedRoots: [root] }), mode: 'od', keepNegativeOnly: true, logger, staleTemps });
+    new OdvgFormat({
+      storage: new LocalFileStorage(root),
+      rootPath: root,
+      shardDir: 'shards',
+      labels,
+      images: imageIntakeConfig.parse({ allowedRoots: [root] }),
+      mode: 'od',
+      keepNegativeOnly: true,
+      logger,
+      staleTemps,
+    });
 
   it("removes a killed writer's temps next to the finished images, keeps live writers' temps, and logs how many", async () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
@@ -65,7 +80,10 @@ describe('stale image temps when an ODVG sink starts', () => {
     for (let i = 0; i < 50 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
     await f.close();
     expect(files()).toEqual([]);
-    expect(lines.map((l) => [l.removed, l.pending])).toEqual([[0, 1], [1, 0]]);
+    expect(lines.map((l) => [l.removed, l.pending])).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
   });
 
   it('close() cancels the second sweep', async () => {

@@ -19,14 +19,25 @@ export interface BlobWriter {
 /** Where images live, relative to the dataset root. */
 export const IMAGE_DIR = 'images';
 
-const EXT: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif', 'image/tiff': 'tif', 'image/heif': 'heif', 'image/svg+xml': 'svg' };
+const EXT: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/tiff': 'tif',
+  'image/heif': 'heif',
+  'image/svg+xml': 'svg',
+};
 
 export class ImageStore {
   private readonly intake: ImageIntake;
   /** Addresses known to exist, so repeated images cost no I/O. */
   private readonly known = new Set<string>();
 
-  constructor(private readonly blobs: BlobWriter, images: ImageIntakeConfig) {
+  constructor(
+    private readonly blobs: BlobWriter,
+    images: ImageIntakeConfig,
+  ) {
     this.intake = new ImageIntake(images);
   }
 

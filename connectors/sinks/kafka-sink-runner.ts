@@ -50,7 +50,14 @@ export class KafkaSinkRunner<T> {
 
   /** Totals over the partitions this process holds now. */
   async totals(): Promise<SinkStats> {
-    const s: SinkStats = { partitions: [...this.sinks.keys()].sort((a, b) => a - b), written: 0, duplicates: 0, skipped: 0, deadLettered: 0, shardsClosed: this.shardsClosed };
+    const s: SinkStats = {
+      partitions: [...this.sinks.keys()].sort((a, b) => a - b),
+      written: 0,
+      duplicates: 0,
+      skipped: 0,
+      deadLettered: 0,
+      shardsClosed: this.shardsClosed,
+    };
     for (const p of this.sinks.values()) addCounts(s, (await p).stats);
     return s;
   }
@@ -96,7 +103,12 @@ export class KafkaSinkRunner<T> {
 
   async start(): Promise<void> {
     await this.o.serdes.for(this.o.topic).id();
-    this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.o.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     const consumer = this.o.kafka.consumer({
       groupId: this.o.groupId,

@@ -41,12 +41,21 @@ describe('FileLabelRegistry', () => {
   it('assigns ids in first-appearance order, appends new classes, and keeps them after a restart', async () => {
     const file = path.join(dir, 'labels.log');
     const a = await FileLabelRegistry.open(file);
-    expect([...(await a.idsFor(['cat', 'dog']))]).toEqual([['cat', 0], ['dog', 1]]);
-    expect([...(await a.idsFor(['bird', 'cat']))]).toEqual([['bird', 2], ['cat', 0]]);
+    expect([...(await a.idsFor(['cat', 'dog']))]).toEqual([
+      ['cat', 0],
+      ['dog', 1],
+    ]);
+    expect([...(await a.idsFor(['bird', 'cat']))]).toEqual([
+      ['bird', 2],
+      ['cat', 0],
+    ]);
     await a.close();
     const b = await FileLabelRegistry.open(file);
     expect(b.labels()).toEqual(['cat', 'dog', 'bird']);
-    expect([...(await b.idsFor(['dog', 'fish']))]).toEqual([['dog', 1], ['fish', 3]]);
+    expect([...(await b.idsFor(['dog', 'fish']))]).toEqual([
+      ['dog', 1],
+      ['fish', 3],
+    ]);
   });
 
   it('two instances on one log agree, even when both add the same class', async () => {
@@ -78,7 +87,10 @@ describe('KafkaLabelRegistry', () => {
   it('appends a new category as key = category, value = a Confluent-framed LabelLogEntry', async () => {
     const registry = new MemoryRegistry();
     const r = await KafkaLabelRegistry.open({} as Kafka, 'valor.labels', registry);
-    expect([...(await r.idsFor(['red circle', 'blue square']))]).toEqual([['red circle', 0], ['blue square', 1]]);
+    expect([...(await r.idsFor(['red circle', 'blue square']))]).toEqual([
+      ['red circle', 0],
+      ['blue square', 1],
+    ]);
     expect(log.records.map((x) => x.key)).toEqual(['red circle', 'blue square']);
     const id = await registry.register('valor.labels-value', loadSchema('LabelLogEntry'));
     for (const x of log.records) {
@@ -97,7 +109,10 @@ describe('KafkaLabelRegistry', () => {
     ];
     const r = await KafkaLabelRegistry.open({} as Kafka, 'valor.labels', new MemoryRegistry());
     expect(r.labels()).toEqual(['cat', 'dog']);
-    expect([...(await r.idsFor(['dog', 'bird']))]).toEqual([['dog', 1], ['bird', 2]]);
+    expect([...(await r.idsFor(['dog', 'bird']))]).toEqual([
+      ['dog', 1],
+      ['bird', 2],
+    ]);
     await r.close();
   });
 });

@@ -141,22 +141,39 @@ async function endsWithNewline(file: string, size: number): Promise<boolean> {
 export class KafkaLabelRegistry extends OrderedLabelLog {
   private tail?: TopicTail;
 
-  private constructor(readonly topic: string, private readonly serde: TopicSerde<LabelLogEntry>) {
+  private constructor(
+    readonly topic: string,
+    private readonly serde: TopicSerde<LabelLogEntry>,
+  ) {
     super();
   }
 
   /** `registry`: where the value schema is registered (the topology's registry). */
-  static async open(kafka: Kafka, topic: string, registry: RegistryClient, opts: { replicationFactor?: number; loadTimeoutMs?: number } = {}): Promise<KafkaLabelRegistry> {
+  static async open(
+    kafka: Kafka,
+    topic: string,
+    registry: RegistryClient,
+    opts: { replicationFactor?: number; loadTimeoutMs?: number } = {},
+  ): Promise<KafkaLabelRegistry> {
     const serde = new TopicSerde<LabelLogEntry>(topic, 'LabelLogEntry', registry);
     await serde.id(); // a bad registry fails start-up, not the first new category
     const r = new KafkaLabelRegistry(topic, serde);
-    const create = { topic, numPartitions: 1, replicationFactor: opts.replicationFactor ?? 1, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'retention.bytes', value: '-1' }] };
+    const create = {
+      topic,
+      numPartitions: 1,
+      replicationFactor: opts.replicationFactor ?? 1,
+      configEntries: [
+        { name: 'retention.ms', value: '-1' },
+        { name: 'retention.bytes', value: '-1' },
+      ],
+    };
     r.tail = await TopicTail.open(kafka, create, (_, message) => {
       const category = message.key?.toString('utf8');
       if (category) r.seen.add(category);
     });
     try {
-      if (r.tail.partitions !== 1) throw new Error(`label topic ${topic} has ${r.tail.partitions} partitions; ids need a single total order, so it must have exactly 1`);
+      if (r.tail.partitions !== 1)
+        throw new Error(`label topic ${topic} has ${r.tail.partitions} partitions; ids need a single total order, so it must have exactly 1`);
       await r.tail.caughtUp(opts.loadTimeoutMs ?? 60_000, 'label registry');
     } catch (err) {
       await r.tail.close();

@@ -51,8 +51,12 @@ export function categoriesOf(p: PseudoLabel): string[] {
  * the sorted (category, bbox) pairs), as the reference does, so re-runs are idempotent.
  */
 export function odvgSignature(filename: string, width: number, height: number, pairs: Array<[string, number[]]>): string {
-  const sorted = [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1].join(',') < b[1].join(',') ? -1 : a[1].join(',') > b[1].join(',') ? 1 : 0));
-  return createHash('sha1').update(JSON.stringify({ filename, width, height, boxes: sorted })).digest('hex');
+  const sorted = [...pairs].sort((a, b) =>
+    a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1].join(',') < b[1].join(',') ? -1 : a[1].join(',') > b[1].join(',') ? 1 : 0,
+  );
+  return createHash('sha1')
+    .update(JSON.stringify({ filename, width, height, boxes: sorted }))
+    .digest('hex');
 }
 
 export interface OdvgLine {

@@ -75,10 +75,20 @@ export class PartitionSink<T> {
     deadLetter: DeadLetterFn;
     logger: Logger;
   }): Promise<PartitionSink<T>> {
-    const writer = await PartitionShardWriter.open({ storage: opts.storage, dir: opts.dir, topic: opts.topic, partition: opts.partition, logger: opts.logger, ...opts.rotation });
+    const writer = await PartitionShardWriter.open({
+      storage: opts.storage,
+      dir: opts.dir,
+      topic: opts.topic,
+      partition: opts.partition,
+      logger: opts.logger,
+      ...opts.rotation,
+    });
     const sink = new PartitionSink(opts.topic, opts.partition, writer, opts.format, opts.deadLetter, opts.logger);
     if (writer.recovery.resumeOffset !== null) sink.nextOffset = BigInt(writer.recovery.resumeOffset);
-    opts.logger.info({ topic: opts.topic, partition: opts.partition, resumeOffset: writer.recovery.resumeOffset, shards: writer.recovery.shards.length }, 'sink partition recovered from its files');
+    opts.logger.info(
+      { topic: opts.topic, partition: opts.partition, resumeOffset: writer.recovery.resumeOffset, shards: writer.recovery.shards.length },
+      'sink partition recovered from its files',
+    );
     return sink;
   }
 

@@ -7,7 +7,7 @@ export class RewardFormat implements SinkFormat<RewardRecord | RewardGroup> {
   readonly name = 'rewards';
   async format(v: RewardRecord | RewardGroup): Promise<FormattedLine> {
     // A record's id (or a group's id) identifies it: a replay writes it once.
-    const signature = "rolloutId" in v ? `reward:${v.id}` : `group:${v.groupId}:${v.partial ? "partial" : "complete"}:${v.members.length}`;
+    const signature = 'rolloutId' in v ? `reward:${v.id}` : `group:${v.groupId}:${v.partial ? 'partial' : 'complete'}:${v.members.length}`;
     return { line: JSON.stringify(v), signature, versions: Object.entries(v.lineage.versions).map(([k, x]) => `${k}=${x}`) };
   }
 }

@@ -12,11 +12,18 @@ describe('shard names', () => {
   it('pads offsets to 20 digits, so names sort in offset order', () => {
     expect(shardFileName(TOPIC, 2, '7')).toBe(`${TOPIC}+2+00000000000000000007.jsonl.tmp`);
     expect(shardFileName(TOPIC, 2, 7n, '12')).toBe(`${TOPIC}+2+00000000000000000007+00000000000000000012.jsonl`);
-    const names = [[100, 199], [9, 99], [0, 8]].map(([a, b]) => shardFileName(TOPIC, 0, String(a), String(b)));
+    const names = [
+      [100, 199],
+      [9, 99],
+      [0, 8],
+    ].map(([a, b]) => shardFileName(TOPIC, 0, String(a), String(b)));
     expect([...names].sort()).toEqual([...names].reverse());
     expect(metaFileName(names[0]!)).toBe(`${names[0]}.meta.json`);
     expect(CLOSED_DATA.exec(shardFileName(TOPIC, 11, '9223372036854775806', '9223372036854775807'))!.slice(1)).toEqual([
-      TOPIC, '11', '09223372036854775806', '09223372036854775807',
+      TOPIC,
+      '11',
+      '09223372036854775806',
+      '09223372036854775807',
     ]);
     expect(CLOSED_DATA.test(shardFileName(TOPIC, 0, '5'))).toBe(false);
   });

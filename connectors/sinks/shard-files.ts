@@ -133,12 +133,21 @@ export async function readMeta(storage: ShardStorage, dir: string, dataFile: str
     throw new ShardCorruptionError(`shard meta ${metaPath} is unreadable: ${errorMessage(err)}`, { cause: err });
   }
   const m = CLOSED_DATA.exec(dataFile)!;
-  if (meta.file !== dataFile || meta.topic !== m[1] || String(meta.partition) !== m[2]
-    || pad(BigInt(meta.startOffset)) !== m[3] || pad(BigInt(meta.endOffset)) !== m[4]) {
-    throw new ShardCorruptionError(`shard meta ${metaPath} describes ${meta.topic}+${meta.partition} offsets ${meta.startOffset}..${meta.endOffset} (${meta.file}), not ${dataFile}`);
+  if (
+    meta.file !== dataFile ||
+    meta.topic !== m[1] ||
+    String(meta.partition) !== m[2] ||
+    pad(BigInt(meta.startOffset)) !== m[3] ||
+    pad(BigInt(meta.endOffset)) !== m[4]
+  ) {
+    throw new ShardCorruptionError(
+      `shard meta ${metaPath} describes ${meta.topic}+${meta.partition} offsets ${meta.startOffset}..${meta.endOffset} (${meta.file}), not ${dataFile}`,
+    );
   }
   if (meta.bytes !== dataSize) {
-    throw new ShardCorruptionError(`shard ${join(dir, dataFile)} has ${dataSize} bytes but its meta records ${meta.bytes}: the data file was truncated or overwritten`);
+    throw new ShardCorruptionError(
+      `shard ${join(dir, dataFile)} has ${dataSize} bytes but its meta records ${meta.bytes}: the data file was truncated or overwritten`,
+    );
   }
   return meta;
 }

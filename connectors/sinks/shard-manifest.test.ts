@@ -13,7 +13,6 @@ function files(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
 }
 
-
 describe('shard manifest', () => {
   let root: string;
   let storage: LocalFileStorage;
@@ -33,14 +32,23 @@ describe('shard manifest', () => {
     const w0 = await open({ partition: 0, maxRecords: 2, manifest });
     const w1 = await open({ partition: 1, maxRecords: 2, manifest });
     await Promise.all([
-      (async () => { for (let i = 0; i < 5; i++) await w0.append(String(i), `{"p":0,"i":${i}}`, 0, { versions: ['a'] }); })(),
-      (async () => { for (let i = 0; i < 4; i++) await w1.append(String(i + 10), `{"p":1,"i":${i}}`, 0, { versions: ['b'] }); })(),
+      (async () => {
+        for (let i = 0; i < 5; i++) await w0.append(String(i), `{"p":0,"i":${i}}`, 0, { versions: ['a'] });
+      })(),
+      (async () => {
+        for (let i = 0; i < 4; i++) await w1.append(String(i + 10), `{"p":1,"i":${i}}`, 0, { versions: ['b'] });
+      })(),
     ]);
     // Partition 0 still has offset 4 open; recovering partition 1 must not touch it.
     await PartitionShardWriter.recover(storage, dir, TOPIC, 1);
     expect(files(shardDir())).toContain(shardFileName(TOPIC, 0, '4'));
     const doc = JSON.parse(fs.readFileSync(path.join(shardDir(), 'manifest.json'), 'utf8')) as ShardManifest;
-    expect(doc.shards.map((s) => [s.partition, s.startOffset, s.endOffset])).toEqual([[0, '0', '1'], [0, '2', '3'], [1, '10', '11'], [1, '12', '13']]);
+    expect(doc.shards.map((s) => [s.partition, s.startOffset, s.endOffset])).toEqual([
+      [0, '0', '1'],
+      [0, '2', '3'],
+      [1, '10', '11'],
+      [1, '12', '13'],
+    ]);
     expect(doc.partitions).toEqual([
       { topic: TOPIC, partition: 0, shards: 2, records: 4, startOffset: '0', endOffset: '3' },
       { topic: TOPIC, partition: 1, shards: 2, records: 4, startOffset: '10', endOffset: '13' },

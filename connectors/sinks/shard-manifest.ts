@@ -3,14 +3,26 @@
 // between a shard's rename and the manifest write only leaves it stale until the next write.
 import * as path from 'node:path';
 import {
-  CLOSED_DATA, READ_CONCURRENCY, ShardCorruptionError, join, mapLimit, metaFileName, readMeta, type RecoveredShard, type ShardInfo, type ShardMeta,
+  CLOSED_DATA,
+  READ_CONCURRENCY,
+  ShardCorruptionError,
+  join,
+  mapLimit,
+  metaFileName,
+  readMeta,
+  type RecoveredShard,
+  type ShardInfo,
+  type ShardMeta,
 } from './shard-files';
 import type { ShardStorage } from './shard-storage';
 
 const MANIFEST_FORMAT = 'valor-shard-manifest/1';
 export const MANIFEST_FILE = 'manifest.json';
 
-export type ManifestShard = Pick<ShardInfo, 'file' | 'topic' | 'partition' | 'startOffset' | 'endOffset' | 'records' | 'offsets' | 'bytes' | 'sha256' | 'versions'>;
+export type ManifestShard = Pick<
+  ShardInfo,
+  'file' | 'topic' | 'partition' | 'startOffset' | 'endOffset' | 'records' | 'offsets' | 'bytes' | 'sha256' | 'versions'
+>;
 
 export interface ShardManifest {
   format: typeof MANIFEST_FORMAT;
@@ -34,7 +46,10 @@ export class Manifest {
   private queued: Promise<ShardManifest> | null = null;
   private swept = false;
 
-  constructor(readonly storage: ShardStorage, readonly dir: string) {}
+  constructor(
+    readonly storage: ShardStorage,
+    readonly dir: string,
+  ) {}
 
   /** The instance shared by every writer of `dir` in this process. */
   static for(storage: ShardStorage, dir: string): Manifest {
@@ -54,10 +69,12 @@ export class Manifest {
   write(): Promise<ShardManifest> {
     if (this.queued) return this.queued;
     if (!this.running) return (this.running = this.build().finally(() => (this.running = null)));
-    this.queued = this.running.catch(() => undefined).then(() => {
-      this.queued = null;
-      return (this.running = this.build().finally(() => (this.running = null)));
-    });
+    this.queued = this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return (this.running = this.build().finally(() => (this.running = null)));
+      });
     return this.queued;
   }
 
@@ -77,7 +94,10 @@ export class Manifest {
       if (metaSize === undefined) throw new ShardCorruptionError(`shard ${join(this.dir, f.name)} has no meta file ${metaFileName(f.name)}`);
       const cached = this.cache.get(f.name);
       if (cached && cached.metaSize === metaSize) {
-        if (cached.meta.bytes !== f.size) throw new ShardCorruptionError(`shard ${join(this.dir, f.name)} has ${f.size} bytes but its meta records ${cached.meta.bytes}: the data file was truncated or overwritten`);
+        if (cached.meta.bytes !== f.size)
+          throw new ShardCorruptionError(
+            `shard ${join(this.dir, f.name)} has ${f.size} bytes but its meta records ${cached.meta.bytes}: the data file was truncated or overwritten`,
+          );
         return cached;
       }
       const fresh = { meta: await readMeta(this.storage, this.dir, f.name, f.size), metaSize };
@@ -97,12 +117,27 @@ export function writeManifest(storage: ShardStorage, dir: string): Promise<Shard
 
 function buildManifest(metas: ShardMeta[]): ShardManifest {
   const sorted = [...metas].sort((a, b) =>
-    a.topic !== b.topic ? (a.topic < b.topic ? -1 : 1)
-      : a.partition !== b.partition ? a.partition - b.partition
-        : BigInt(a.startOffset) < BigInt(b.startOffset) ? -1 : 1);
+    a.topic !== b.topic
+      ? a.topic < b.topic
+        ? -1
+        : 1
+      : a.partition !== b.partition
+        ? a.partition - b.partition
+        : BigInt(a.startOffset) < BigInt(b.startOffset)
+          ? -1
+          : 1,
+  );
   const shards: ManifestShard[] = sorted.map((m) => ({
-    file: m.file, topic: m.topic, partition: m.partition, startOffset: m.startOffset, endOffset: m.endOffset,
-    records: m.records, offsets: m.offsets, bytes: m.bytes, sha256: m.sha256, versions: m.versions,
+    file: m.file,
+    topic: m.topic,
+    partition: m.partition,
+    startOffset: m.startOffset,
+    endOffset: m.endOffset,
+    records: m.records,
+    offsets: m.offsets,
+    bytes: m.bytes,
+    sha256: m.sha256,
+    versions: m.versions,
   }));
   const partitions: ShardManifest['partitions'] = [];
   const versions = new Set<string>();

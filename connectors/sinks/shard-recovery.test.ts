@@ -41,7 +41,6 @@ function failing(inner: ShardStorage, fail: { publish?: boolean; writeAtomic?: R
   };
 }
 
-
 describe('shard recovery', () => {
   let root: string;
   let storage: LocalFileStorage;
@@ -88,7 +87,14 @@ describe('shard recovery', () => {
   it('recovers after a crash between the rename and the manifest: the shard counts and open() rewrites the manifest', async () => {
     const logged: unknown[] = [];
     const logger = { warn: (o: unknown) => logged.push(o) } as unknown as Logger;
-    const w = await PartitionShardWriter.open({ storage: failing(storage, { writeAtomic: /manifest\.json$/ }), dir, topic: TOPIC, partition: 2, maxRecords: 2, logger });
+    const w = await PartitionShardWriter.open({
+      storage: failing(storage, { writeAtomic: /manifest\.json$/ }),
+      dir,
+      topic: TOPIC,
+      partition: 2,
+      maxRecords: 2,
+      logger,
+    });
     // The shard is published even though the manifest could not be written; that is only logged.
     expect(await w.append('0', '{"a":0}', 0, { signature: 'x0', versions: ['v1'] })).toEqual([]);
     const [shard] = await w.append('1', '{"a":1}', 0, { signature: 'x1', versions: ['v2'] });
@@ -152,9 +158,20 @@ describe('shard recovery', () => {
       fs.ftruncateSync(fd, mib);
       fs.closeSync(fd);
       const meta = {
-        format: 'valor-shard-meta/1', file, topic: TOPIC, partition: 2, startOffset: String(start), endOffset: String(start + 999),
-        records: 1000, offsets: 1000, bytes: mib, sha256: '0'.repeat(64), firstRecordTimeMs: 0, lastRecordTimeMs: 0,
-        versions: ['v'], signatures: [`sig-${i}`],
+        format: 'valor-shard-meta/1',
+        file,
+        topic: TOPIC,
+        partition: 2,
+        startOffset: String(start),
+        endOffset: String(start + 999),
+        records: 1000,
+        offsets: 1000,
+        bytes: mib,
+        sha256: '0'.repeat(64),
+        firstRecordTimeMs: 0,
+        lastRecordTimeMs: 0,
+        versions: ['v'],
+        signatures: [`sig-${i}`],
       };
       fs.writeFileSync(path.join(d, metaFileName(file)), JSON.stringify(meta));
     }

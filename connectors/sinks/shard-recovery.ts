@@ -5,8 +5,19 @@
 // outputs; verifyShard is the full check of one shard's bytes when that is wanted.
 import { createHash } from 'node:crypto';
 import {
-  CLOSED_DATA, META_SUFFIX, READ_CONCURRENCY, ShardCorruptionError, checkTopicPartition, infoOf, join, mapLimit, metaFileName, nextOffset,
-  readMeta, type RecoveredShard, type ShardInfo,
+  CLOSED_DATA,
+  META_SUFFIX,
+  READ_CONCURRENCY,
+  ShardCorruptionError,
+  checkTopicPartition,
+  infoOf,
+  join,
+  mapLimit,
+  metaFileName,
+  nextOffset,
+  readMeta,
+  type RecoveredShard,
+  type ShardInfo,
 } from './shard-files';
 import type { ShardStorage } from './shard-storage';
 
@@ -75,6 +86,8 @@ export async function verifyShard(storage: ShardStorage, dir: string, shard: Sha
   let lines = 0;
   for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) lines++;
   if (bytes.length !== shard.bytes || sha !== shard.sha256 || lines !== shard.records || (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a)) {
-    throw new ShardCorruptionError(`shard ${p} does not match its meta: ${bytes.length} bytes (meta ${shard.bytes}), ${lines} lines (meta ${shard.records}), sha256 ${sha} (meta ${shard.sha256})`);
+    throw new ShardCorruptionError(
+      `shard ${p} does not match its meta: ${bytes.length} bytes (meta ${shard.bytes}), ${lines} lines (meta ${shard.records}), sha256 ${sha} (meta ${shard.sha256})`,
+    );
   }
 }

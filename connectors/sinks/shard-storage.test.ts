@@ -32,7 +32,10 @@ describe('LocalFileStorage', () => {
     await storage.writeAtomic('d/t+1+1', 'xy');
     await storage.writeAtomic('d/t+10+1', 'xyz');
     fs.mkdirSync(path.join(root, 'd', 't+1+sub'));
-    expect(await storage.list('d', 't+1+')).toEqual([{ name: 't+1+1', size: 2 }, { name: 't+1+2', size: 1 }]);
+    expect(await storage.list('d', 't+1+')).toEqual([
+      { name: 't+1+1', size: 2 },
+      { name: 't+1+2', size: 1 },
+    ]);
     expect((await storage.list('d')).map((f) => f.name)).toEqual(['t+1+1', 't+1+2', 't+10+1']);
     expect(await storage.list('missing')).toEqual([]);
   });
@@ -67,7 +70,7 @@ describe('LocalFileStorage', () => {
     expect(fs.readdirSync(path.join(root, 'm')).sort()).toEqual([`manifest.json.${process.pid}-7.tmp`, `other.json.${dead}-0.tmp`]);
   });
 
-  it('removes stale temps under a directory: a dead writer\'s after the grace, anyone\'s after the max age', async () => {
+  it("removes stale temps under a directory: a dead writer's after the grace, anyone's after the max age", async () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     const live = process.ppid; // the test runner's parent: alive, and not this process
     const now = Date.now();

@@ -116,7 +116,10 @@ function isMissing(err: unknown): boolean {
 }
 
 class LocalTempFile implements TempFile {
-  constructor(readonly path: string, private readonly fh: fs.FileHandle) {}
+  constructor(
+    readonly path: string,
+    private readonly fh: fs.FileHandle,
+  ) {}
 
   async write(data: string | Uint8Array): Promise<void> {
     // FileHandle.write may write fewer bytes than asked; writeFile loops until all are out.
@@ -163,7 +166,10 @@ export class LocalFileStorage implements ShardStorage {
       if (isMissing(err)) return [];
       throw err;
     }
-    const names = entries.filter((e) => e.isFile() && e.name.startsWith(namePrefix)).map((e) => e.name).sort();
+    const names = entries
+      .filter((e) => e.isFile() && e.name.startsWith(namePrefix))
+      .map((e) => e.name)
+      .sort();
     const out: StoredFile[] = [];
     // Stats in parallel batches: a listing of thousands of shards must stay fast.
     for (let i = 0; i < names.length; i += 64) {

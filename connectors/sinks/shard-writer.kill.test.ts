@@ -24,7 +24,12 @@ function files(dir: string): string[] {
 }
 
 function readLines(root: string, dir: string, shards: ShardInfo[]): string[] {
-  return shards.flatMap((s) => fs.readFileSync(path.join(root, dir, s.file), 'utf8').split('\n').filter(Boolean));
+  return shards.flatMap((s) =>
+    fs
+      .readFileSync(path.join(root, dir, s.file), 'utf8')
+      .split('\n')
+      .filter(Boolean),
+  );
 }
 
 function transpileTree(entries: string[], outDir: string): void {
@@ -161,89 +166,102 @@ describe('PartitionShardWriter under SIGKILL', () => {
     });
   }
 
-  it('loses and duplicates nothing across 10 kills at chosen points, with the same bytes as an uninterrupted run', async () => {
-    const seed = Date.now() % 100000;
-    let state = seed;
-    // A small seeded PRNG, so a failure can be replayed from the seed in the message.
-    const rand = (): number => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
-    // Every seam of a shard's close and of recovery once, a kill during recovery, then points
-    // drawn from the seed. No run gets more than 250 records further, so all ten fall before N.
-    const plan = ['seam:temp:2', 'run:0:100', 'seam:meta:2', 'seam:publish:3', 'seam:delete:2', 'seam:manifest:3'];
-    while (plan.length < 10) {
-      const seams = ['temp', 'meta', 'publish', 'manifest'];
-      plan.push(rand() < 0.5 ? `run:${1 + Math.floor(rand() * 149)}:100` : `seam:${seams[Math.floor(rand() * 4)]}:${1 + Math.floor(rand() * 4)}`);
-    }
-    const crashed = path.join(tmp, 'crashed');
-    const shardDir = path.join(crashed, 'shards');
-    // The end of the finished shards on disk, read without touching the files.
-    const finishedEnd = (): number => Math.max(-1, ...files(shardDir).map((f) => CLOSED_DATA.exec(f)).filter((m) => m !== null).map((m) => Number(m[4])));
-    let kills = 0;
-    let lastEnd = -1;
-    for (const kill of plan) {
-      const { at } = await runChild(crashed, kill);
-      kills++;
-      // The kill came at the point the plan chose, never after the child ran out of records.
-      expect({ seed, kill, at }).toEqual({ seed, kill, at: kill.startsWith('seam:') ? kill : kill.split(':').slice(0, 2).join(':') });
-      const names = files(shardDir);
-      const openTemps = names.filter((f) => f.endsWith('.jsonl.tmp'));
-      const orphanMetas = names.filter((f) => f.endsWith('.meta.json') && !names.includes(f.slice(0, -'.meta.json'.length)));
-      // Each seam leaves the files it should: what recovery is there to clean up.
-      if (kill.startsWith('seam:temp:')) expect({ seed, kill, openTemps }).toEqual({ seed, kill, openTemps: [] });
-      if (kill.startsWith('seam:meta:')) expect({ seed, kill, openTemps: openTemps.length, orphanMetas }).toEqual({ seed, kill, openTemps: 1, orphanMetas: [] });
-      if (kill.startsWith('seam:publish:')) expect({ seed, kill, openTemps: openTemps.length, orphanMetas: orphanMetas.length }).toEqual({ seed, kill, openTemps: 1, orphanMetas: 1 });
-      if (kill.startsWith('seam:manifest:') && kill !== 'seam:manifest:1') {
-        const listed = (JSON.parse(fs.readFileSync(path.join(shardDir, 'manifest.json'), 'utf8')) as ShardManifest).shards.map((s) => s.file);
-        const unlisted = names.filter((f) => CLOSED_DATA.test(f) && !listed.includes(f));
-        expect({ seed, kill, unlisted: unlisted.length }).toEqual({ seed, kill, unlisted: 1 });
+  it(
+    'loses and duplicates nothing across 10 kills at chosen points, with the same bytes as an uninterrupted run',
+    async () => {
+      const seed = Date.now() % 100000;
+      let state = seed;
+      // A small seeded PRNG, so a failure can be replayed from the seed in the message.
+      const rand = (): number => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+      // Every seam of a shard's close and of recovery once, a kill during recovery, then points
+      // drawn from the seed. No run gets more than 250 records further, so all ten fall before N.
+      const plan = ['seam:temp:2', 'run:0:100', 'seam:meta:2', 'seam:publish:3', 'seam:delete:2', 'seam:manifest:3'];
+      while (plan.length < 10) {
+        const seams = ['temp', 'meta', 'publish', 'manifest'];
+        plan.push(rand() < 0.5 ? `run:${1 + Math.floor(rand() * 149)}:100` : `seam:${seams[Math.floor(rand() * 4)]}:${1 + Math.floor(rand() * 4)}`);
       }
-      // A kill never takes back a finished shard.
-      const end = finishedEnd();
-      expect({ seed, kill, end: end >= lastEnd }).toEqual({ seed, kill, end: true });
-      lastEnd = end;
-    }
-    expect(kills).toBe(plan.length);
-    expect(lastEnd).toBeLessThan(N - 1);
-    await runChild(crashed);
+      const crashed = path.join(tmp, 'crashed');
+      const shardDir = path.join(crashed, 'shards');
+      // The end of the finished shards on disk, read without touching the files.
+      const finishedEnd = (): number =>
+        Math.max(
+          -1,
+          ...files(shardDir)
+            .map((f) => CLOSED_DATA.exec(f))
+            .filter((m) => m !== null)
+            .map((m) => Number(m[4])),
+        );
+      let kills = 0;
+      let lastEnd = -1;
+      for (const kill of plan) {
+        const { at } = await runChild(crashed, kill);
+        kills++;
+        // The kill came at the point the plan chose, never after the child ran out of records.
+        expect({ seed, kill, at }).toEqual({ seed, kill, at: kill.startsWith('seam:') ? kill : kill.split(':').slice(0, 2).join(':') });
+        const names = files(shardDir);
+        const openTemps = names.filter((f) => f.endsWith('.jsonl.tmp'));
+        const orphanMetas = names.filter((f) => f.endsWith('.meta.json') && !names.includes(f.slice(0, -'.meta.json'.length)));
+        // Each seam leaves the files it should: what recovery is there to clean up.
+        if (kill.startsWith('seam:temp:')) expect({ seed, kill, openTemps }).toEqual({ seed, kill, openTemps: [] });
+        if (kill.startsWith('seam:meta:'))
+          expect({ seed, kill, openTemps: openTemps.length, orphanMetas }).toEqual({ seed, kill, openTemps: 1, orphanMetas: [] });
+        if (kill.startsWith('seam:publish:'))
+          expect({ seed, kill, openTemps: openTemps.length, orphanMetas: orphanMetas.length }).toEqual({ seed, kill, openTemps: 1, orphanMetas: 1 });
+        if (kill.startsWith('seam:manifest:') && kill !== 'seam:manifest:1') {
+          const listed = (JSON.parse(fs.readFileSync(path.join(shardDir, 'manifest.json'), 'utf8')) as ShardManifest).shards.map((s) => s.file);
+          const unlisted = names.filter((f) => CLOSED_DATA.test(f) && !listed.includes(f));
+          expect({ seed, kill, unlisted: unlisted.length }).toEqual({ seed, kill, unlisted: 1 });
+        }
+        // A kill never takes back a finished shard.
+        const end = finishedEnd();
+        expect({ seed, kill, end: end >= lastEnd }).toEqual({ seed, kill, end: true });
+        lastEnd = end;
+      }
+      expect(kills).toBe(plan.length);
+      expect(lastEnd).toBeLessThan(N - 1);
+      await runChild(crashed);
 
-    const storage = new LocalFileStorage(crashed);
-    const rec = await PartitionShardWriter.recover(storage, 'shards', 'valor.pseudo-labels', 3);
-    expect(rec.resumeOffset).toBe(String(N));
-    // Shards cover 0..N-1 with no gap and no overlap.
-    let expectStart = 0n;
-    let offsets = 0;
-    for (const s of rec.shards) {
-      expect({ seed, start: s.startOffset }).toEqual({ seed, start: expectStart.toString() });
-      expectStart = BigInt(s.endOffset) + 1n;
-      offsets += s.offsets;
-      await verifyShard(storage, 'shards', s);
-    }
-    expect(offsets).toBe(N);
-    // All three rotation rules took part: count, bytes, and record time.
-    expect(rec.shards.some((s) => s.offsets === 40)).toBe(true);
-    expect(rec.shards.some((s) => s.offsets < 40 && s.bytes > 2200)).toBe(true);
-    expect(rec.shards.some((s) => s.offsets < 40 && s.bytes < 2000 && BigInt(s.endOffset) + 1n < BigInt(N))).toBe(true);
-    // Every record exactly once, in order; duplicates skipped.
-    const got = readLines(crashed, 'shards', rec.shards).map((l) => JSON.parse(l) as { id: number; offset: number });
-    const want = Array.from({ length: N }, (_, i) => i).filter((i) => i % 11 !== 7);
-    expect(got.map((r) => r.offset)).toEqual(want);
-    expect(got.map((r) => r.id)).toEqual(want);
-    expect(rec.signatures).toEqual(new Set(want.map((i) => `id-${i}`)));
-    // Only finished files remain, and the manifest matches them.
-    const names = files(shardDir);
-    expect(names.filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    expect(names).toHaveLength(rec.shards.length * 2 + 1);
-    const manifest = JSON.parse(fs.readFileSync(path.join(shardDir, 'manifest.json'), 'utf8')) as ShardManifest;
-    expect(manifest.shards.map((s) => s.file)).toEqual(rec.shards.map((s) => s.file));
-    expect(manifest.totals).toMatchObject({ shards: rec.shards.length, records: want.length, offsets: N, versions: ['model-0', 'model-1', 'model-2'] });
+      const storage = new LocalFileStorage(crashed);
+      const rec = await PartitionShardWriter.recover(storage, 'shards', 'valor.pseudo-labels', 3);
+      expect(rec.resumeOffset).toBe(String(N));
+      // Shards cover 0..N-1 with no gap and no overlap.
+      let expectStart = 0n;
+      let offsets = 0;
+      for (const s of rec.shards) {
+        expect({ seed, start: s.startOffset }).toEqual({ seed, start: expectStart.toString() });
+        expectStart = BigInt(s.endOffset) + 1n;
+        offsets += s.offsets;
+        await verifyShard(storage, 'shards', s);
+      }
+      expect(offsets).toBe(N);
+      // All three rotation rules took part: count, bytes, and record time.
+      expect(rec.shards.some((s) => s.offsets === 40)).toBe(true);
+      expect(rec.shards.some((s) => s.offsets < 40 && s.bytes > 2200)).toBe(true);
+      expect(rec.shards.some((s) => s.offsets < 40 && s.bytes < 2000 && BigInt(s.endOffset) + 1n < BigInt(N))).toBe(true);
+      // Every record exactly once, in order; duplicates skipped.
+      const got = readLines(crashed, 'shards', rec.shards).map((l) => JSON.parse(l) as { id: number; offset: number });
+      const want = Array.from({ length: N }, (_, i) => i).filter((i) => i % 11 !== 7);
+      expect(got.map((r) => r.offset)).toEqual(want);
+      expect(got.map((r) => r.id)).toEqual(want);
+      expect(rec.signatures).toEqual(new Set(want.map((i) => `id-${i}`)));
+      // Only finished files remain, and the manifest matches them.
+      const names = files(shardDir);
+      expect(names.filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      expect(names).toHaveLength(rec.shards.length * 2 + 1);
+      const manifest = JSON.parse(fs.readFileSync(path.join(shardDir, 'manifest.json'), 'utf8')) as ShardManifest;
+      expect(manifest.shards.map((s) => s.file)).toEqual(rec.shards.map((s) => s.file));
+      expect(manifest.totals).toMatchObject({ shards: rec.shards.length, records: want.length, offsets: N, versions: ['model-0', 'model-1', 'model-2'] });
 
-    // Crashes do not move shard boundaries: an uninterrupted run writes the same bytes.
-    const clean = path.join(tmp, 'clean');
-    await runChild(clean);
-    const cleanNames = files(path.join(clean, 'shards'));
-    expect(cleanNames).toEqual(names);
-    for (const f of names) {
-      expect({ f, same: fs.readFileSync(path.join(clean, 'shards', f)).equals(fs.readFileSync(path.join(crashed, 'shards', f))) }).toEqual({ f, same: true });
-    }
-    // Twelve children, each bounded by CHILD_BOUND_MS, so a stuck one fails with its own message first.
-  }, 15 * 60_000);
+      // Crashes do not move shard boundaries: an uninterrupted run writes the same bytes.
+      const clean = path.join(tmp, 'clean');
+      await runChild(clean);
+      const cleanNames = files(path.join(clean, 'shards'));
+      expect(cleanNames).toEqual(names);
+      for (const f of names) {
+        expect({ f, same: fs.readFileSync(path.join(clean, 'shards', f)).equals(fs.readFileSync(path.join(crashed, 'shards', f))) }).toEqual({ f, same: true });
+      }
+      // Twelve children, each bounded by CHILD_BOUND_MS, so a stuck one fails with its own message first.
+    },
+    15 * 60_000,
+  );
 });

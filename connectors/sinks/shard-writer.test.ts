@@ -15,7 +15,12 @@ function files(dir: string): string[] {
 }
 
 function readLines(root: string, dir: string, shards: ShardInfo[]): string[] {
-  return shards.flatMap((s) => fs.readFileSync(path.join(root, dir, s.file), 'utf8').split('\n').filter(Boolean));
+  return shards.flatMap((s) =>
+    fs
+      .readFileSync(path.join(root, dir, s.file), 'utf8')
+      .split('\n')
+      .filter(Boolean),
+  );
 }
 
 describe('PartitionShardWriter', () => {
@@ -36,7 +41,10 @@ describe('PartitionShardWriter', () => {
     const w = await open({ maxRecords: 3 });
     const closed: ShardInfo[] = [];
     for (let i = 0; i < 8; i++) closed.push(...(await w.append(String(i), JSON.stringify({ i }), 1000 + i)));
-    expect(closed.map((s) => [s.startOffset, s.endOffset, s.records])).toEqual([['0', '2', 3], ['3', '5', 3]]);
+    expect(closed.map((s) => [s.startOffset, s.endOffset, s.records])).toEqual([
+      ['0', '2', 3],
+      ['3', '5', 3],
+    ]);
     expect(files(shardDir())).toContain(`${TOPIC}+2+00000000000000000006.jsonl.tmp`);
     const last = await w.closeShard();
     expect(last).toMatchObject({ startOffset: '6', endOffset: '7', records: 2, offsets: 2 });
@@ -62,7 +70,12 @@ describe('PartitionShardWriter', () => {
     for (const [i, l] of lines.entries()) closed.push(...(await w.append(String(i), l, 0)));
     closed.push((await w.closeShard())!);
     // 10 + 10 bytes fill a shard exactly; the 27-byte line stands alone; 4 + 18 would overflow.
-    expect(closed.map((s) => [s.startOffset, s.endOffset, s.bytes])).toEqual([['0', '1', 20], ['2', '2', 28], ['3', '3', 4], ['4', '4', 18]]);
+    expect(closed.map((s) => [s.startOffset, s.endOffset, s.bytes])).toEqual([
+      ['0', '1', 20],
+      ['2', '2', 28],
+      ['3', '3', 4],
+      ['4', '4', 18],
+    ]);
     for (const s of closed) await verifyShard(storage, dir, s);
   });
 
@@ -125,7 +138,9 @@ describe('PartitionShardWriter', () => {
     // None of those consumed offset 1.
     await w.append('1', '{}', 0);
     await w.abort();
-    expect(() => new PartitionShardWriter({ storage, dir, topic: 'a+b', partition: 0 }, { resumeOffset: null, signatures: new Set(), shards: [] })).toThrow(/not a valid Kafka topic/);
+    expect(() => new PartitionShardWriter({ storage, dir, topic: 'a+b', partition: 0 }, { resumeOffset: null, signatures: new Set(), shards: [] })).toThrow(
+      /not a valid Kafka topic/,
+    );
   });
 
   it('counts skips towards the shard and publishes a shard of only skips as an empty file', async () => {

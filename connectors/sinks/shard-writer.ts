@@ -27,9 +27,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { ValorError, errorMessage } from '../../core/errors';
 import { silentLogger, type Logger } from '../../core/logger';
-import {
-  META_FORMAT, ShardInputError, checkTopicPartition, join, metaFileName, shardFileName, type ShardInfo, type ShardMeta,
-} from './shard-files';
+import { META_FORMAT, ShardInputError, checkTopicPartition, join, metaFileName, shardFileName, type ShardInfo, type ShardMeta } from './shard-files';
 import { Manifest } from './shard-manifest';
 import { recoverPartition, toRecovery, type ShardRecovery } from './shard-recovery';
 import type { ShardStorage, TempFile } from './shard-storage';
@@ -39,7 +37,11 @@ export const shardRotationSchema = z
     /** Offsets (written lines plus skips) per shard. */
     maxRecords: z.number().int().min(1).default(100_000),
     /** Bytes per data file; a single line larger than this gets a shard of its own. */
-    maxBytes: z.number().int().min(1).default(128 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(128 * 1024 * 1024),
     /** A record whose time is >= the shard's first record time + span starts a new shard. */
     maxSpanMs: z.number().int().min(1).optional(),
   })
@@ -262,7 +264,9 @@ export class PartitionShardWriter {
   private run<T>(op: () => Promise<T>): Promise<T> {
     const result = this.tail.then(() => {
       if (this.failure !== undefined) {
-        throw new ValorError(`shard writer for ${this.topic}+${this.partition} failed earlier (${errorMessage(this.failure)}); open a new one`, { cause: this.failure });
+        throw new ValorError(`shard writer for ${this.topic}+${this.partition} failed earlier (${errorMessage(this.failure)}); open a new one`, {
+          cause: this.failure,
+        });
       }
       return op().catch((err: unknown) => {
         this.failure = err;
@@ -286,8 +290,20 @@ export class PartitionShardWriter {
     const tempPath = join(this.dir, shardFileName(this.topic, this.partition, off));
     const temp = await this.storage.createTemp(tempPath);
     this.shard = {
-      start: off, end: off, tempPath, temp, hash: createHash('sha256'), records: 0, offsets: 0, bytes: 0,
-      firstTime: null, lastTime: null, versions: new Set(), signatures: [], pending: [], pendingBytes: 0,
+      start: off,
+      end: off,
+      tempPath,
+      temp,
+      hash: createHash('sha256'),
+      records: 0,
+      offsets: 0,
+      bytes: 0,
+      firstTime: null,
+      lastTime: null,
+      versions: new Set(),
+      signatures: [],
+      pending: [],
+      pendingBytes: 0,
     };
     return this.shard;
   }

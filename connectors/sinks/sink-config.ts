@@ -27,6 +27,4 @@ export const rewardSinkConfig = z
   .strict();
 export type RewardSinkConfig = z.infer<typeof rewardSinkConfig>;
 
-export const sinksConfig = z
-  .object({ odvg: odvgSinkConfig.prefault({}), rewards: rewardSinkConfig.prefault({}) })
-  .strict();
+export const sinksConfig = z.object({ odvg: odvgSinkConfig.prefault({}), rewards: rewardSinkConfig.prefault({}) }).strict();

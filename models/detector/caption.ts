@@ -19,5 +19,9 @@ export function buildCaption(phrases: string[]): { caption: string; parts: strin
  * "red - circle" (decoded tokens) and "red-circle" (prompt part) are the same phrase.
  */
 export function normalizePhrase(s: string): string {
-  return s.toLowerCase().replace(/\s*-\s*/g, '-').replace(/\s+/g, ' ').trim();
+  return s
+    .toLowerCase()
+    .replace(/\s*-\s*/g, '-')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

@@ -31,7 +31,14 @@ describe('GroundingDINO layout detection', () => {
 
   it('loads a model file, reports its sha256 and layout', async () => {
     const m = writeTestDetector(fs.mkdtempSync(path.join(os.tmpdir(), 'gd-')));
-    const det = await GroundingDino.load({ modelPath: m.huggingface, tokenizerPath: m.vocabTxt, boxThreshold: 0.1, textThreshold: 0.1, batchSize: 2, maxTextLen: 256 });
+    const det = await GroundingDino.load({
+      modelPath: m.huggingface,
+      tokenizerPath: m.vocabTxt,
+      boxThreshold: 0.1,
+      textThreshold: 0.1,
+      batchSize: 2,
+      maxTextLen: 256,
+    });
     expect(det.layout).toBe('huggingface');
     expect(det.modelSha256).toMatch(/^[0-9a-f]{64}$/);
   });

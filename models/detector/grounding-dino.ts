@@ -167,7 +167,11 @@ export class GroundingDino {
             pixel_values: img,
             input_ids: idsT,
             token_type_ids: tokenTypes,
-            attention_mask: new ort.Tensor('int64', BigInt64Array.from(attention, (v) => BigInt(v)), [B, T]),
+            attention_mask: new ort.Tensor(
+              'int64',
+              BigInt64Array.from(attention, (v) => BigInt(v)),
+              [B, T],
+            ),
             pixel_mask: new ort.Tensor('int64', batch.pixelMask, [B, batch.height, batch.width]),
           };
     const t0 = performance.now();

@@ -48,7 +48,7 @@ describe('GroundingDINO post-processing', () => {
     expect(postprocess(input([[LOW, 0.9, 0.8, 0.7, LOW, LOW]], { textThreshold: 0.001 }))).toHaveLength(0);
   });
 
-  it('never puts [CLS] in a phrase and reads only the item\'s own tokens', () => {
+  it("never puts [CLS] in a phrase and reads only the item's own tokens", () => {
     // a high [CLS] score counts for the box score but not for the phrase
     const out = postprocess(input([[0.99, 0.9, 0.8, 0.7, LOW, LOW]]));
     expect(out).toHaveLength(1);
@@ -59,11 +59,13 @@ describe('GroundingDINO post-processing', () => {
   });
 
   it('handles several queries, keeping each match', () => {
-    const out = postprocess(input([
-      [LOW, 0.9, 0.8, 0.7, LOW, LOW],
-      [LOW, LOW, LOW, LOW, LOW, LOW],
-      [LOW, 0.5, 0.5, 0.5, LOW, LOW],
-    ]));
+    const out = postprocess(
+      input([
+        [LOW, 0.9, 0.8, 0.7, LOW, LOW],
+        [LOW, LOW, LOW, LOW, LOW, LOW],
+        [LOW, 0.5, 0.5, 0.5, LOW, LOW],
+      ]),
+    );
     expect(out.map((b) => Math.round(b.x1))).toEqual([80, 160]);
   });
 });

@@ -17,14 +17,20 @@ const i64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor('int64
 /** Feeds for one layout; `mask` is [B,T] of 0/1. */
 function feeds(layout: DetectorLayout, image: Float32Array, B: number, H: number, W: number, mask: number[]): Record<string, ort.Tensor> {
   const T = mask.length / B;
-  const ids = i64(Array.from({ length: B * T }, (_, i) => (i * 5) % TEST_VOCAB.length), [B, T]);
+  const ids = i64(
+    Array.from({ length: B * T }, (_, i) => (i * 5) % TEST_VOCAB.length),
+    [B, T],
+  );
   const zeros = (dims: number[]) => new ort.Tensor('int64', new BigInt64Array(dims.reduce((a, b) => a * b, 1)), dims);
   if (layout === 'original') {
     return {
       img: new ort.Tensor('float32', image, [B, 3, H, W]),
       input_ids: ids,
       attention_mask: new ort.Tensor('bool', Uint8Array.from(mask), [B, T]),
-      position_ids: i64(Array.from({ length: B * T }, (_, i) => i % T), [B, T]),
+      position_ids: i64(
+        Array.from({ length: B * T }, (_, i) => i % T),
+        [B, T],
+      ),
       token_type_ids: zeros([B, T]),
       text_token_mask: new ort.Tensor('bool', new Uint8Array(B * T * T).fill(1), [B, T, T]),
     };
@@ -69,7 +75,10 @@ describe('the generated test detector', () => {
     expect([...s.inputNames]).toEqual(IO[layout].inputs);
     expect([...s.outputNames]).toEqual(IO[layout].outputs);
 
-    const B = 2, H = 24, W = 32, T = 8;
+    const B = 2,
+      H = 24,
+      W = 32,
+      T = 8;
     const plane = H * W;
     const image = new Float32Array(B * 3 * plane);
     image.fill(0.25, 0, 3 * plane); // item 0: mean 0.25

@@ -3,10 +3,12 @@ import { ImageRefusedError } from './image-intake';
 import { GDINO_RESIZE, IMAGENET_MEAN, IMAGENET_STD, padBatch, Preprocessed, preprocessImage, targetSize } from './preprocess';
 
 const solid = (width: number, height: number, rgb: [number, number, number], format: 'png' | 'jpeg' = 'png') =>
-  (format === 'png' ? sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png() : sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).jpeg()).toBuffer();
+  (format === 'png'
+    ? sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png()
+    : sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).jpeg()
+  ).toBuffer();
 
-const fromRaw = (width: number, height: number, channels: 3 | 4, px: number[]) =>
-  sharp(Buffer.from(px), { raw: { width, height, channels } }).png().toBuffer();
+const fromRaw = (width: number, height: number, channels: 3 | 4, px: number[]) => sharp(Buffer.from(px), { raw: { width, height, channels } }).png().toBuffer();
 
 const norm = (v: number, c: number) => (v / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
 
@@ -28,7 +30,13 @@ describe('targetSize (GroundingDINO get_size_with_aspect_ratio)', () => {
   });
 
   it('never exceeds maxSize on the long side for common aspect ratios', () => {
-    for (const [w, h] of [[1920, 1080], [4032, 3024], [1080, 1920], [5000, 1200], [333, 1000]] as const) {
+    for (const [w, h] of [
+      [1920, 1080],
+      [4032, 3024],
+      [1080, 1920],
+      [5000, 1200],
+      [333, 1000],
+    ] as const) {
       const t = targetSize(w, h, GDINO_RESIZE);
       expect(Math.max(t.width, t.height)).toBeLessThanOrEqual(1333);
     }
@@ -96,13 +104,18 @@ describe('preprocessImage', () => {
   });
 
   it('does not apply EXIF orientation (the reference does not)', async () => {
-    const jpg = await sharp(await solid(6, 2, [200, 0, 0])).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const jpg = await sharp(await solid(6, 2, [200, 0, 0]))
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const p = await preprocessImage(jpg, { shortSide: 2, maxSize: 100 });
     expect([p.origWidth, p.origHeight]).toEqual([6, 2]);
   });
 
   it('refuses a truncated PNG as corrupt or truncated', async () => {
-    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+      .png()
+      .toBuffer();
     const cut = png.subarray(0, Math.floor(png.length / 2));
     const err = await preprocessImage(cut, GDINO_RESIZE, 40_000_000, 'cut.png').catch((e) => e);
     expect(err).toBeInstanceOf(ImageRefusedError);

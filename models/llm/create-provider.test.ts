@@ -15,7 +15,12 @@ describe('providerConfig', () => {
       reasoningEffort: 'medium',
       imageDetail: 'auto',
     });
-    expect(providerConfig.parse({ kind: 'openai-chat' })).toMatchObject({ model: 'gpt-5-mini', apiKeyEnv: 'OPENAI_API_KEY', responseFormat: 'json_schema', maxTokensField: 'max_completion_tokens' });
+    expect(providerConfig.parse({ kind: 'openai-chat' })).toMatchObject({
+      model: 'gpt-5-mini',
+      apiKeyEnv: 'OPENAI_API_KEY',
+      responseFormat: 'json_schema',
+      maxTokensField: 'max_completion_tokens',
+    });
     const compat = providerConfig.parse({ kind: 'openai-compatible', baseURL: 'http://127.0.0.1:8000/v1' });
     expect(compat).toMatchObject({ maxTokensField: 'max_tokens', responseFormat: 'json_schema' });
     expect(compat).not.toHaveProperty('apiKeyEnv');
@@ -75,7 +80,10 @@ describe('createProvider', () => {
 
   it('end to end: openai kinds against the fake OpenAI server, gemini against the fake Vertex server', async () => {
     const openai = new FakeOpenAIServer({ oracle: (r) => `{"endpoint":"${r.endpoint}"}` });
-    const gemini = new FakeGeminiServer({ oracle: (r) => `{"endpoint":"${r.endpoint}","project":"${(r as { project?: string }).project}"}`, requireToken: 'ya29.token-from-env' });
+    const gemini = new FakeGeminiServer({
+      oracle: (r) => `{"endpoint":"${r.endpoint}","project":"${(r as { project?: string }).project}"}`,
+      requireToken: 'ya29.token-from-env',
+    });
     const baseURL = await openai.start();
     const geminiURL = await gemini.start();
     try {

@@ -9,7 +9,9 @@ const TOKEN = 'ya29.test-access-token-0123456789abcdef';
 const SCHEMA = { type: 'object', properties: { keep: { type: 'boolean' } }, required: ['keep'], additionalProperties: false };
 
 async function png(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 0, g: 128, b: 0 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 0, g: 128, b: 0 } } })
+    .png()
+    .toBuffer();
 }
 
 describe('GeminiVertexProvider through @google/genai', () => {
@@ -41,7 +43,13 @@ describe('GeminiVertexProvider through @google/genai', () => {
     expect(r.usage).toEqual({ inputTokens: Math.ceil(('Is this a cat?'.length + 'You verify crops.'.length) / 4) + 3 * 2, outputTokens: 4 + 40 });
 
     const call = server!.calls[0]!;
-    expect(call).toMatchObject({ apiVersion: 'v1beta1', project: 'valor-test', location: 'us-central1', model: 'gemini-2.5-flash', authorization: `Bearer ${TOKEN}` });
+    expect(call).toMatchObject({
+      apiVersion: 'v1beta1',
+      project: 'valor-test',
+      location: 'us-central1',
+      model: 'gemini-2.5-flash',
+      authorization: `Bearer ${TOKEN}`,
+    });
     expect(call.body).toEqual({
       contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'image/png', data: expect.any(String) } }, { text: 'Is this a cat?' }] }],
       systemInstruction: { role: 'user', parts: [{ text: 'You verify crops.' }] },
@@ -80,8 +88,24 @@ describe('GeminiVertexProvider through @google/genai', () => {
   });
 
   it.each([
-    ['429 with RetryInfo', (s: FakeGeminiServer) => s.faults.startRateLimitStorm(1, 2), {}, 'rate-limit', 429, 2000, /HTTP 429 RESOURCE_EXHAUSTED: Resource exhausted/],
-    ['429 with Retry-After', (s: FakeGeminiServer) => s.faults.startRateLimitStorm(1, 7), { retryHint: 'header' as const }, 'rate-limit', 429, 7000, /HTTP 429/],
+    [
+      '429 with RetryInfo',
+      (s: FakeGeminiServer) => s.faults.startRateLimitStorm(1, 2),
+      {},
+      'rate-limit',
+      429,
+      2000,
+      /HTTP 429 RESOURCE_EXHAUSTED: Resource exhausted/,
+    ],
+    [
+      '429 with Retry-After',
+      (s: FakeGeminiServer) => s.faults.startRateLimitStorm(1, 7),
+      { retryHint: 'header' as const },
+      'rate-limit',
+      429,
+      7000,
+      /HTTP 429/,
+    ],
     ['500', (s: FakeGeminiServer) => s.faults.failNext(1, 500), {}, 'server', 500, undefined, /HTTP 500 INTERNAL/],
     ['503', (s: FakeGeminiServer) => s.faults.setDown(true, 4), {}, 'server', 503, 4000, /HTTP 503 UNAVAILABLE: The service is currently unavailable/],
     ['400', (s: FakeGeminiServer) => s.faults.failNext(1, 400), {}, 'client', 400, undefined, /HTTP 400 INVALID_ARGUMENT/],

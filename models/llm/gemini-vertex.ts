@@ -35,7 +35,9 @@ type AuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions'
  */
 function staticTokenClient(accessToken: string): AuthClient {
   const genaiRequire = createRequire(require.resolve('@google/genai'));
-  const { OAuth2Client } = genaiRequire('google-auth-library') as { OAuth2Client: new () => AuthClient & { setCredentials(c: { access_token: string }): void } };
+  const { OAuth2Client } = genaiRequire('google-auth-library') as {
+    OAuth2Client: new () => AuthClient & { setCredentials(c: { access_token: string }): void };
+  };
   const client = new OAuth2Client();
   // No expiry_date: the library treats the token as valid and never tries to refresh it.
   client.setCredentials({ access_token: accessToken });
@@ -71,7 +73,9 @@ export class GeminiVertexProvider implements LlmProvider {
   }
 
   buildContents(req: CompletionRequest): Content[] {
-    const parts: Part[] = req.parts.map((p) => (p.type === 'text' ? { text: p.text } : { inlineData: { mimeType: p.mediaType, data: p.data.toString('base64') } }));
+    const parts: Part[] = req.parts.map((p) =>
+      p.type === 'text' ? { text: p.text } : { inlineData: { mimeType: p.mediaType, data: p.data.toString('base64') } },
+    );
     const contents: Content[] = [{ role: 'user', parts }];
     if (req.repair) {
       contents.push({ role: 'model', parts: [{ text: req.repair.previousAnswer }] });

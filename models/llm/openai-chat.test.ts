@@ -8,7 +8,9 @@ const KEY = 'sk-test-chat-0123456789abcdefghij';
 const SCHEMA = { type: 'object', properties: { boxes: { type: 'array', items: { type: 'integer' } } }, required: ['boxes'], additionalProperties: false };
 
 async function png(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } } })
+    .png()
+    .toBuffer();
 }
 
 describe('OpenAIChatProvider through the real openai SDK', () => {
@@ -89,9 +91,17 @@ describe('OpenAIChatProvider through the real openai SDK', () => {
 
   it('sends a text-only turn as a string, and the request sampling (top_k in the body, as vLLM and Ollama read it)', async () => {
     const llm = await start({ oracle: () => 'ok' }, { temperature: 1, maxTokensField: 'max_tokens' });
-    await llm.complete({ instructions: 'Plan.', parts: [{ type: 'text', text: 'q?' }], maxOutputTokens: 64, sampling: { temperature: 0.7, topP: 0.8, topK: 20 } });
+    await llm.complete({
+      instructions: 'Plan.',
+      parts: [{ type: 'text', text: 'q?' }],
+      maxOutputTokens: 64,
+      sampling: { temperature: 0.7, topP: 0.8, topK: 20 },
+    });
     const body = server!.requests[0]!.body as Record<string, any>;
-    expect(body.messages).toEqual([{ role: 'system', content: 'Plan.' }, { role: 'user', content: 'q?' }]);
+    expect(body.messages).toEqual([
+      { role: 'system', content: 'Plan.' },
+      { role: 'user', content: 'q?' },
+    ]);
     // The request's temperature wins over the provider's.
     expect(body).toMatchObject({ temperature: 0.7, top_p: 0.8, top_k: 20, max_tokens: 64 });
     await llm.complete({ parts: [{ type: 'text', text: 'q?' }] });

@@ -9,7 +9,9 @@ const KEY = 'sk-test-responses-0123456789abcdef';
 const SCHEMA = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
 
 async function png(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+    .png()
+    .toBuffer();
 }
 
 describe('OpenAIResponsesProvider through the real openai SDK', () => {
@@ -66,7 +68,12 @@ describe('OpenAIResponsesProvider through the real openai SDK', () => {
 
   it('omits reasoning when the effort is null, and text.format without an output schema', async () => {
     const llm = await start({}, { reasoningEffort: null, imageDetail: 'high', maxOutputTokens: 99 });
-    await llm.complete({ parts: [{ type: 'text', text: 'hi' }, { type: 'image', data: await png(8, 8), mediaType: 'image/png', width: 8, height: 8 }] });
+    await llm.complete({
+      parts: [
+        { type: 'text', text: 'hi' },
+        { type: 'image', data: await png(8, 8), mediaType: 'image/png', width: 8, height: 8 },
+      ],
+    });
     const body = server!.requests[0]!.body as Record<string, any>;
     expect(body).not.toHaveProperty('reasoning');
     expect(body).not.toHaveProperty('text');

@@ -54,7 +54,10 @@ export class OpenAIResponsesProvider implements LlmProvider {
       input.push({ role: 'user', content: [{ type: 'input_text', text: repairMessage(req.repair.problem) }] });
     }
     if (req.sampling?.topK !== undefined) {
-      throw new ProviderError(`${this.kind} ${this.model}: the Responses API has no top_k; leave topK unset (null) or use openai-chat / openai-compatible`, 'client');
+      throw new ProviderError(
+        `${this.kind} ${this.model}: the Responses API has no top_k; leave topK unset (null) or use openai-chat / openai-compatible`,
+        'client',
+      );
     }
     const effort = this.#opts.reasoningEffort === undefined ? 'medium' : this.#opts.reasoningEffort;
     const maxOutputTokens = req.maxOutputTokens ?? this.#opts.maxOutputTokens;

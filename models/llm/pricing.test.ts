@@ -22,7 +22,9 @@ describe('pricing', () => {
   });
 
   it('configured prices add to and override the defaults', () => {
-    const table = withDefaultPrices(priceTableSchema.parse({ 'gpt-5-mini': { inputPerMTokUsd: 1, outputPerMTokUsd: 1 }, local: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 } }));
+    const table = withDefaultPrices(
+      priceTableSchema.parse({ 'gpt-5-mini': { inputPerMTokUsd: 1, outputPerMTokUsd: 1 }, local: { inputPerMTokUsd: 0, outputPerMTokUsd: 0 } }),
+    );
     expect(costUsd('gpt-5-mini', { inputTokens: 1e6, outputTokens: 0 }, table)).toBe(1);
     expect(table['gemini-2.5-flash']).toEqual(DEFAULT_PRICES['gemini-2.5-flash']);
     expect(priceFor('local', table)).toBeDefined();

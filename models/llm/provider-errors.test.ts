@@ -30,7 +30,12 @@ describe('parseRetryAfter', () => {
 
 describe('googleRetryDelayMs', () => {
   it('reads RetryInfo from the error details', () => {
-    const body = { error: { code: 429, details: [{ '@type': 'type.googleapis.com/google.rpc.QuotaFailure' }, { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.250s' }] } };
+    const body = {
+      error: {
+        code: 429,
+        details: [{ '@type': 'type.googleapis.com/google.rpc.QuotaFailure' }, { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '1.250s' }],
+      },
+    };
     expect(googleRetryDelayMs(body)).toBe(1250);
     expect(googleRetryDelayMs({ error: { code: 429 } })).toBeUndefined();
     expect(googleRetryDelayMs('nope')).toBeUndefined();
@@ -76,7 +81,10 @@ describe('toProviderError', () => {
     expect(e4).toMatchObject({ kind: 'client', retryAfterMs: undefined, retriable: false });
     expect(toProviderError(new OpenAI.APIConnectionTimeoutError(), ctx).kind).toBe('timeout');
     expect(toProviderError(new OpenAI.APIUserAbortError(), ctx).kind).toBe('aborted');
-    const refused = new OpenAI.APIConnectionError({ message: 'Connection error.', cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    const refused = new OpenAI.APIConnectionError({
+      message: 'Connection error.',
+      cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    });
     expect(toProviderError(refused, { ...ctx, baseURL: 'http://user:pw@10.0.0.1:8000/v1' })).toMatchObject({
       kind: 'network',
       message: 'openai-chat m1: connection failed (ECONNREFUSED) at http://10.0.0.1:8000',
@@ -84,19 +92,37 @@ describe('toProviderError', () => {
   });
 
   it('classifies genai ApiErrors from the JSON body in their message', () => {
-    const body = { error: { code: 429, message: 'Resource exhausted.', status: 'RESOURCE_EXHAUSTED', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '6s' }] } };
+    const body = {
+      error: {
+        code: 429,
+        message: 'Resource exhausted.',
+        status: 'RESOURCE_EXHAUSTED',
+        details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '6s' }],
+      },
+    };
     const e = toProviderError(new ApiError({ message: JSON.stringify(body), status: 429 }), { ...ctx, provider: 'gemini-vertex' });
-    expect(e).toMatchObject({ kind: 'rate-limit', status: 429, retryAfterMs: 6000, message: 'gemini-vertex m1: HTTP 429 RESOURCE_EXHAUSTED: Resource exhausted.' });
+    expect(e).toMatchObject({
+      kind: 'rate-limit',
+      status: 429,
+      retryAfterMs: 6000,
+      message: 'gemini-vertex m1: HTTP 429 RESOURCE_EXHAUSTED: Resource exhausted.',
+    });
     // A Retry-After header wins over RetryInfo.
     const h = toProviderError(new ApiError({ message: JSON.stringify(body), status: 429 }), { ...ctx, responseHeaders: new Headers({ 'retry-after': '1' }) });
     expect(h.retryAfterMs).toBe(1000);
-    expect(toProviderError(new ApiError({ message: 'not json', status: 503 }), ctx)).toMatchObject({ kind: 'server', message: 'openai-chat m1: HTTP 503: not json' });
+    expect(toProviderError(new ApiError({ message: 'not json', status: 503 }), ctx)).toMatchObject({
+      kind: 'server',
+      message: 'openai-chat m1: HTTP 503: not json',
+    });
   });
 
   it('an aborted signal decides, whatever the SDK threw', () => {
     const ac = new AbortController();
     ac.abort(new ProviderError('no answer within 10 ms', 'timeout'));
-    expect(toProviderError(new Error('anything'), { ...ctx, signal: ac.signal })).toMatchObject({ kind: 'timeout', message: 'openai-chat m1: call timed out (no answer within 10 ms)' });
+    expect(toProviderError(new Error('anything'), { ...ctx, signal: ac.signal })).toMatchObject({
+      kind: 'timeout',
+      message: 'openai-chat m1: call timed out (no answer within 10 ms)',
+    });
     const stop = new AbortController();
     stop.abort();
     expect(toProviderError(new OpenAI.APIConnectionError({ message: 'x' }), { ...ctx, signal: stop.signal }).kind).toBe('aborted');
@@ -106,7 +132,9 @@ describe('toProviderError', () => {
     const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) });
     expect(toProviderError(refused, ctx).kind).toBe('network');
     expect(toProviderError(new Error('exception TypeError: fetch failed sending request'), ctx).kind).toBe('network');
-    expect(toProviderError(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }) }), ctx).kind).toBe('timeout');
+    expect(toProviderError(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }) }), ctx).kind).toBe(
+      'timeout',
+    );
     expect(toProviderError(new SyntaxError('Unexpected token < in JSON'), ctx).kind).toBe('server');
     expect(toProviderError(new Error('Could not load the default credentials.'), ctx).kind).toBe('auth');
     expect(toProviderError(new Error('weird'), ctx).kind).toBe('client');

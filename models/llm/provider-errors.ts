@@ -140,7 +140,18 @@ export function kindForStatus(status: number): ProviderErrorKind {
   return 'client';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ESOCKETTIMEDOUT']);
 
 /** The first errno-style code along the cause chain (fetch hides it under `cause`). */
@@ -233,8 +244,7 @@ export function toProviderError(err: unknown, ctx: ErrorContext): ProviderError 
     const kind = kindForStatus(status);
     const g = parseGoogleBody((err as GenAiApiError).message);
     const detail = scrub(g.said ?? '', secrets);
-    const retryAfterMs =
-      kind === 'rate-limit' || kind === 'server' ? (parseRetryAfter(ctx.responseHeaders) ?? googleRetryDelayMs(g.body)) : undefined;
+    const retryAfterMs = kind === 'rate-limit' || kind === 'server' ? (parseRetryAfter(ctx.responseHeaders) ?? googleRetryDelayMs(g.body)) : undefined;
     return new ProviderError(`${who}: HTTP ${status}${g.status ? ` ${g.status}` : ''}${detail ? `: ${detail}` : ''}`, kind, { status, retryAfterMs, cause });
   }
 
@@ -249,7 +259,8 @@ export function toProviderError(err: unknown, ctx: ErrorContext): ProviderError 
   }
   // A 200 whose body is not JSON: the server's fault, and another try may go better.
   const message = typeof (err as { message?: unknown } | null)?.message === 'string' ? (err as Error).message : String(err);
-  if (err instanceof SyntaxError || name === 'SyntaxError') return new ProviderError(`${who}: unreadable response: ${scrub(message, secrets)}`, 'server', { cause });
+  if (err instanceof SyntaxError || name === 'SyntaxError')
+    return new ProviderError(`${who}: unreadable response: ${scrub(message, secrets)}`, 'server', { cause });
   // Credentials that cannot be loaded or refreshed (google-auth-library): no retry helps.
   if (/credential|invalid_grant|unauthorized_client|access token/i.test(message)) {
     return new ProviderError(`${who}: authentication failed: ${scrub(message, secrets)}`, 'auth', { cause });

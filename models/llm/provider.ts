@@ -71,7 +71,10 @@ export class ProviderError extends ValorError {
     readonly kind: ProviderErrorKind,
     readonly opts: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
   ) {
-    super(message, { retriable: kind === 'rate-limit' || kind === 'server' || kind === 'timeout' || kind === 'network' || kind === 'aborted', cause: opts.cause });
+    super(message, {
+      retriable: kind === 'rate-limit' || kind === 'server' || kind === 'timeout' || kind === 'network' || kind === 'aborted',
+      cause: opts.cause,
+    });
   }
   get status(): number | undefined {
     return this.opts.status;

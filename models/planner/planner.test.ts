@@ -73,9 +73,18 @@ describe('Planner through the provider layer and the real openai SDK', () => {
     const r = await planner.plan('q?');
     const usd = (101 * 1 + PROGRAM.length * 2) / 1e6;
     expect(r.costUsd).toBeCloseTo(usd, 12);
-    expect(llm.totals()).toMatchObject({ provider: 'openai-compatible', model: 'Qwen/Qwen3-8B', calls: 1, failures: 0, inputTokens: 101, outputTokens: PROGRAM.length });
+    expect(llm.totals()).toMatchObject({
+      provider: 'openai-compatible',
+      model: 'Qwen/Qwen3-8B',
+      calls: 1,
+      failures: 0,
+      inputTokens: 101,
+      outputTokens: PROGRAM.length,
+    });
     const calls = await registry.getSingleMetric('valor_llm_calls_total')!.get();
-    expect(calls.values).toContainEqual(expect.objectContaining({ value: 1, labels: expect.objectContaining({ provider: 'openai-compatible', model: 'Qwen/Qwen3-8B', outcome: 'ok' }) }));
+    expect(calls.values).toContainEqual(
+      expect.objectContaining({ value: 1, labels: expect.objectContaining({ provider: 'openai-compatible', model: 'Qwen/Qwen3-8B', outcome: 'ok' }) }),
+    );
     const cost = await registry.getSingleMetric('valor_llm_cost_usd_total')!.get();
     expect(cost.values[0]!.value).toBeCloseTo(usd, 12);
   });
@@ -93,7 +102,10 @@ describe('Planner through the provider layer and the real openai SDK', () => {
       temperature: 0,
       top_k: 5,
       max_tokens: 512,
-      messages: [{ role: 'system', content: 'Write a program.' }, { role: 'user', content: 'q?' }],
+      messages: [
+        { role: 'system', content: 'Write a program.' },
+        { role: 'user', content: 'q?' },
+      ],
     });
   });
 
@@ -113,23 +125,29 @@ describe('Planner through the provider layer and the real openai SDK', () => {
     ['HTTP 401', { alwaysStatus: 401 }, ProviderError, false, 1, /HTTP 401/],
     ['empty content', { answer: () => '' }, ProviderError, false, 1, /answer has no text: finish_reason=stop/],
     ['thinking cut off', { answer: () => '<think>hmm, gd_detect(img_pth, "x")' }, ProviderError, false, 1, /answer has no text/],
-  ])('%s -> classified by the provider layer (retriable or not), and the key reaches neither the error nor a log', async (_name, faults, cls, retriable, requests, msg) => {
-    const baseURL = await start(faults);
-    const { planner } = plannerFor({ provider: compatible(baseURL, { apiKeyEnv: 'PLANNER_API_KEY' }), limits: { ...FAST, maxAttempts: 2 } }, { PLANNER_API_KEY: KEY });
-    const err = await planner.plan('q?').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(cls);
-    expect((err as ProviderError).retriable).toBe(retriable);
-    expect((err as ProviderError).message).toMatch(msg);
-    expect(server!.requests).toHaveLength(requests);
-    // The key went on the wire (it must), but nowhere a person or a log can read it.
-    expect(server!.calls[0]!.authorization).toBe(`Bearer ${KEY}`);
-    const lines: string[] = [];
-    const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
-    log.error({ err, planner }, 'planner failed');
-    for (const seen of [lines.join(''), inspect(err, { depth: 10 }), inspect(planner, { depth: 10 }), String((err as Error).stack)]) {
-      expect(seen).not.toContain(KEY);
-    }
-  });
+  ])(
+    '%s -> classified by the provider layer (retriable or not), and the key reaches neither the error nor a log',
+    async (_name, faults, cls, retriable, requests, msg) => {
+      const baseURL = await start(faults);
+      const { planner } = plannerFor(
+        { provider: compatible(baseURL, { apiKeyEnv: 'PLANNER_API_KEY' }), limits: { ...FAST, maxAttempts: 2 } },
+        { PLANNER_API_KEY: KEY },
+      );
+      const err = await planner.plan('q?').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(cls);
+      expect((err as ProviderError).retriable).toBe(retriable);
+      expect((err as ProviderError).message).toMatch(msg);
+      expect(server!.requests).toHaveLength(requests);
+      // The key went on the wire (it must), but nowhere a person or a log can read it.
+      expect(server!.calls[0]!.authorization).toBe(`Bearer ${KEY}`);
+      const lines: string[] = [];
+      const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+      log.error({ err, planner }, 'planner failed');
+      for (const seen of [lines.join(''), inspect(err, { depth: 10 }), inspect(planner, { depth: 10 }), String((err as Error).stack)]) {
+        expect(seen).not.toContain(KEY);
+      }
+    },
+  );
 
   it('retries 5xx and 429 in the provider layer, then answers', async () => {
     const baseURL = await start({ rateLimitFirst: 1, failFirst: 2 });
@@ -153,8 +171,15 @@ describe('Planner through the provider layer and the real openai SDK', () => {
   });
 
   it('scrubs the key from a server message that echoes it', async () => {
-    const baseURL = await start({ answer: () => { throw new Error(`bad key ${KEY}`); } });
-    const { planner } = plannerFor({ provider: compatible(baseURL, { apiKeyEnv: 'PLANNER_API_KEY' }), limits: { ...FAST, maxAttempts: 1 } }, { PLANNER_API_KEY: KEY });
+    const baseURL = await start({
+      answer: () => {
+        throw new Error(`bad key ${KEY}`);
+      },
+    });
+    const { planner } = plannerFor(
+      { provider: compatible(baseURL, { apiKeyEnv: 'PLANNER_API_KEY' }), limits: { ...FAST, maxAttempts: 1 } },
+      { PLANNER_API_KEY: KEY },
+    );
     const err = (await planner.plan('q?').catch((e: unknown) => e)) as ProviderError;
     expect(err.message).toMatch(/HTTP 500: fake server: bad key \[redacted\]/);
     expect(err.message).not.toContain(KEY);
@@ -237,7 +262,9 @@ describe('plannerConfig', () => {
   });
 
   it('refuses top_k for the Responses API, which has none', () => {
-    expect(issues({ provider: { kind: 'openai-responses' } })).toEqual(['topK: the Responses API has no top_k: set planner.topK to null (or use kind openai-compatible)']);
+    expect(issues({ provider: { kind: 'openai-responses' } })).toEqual([
+      'topK: the Responses API has no top_k: set planner.topK to null (or use kind openai-compatible)',
+    ]);
     expect(plannerConfig.parse({ provider: { kind: 'openai-responses' }, topK: null }).provider.kind).toBe('openai-responses');
   });
 });
@@ -251,8 +278,16 @@ describe('FakeOpenAIServer', () => {
       const models = await (await fetch(`${baseUrl}/models`)).json();
       expect(models).toMatchObject({ object: 'list', data: [{ object: 'model' }] });
       expect((await fetch(`${baseUrl}/nope`)).status).toBe(404);
-      const res = await fetch(`${baseUrl}/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
-      expect(await res.json()).toMatchObject({ object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'echo 1' }, finish_reason: 'stop' }], usage: { total_tokens: expect.any(Number) } });
+      const res = await fetch(`${baseUrl}/chat/completions`, {
+        method: 'POST',
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      expect(await res.json()).toMatchObject({
+        object: 'chat.completion',
+        model: 'm',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'echo 1' }, finish_reason: 'stop' }],
+        usage: { total_tokens: expect.any(Number) },
+      });
       expect(server.requests).toEqual([{ body: { model: 'm', messages: [{ role: 'user', content: 'hi' }] }, hadAuthorization: false }]);
       expect((await fetch(`${baseUrl}/chat/completions`, { method: 'POST', body: '{' })).status).toBe(400);
     } finally {

@@ -248,7 +248,9 @@ describe('RewardJudges with a scripted provider', () => {
       model: 'm',
       complete: (req) => {
         seen.push(req.signal!);
-        return new Promise((_, reject) => req.signal!.addEventListener('abort', () => reject(new ProviderError('scripted/m: call aborted by the caller', 'aborted'))));
+        return new Promise((_, reject) =>
+          req.signal!.addEventListener('abort', () => reject(new ProviderError('scripted/m: call aborted by the caller', 'aborted'))),
+        );
       },
     };
     const caller = new AbortController();
@@ -265,7 +267,12 @@ describe('RewardJudges with a scripted provider', () => {
     const llm: JudgeLlm = { kind: 'gemini-vertex', model: 'gemini-2.5-flash', complete: () => Promise.reject(new Error('unused')) };
     const j = new RewardJudges(llm, PROMPTS);
     expect(j.version).toMatch(/^gemini-vertex:gemini-2\.5-flash:[0-9a-f]{12}$/);
-    expect(j.promptHashes).toEqual({ logic: PROMPTS.logic.hash, attributes: PROMPTS.attributes.hash, spatial: PROMPTS.spatial.hash, adherence: PROMPTS.adherence.hash });
+    expect(j.promptHashes).toEqual({
+      logic: PROMPTS.logic.hash,
+      attributes: PROMPTS.attributes.hash,
+      spatial: PROMPTS.spatial.hash,
+      adherence: PROMPTS.adherence.hash,
+    });
     const edited = { ...PROMPTS, logic: { ...PROMPTS.logic, hash: '0000000000000000' } };
     expect(new RewardJudges(llm, edited).version).not.toBe(j.version);
   });

@@ -84,7 +84,10 @@ export interface JudgeAllResult {
 
 /** A judge call that failed after the provider's retries; retriable when the cause is. */
 export class JudgeCallError extends ValorError {
-  constructor(readonly judge: JudgeName, cause: unknown) {
+  constructor(
+    readonly judge: JudgeName,
+    cause: unknown,
+  ) {
     super(`reward judge '${judge}' failed: ${errorMessage(cause)}`, { retriable: isRetriable(cause), cause });
   }
 }
@@ -101,7 +104,10 @@ function resolvePrompt(name: string, field: string): string {
 function checkPlaceholders(text: string, file: string, field: string): void {
   const used = new Set([...text.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]!));
   const unknown = [...used].filter((k) => !(PLACEHOLDERS as readonly string[]).includes(k));
-  if (unknown.length) throw new ConfigError(`${field}: prompt ${file} uses ${unknown.map((k) => `{{${k}}}`).join(', ')}, which the judges do not provide (only {{question}}, {{plan}}, {{program}})`);
+  if (unknown.length)
+    throw new ConfigError(
+      `${field}: prompt ${file} uses ${unknown.map((k) => `{{${k}}}`).join(', ')}, which the judges do not provide (only {{question}}, {{plan}}, {{program}})`,
+    );
   const missing = PLACEHOLDERS.filter((k) => !used.has(k));
   if (missing.length) throw new ConfigError(`${field}: prompt ${file} lacks ${missing.map((k) => `{{${k}}}`).join(', ')}: the judge would not see it`);
 }
@@ -141,12 +147,20 @@ export class RewardJudges {
 
   /** Prompt hash per judge, as a record's `promptHashes`. */
   get promptHashes(): Record<JudgeName, string> {
-    return { logic: this.prompts.logic.hash, attributes: this.prompts.attributes.hash, spatial: this.prompts.spatial.hash, adherence: this.prompts.adherence.hash };
+    return {
+      logic: this.prompts.logic.hash,
+      attributes: this.prompts.attributes.hash,
+      spatial: this.prompts.spatial.hash,
+      adherence: this.prompts.adherence.hash,
+    };
   }
 
   /** Names everything that shapes a score: provider, model and the four prompt hashes. */
   get version(): string {
-    const h = sha256Hex(JSON.stringify([this.llm.kind, this.llm.model, JUDGES.map((j) => this.prompts[j].hash), this.opts.maxOutputTokens ?? null])).slice(0, 12);
+    const h = sha256Hex(JSON.stringify([this.llm.kind, this.llm.model, JUDGES.map((j) => this.prompts[j].hash), this.opts.maxOutputTokens ?? null])).slice(
+      0,
+      12,
+    );
     return `${this.llm.kind}:${this.llm.model}:${h}`;
   }
 
@@ -195,7 +209,12 @@ export class RewardJudges {
       // allSettled, so no call is still in flight (and spending) when we return or throw.
       const settled = await Promise.allSettled(JUDGES.map(judge));
       if (firstFailure) throw firstFailure;
-      const [logic, attributes, spatial, adherence] = settled.map((s) => (s as PromiseFulfilledResult<JudgeVerdict>).value) as [JudgeVerdict, JudgeVerdict, JudgeVerdict, JudgeVerdict];
+      const [logic, attributes, spatial, adherence] = settled.map((s) => (s as PromiseFulfilledResult<JudgeVerdict>).value) as [
+        JudgeVerdict,
+        JudgeVerdict,
+        JudgeVerdict,
+        JudgeVerdict,
+      ];
       return { components: { logic, attributes, spatial, adherence }, usage, latencyMs: performance.now() - started };
     } finally {
       signal?.removeEventListener('abort', onAbort);

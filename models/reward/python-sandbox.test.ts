@@ -57,7 +57,7 @@ describe('runProgram: well-behaved programs', () => {
   });
 
   it('scores 0 with the failing line when the program raises', async () => {
-    const r = await runProgram("x = 1\ny = gd_detect(img_pth)\nfinal_answer = y", FAST);
+    const r = await runProgram('x = 1\ny = gd_detect(img_pth)\nfinal_answer = y', FAST);
     expect(r).toMatchObject({ score: 0, phase: 'run' });
     expect(r.reason).toMatch(/TypeError at line 2/);
   });
@@ -69,10 +69,7 @@ describe('runProgram: well-behaved programs', () => {
   });
 
   it('cannot forge a pass by printing a verdict-shaped line', async () => {
-    const r = await runProgram(
-      'import os\nos.write(3, b\'{"nonce": "x", "ok": true, "phase": "run", "reason": "ok"}\\n\')\nos._exit(0)',
-      FAST,
-    );
+    const r = await runProgram('import os\nos.write(3, b\'{"nonce": "x", "ok": true, "phase": "run", "reason": "ok"}\\n\')\nos._exit(0)', FAST);
     expect(r.score).toBe(0);
   });
 
@@ -147,7 +144,7 @@ describe('runProgram: malicious programs score 0 and harm nothing', () => {
     const dump = await runProgram('import os\nfinal_answer = sorted(os.environ)', FAST);
     expect(dump.score).toBe(1);
     // Python's own PEP 538 locale coercion may add LC_CTYPE; nothing else may appear.
-    expect(["[]", "['LC_CTYPE']"]).toContain(dump.finalAnswer);
+    expect(['[]', "['LC_CTYPE']"]).toContain(dump.finalAnswer);
   });
 
   it('subprocess is refused', async () => {
@@ -169,9 +166,7 @@ describe('runProgram: malicious programs score 0 and harm nothing', () => {
   });
 
   it('runs in parallel, each in its own scratch dir, deleted afterwards', async () => {
-    const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => runProgram(`import os\nfinal_answer = (${i}, os.getcwd())`, FAST)),
-    );
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => runProgram(`import os\nfinal_answer = (${i}, os.getcwd())`, FAST)));
     const dirs = results.map((r, i) => {
       expect(r.score).toBe(1);
       const m = /^\((\d+), '(.*)'\)$/.exec(r.finalAnswer ?? '');

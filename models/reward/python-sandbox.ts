@@ -40,10 +40,7 @@ const RESULT_CAP = 16 * 1024; // the verdict line is small; anything bigger is g
 
 // tsc does not copy .py files into dist/, so fall back to the source tree.
 function runnerPath(): string {
-  const candidates = [
-    path.join(__dirname, 'sandbox', 'runner.py'),
-    path.resolve(__dirname, '..', '..', '..', 'models', 'reward', 'sandbox', 'runner.py'),
-  ];
+  const candidates = [path.join(__dirname, 'sandbox', 'runner.py'), path.resolve(__dirname, '..', '..', '..', 'models', 'reward', 'sandbox', 'runner.py')];
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new Error(`python sandbox: runner.py not found (looked in ${candidates.join(', ')})`);
   return found;

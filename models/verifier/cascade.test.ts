@@ -34,7 +34,11 @@ describe('runCascade', () => {
       final: { keep_indices: [2], drop_indices: [1], notes: ['1: duplicate of 2'] },
     });
     const r = await runCascade(boxes, ask);
-    expect(seen.crop).toEqual([['mug', 1], ['mug', 2], ['laptop', 3]]);
+    expect(seen.crop).toEqual([
+      ['mug', 1],
+      ['mug', 2],
+      ['laptop', 3],
+    ]);
     expect(seen.final[0]).toEqual([boxes[0], boxes[1]]);
     expect(r.accepted).toEqual([2]);
     expect(r.rejected).toEqual([
@@ -43,8 +47,15 @@ describe('runCascade', () => {
       { boxIndex: 4, stage: 'COARSE', reason: 'no cat in the image' },
     ]);
     expect(r.stages.map((s) => s.stage)).toEqual(['COARSE', 'CROP', 'FINAL']);
-    expect(r.stages[1]!.verdicts.map((v) => [v.boxIndex, v.keep])).toEqual([[1, true], [2, true], [3, false]]);
-    expect(r.stages[2]!.verdicts.map((v) => [v.boxIndex, v.keep])).toEqual([[1, false], [2, true]]);
+    expect(r.stages[1]!.verdicts.map((v) => [v.boxIndex, v.keep])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+    ]);
+    expect(r.stages[2]!.verdicts.map((v) => [v.boxIndex, v.keep])).toEqual([
+      [1, false],
+      [2, true],
+    ]);
     expect(r.stages[1]!.calls).toHaveLength(3);
   });
 
@@ -54,7 +65,12 @@ describe('runCascade', () => {
     expect(r1.stages.map((s) => s.stage)).toEqual(['COARSE', 'CROP']);
     expect(noCrop.seen.final).toHaveLength(0);
     expect(r1.accepted).toEqual([]);
-    expect(r1.rejected.map((x) => [x.boxIndex, x.stage])).toEqual([[1, 'CROP'], [2, 'COARSE'], [3, 'COARSE'], [4, 'COARSE']]);
+    expect(r1.rejected.map((x) => [x.boxIndex, x.stage])).toEqual([
+      [1, 'CROP'],
+      [2, 'COARSE'],
+      [3, 'COARSE'],
+      [4, 'COARSE'],
+    ]);
 
     const none = scripted({ coarse: { keep_indices: [], drop_indices: [1, 2, 3, 4], notes: [] } });
     const r2 = await runCascade(boxes, none.ask);
@@ -90,7 +106,10 @@ describe('answer helpers', () => {
   });
   it('notesByIndex reads "<i>: reason" notes and keeps the rest as general notes', () => {
     const r = notesByIndex(['2: too loose', '#3) chops the object', 'all boxes look fine otherwise']);
-    expect([...r.byIndex]).toEqual([[2, 'too loose'], [3, 'chops the object']]);
+    expect([...r.byIndex]).toEqual([
+      [2, 'too loose'],
+      [3, 'chops the object'],
+    ]);
     expect(r.general).toEqual(['all boxes look fine otherwise']);
   });
 });

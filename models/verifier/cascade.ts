@@ -110,7 +110,7 @@ function listVerdicts(answer: ListAnswer, shown: number[], dropReason: string): 
     const local = i + 1;
     const kept = keep.has(local);
     const note = byIndex.get(local) ?? null;
-    return { boxIndex, keep: kept, reason: kept ? note : note ?? (general.length ? general.join('; ') : dropReason) };
+    return { boxIndex, keep: kept, reason: kept ? note : (note ?? (general.length ? general.join('; ') : dropReason)) };
   });
 }
 
@@ -152,7 +152,12 @@ export async function runCascade(boxes: Box[], ask: CascadeAsk): Promise<Cascade
 /** Sums what a list of calls cost. */
 export function sumCalls(calls: CallInfo[]): { calls: number; inputTokens: number; outputTokens: number; costUsd: number } {
   return calls.reduce(
-    (t, c) => ({ calls: t.calls + c.calls, inputTokens: t.inputTokens + c.inputTokens, outputTokens: t.outputTokens + c.outputTokens, costUsd: t.costUsd + c.costUsd }),
+    (t, c) => ({
+      calls: t.calls + c.calls,
+      inputTokens: t.inputTokens + c.inputTokens,
+      outputTokens: t.outputTokens + c.outputTokens,
+      costUsd: t.costUsd + c.costUsd,
+    }),
     { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
   );
 }

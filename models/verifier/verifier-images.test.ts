@@ -174,8 +174,13 @@ describe('annotate', () => {
   });
 
   it('keeps the size of RGBA and greyscale inputs and draws green on them', async () => {
-    const rgba = await sharp({ create: { width: 90, height: 70, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } }).png().toBuffer();
-    const grey = await sharp({ create: { width: 90, height: 70, channels: 3, background: { r: 128, g: 128, b: 128 } } }).greyscale().png().toBuffer();
+    const rgba = await sharp({ create: { width: 90, height: 70, channels: 4, background: { r: 10, g: 20, b: 30, alpha: 0.5 } } })
+      .png()
+      .toBuffer();
+    const grey = await sharp({ create: { width: 90, height: 70, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .greyscale()
+      .png()
+      .toBuffer();
     for (const input of [rgba, grey]) {
       const out = await annotate(input, [{ x1: 10, y1: 30, x2: 60, y2: 60, label: 'x' }]);
       expect([out.width, out.height]).toEqual([90, 70]);
@@ -253,7 +258,15 @@ describe('cropForVerification', () => {
     // Inside the square (6..65 in region pixels) vs in the padding (0..5 and 66..71).
     expect(near(r.at(Math.round(8 * s), Math.round(36 * s)), RED)).toBe(true);
     expect(near(r.at(Math.round(63 * s), Math.round(36 * s)), RED)).toBe(true);
-    for (const [x, y] of [[10, 10], [630, 10], [10, 630], [630, 630], [20, 320], [320, 620]] as const) expect(near(r.at(x, y), BG)).toBe(true);
+    for (const [x, y] of [
+      [10, 10],
+      [630, 10],
+      [10, 630],
+      [630, 630],
+      [20, 320],
+      [320, 620],
+    ] as const)
+      expect(near(r.at(x, y), BG)).toBe(true);
     // The object fills (60/72)^2 = 69% of the crop.
     expect(share(r, { left: 0, top: 0, width: 640, height: 640 }, (p) => near(p, RED, 30))).toBeCloseTo((60 / 72) ** 2, 1);
   });
@@ -326,7 +339,7 @@ describe('toPng', () => {
     }
     return sharp(data, { raw: { width: w, height: h, channels } });
   };
-  const rawOf = async (img: Buffer) => (await sharp(img).raw().toBuffer({ resolveWithObject: true }));
+  const rawOf = async (img: Buffer) => await sharp(img).raw().toBuffer({ resolveWithObject: true });
 
   it('keeps every pixel of a PNG, at its size', async () => {
     const src = await noise(97, 61, 3).png().toBuffer();

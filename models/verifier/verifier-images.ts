@@ -114,7 +114,8 @@ const EPS = 1e-6;
  */
 export function cropRegion(box: Omit<AnnotatedBox, 'label'>, width: number, height: number, padFraction = DEFAULT_CROP.padFraction): Region {
   checkBox(box, 'cropRegion');
-  if (!(Number.isFinite(padFraction) && padFraction >= 0)) throw new ValidationError(`cropRegion: padFraction must be a finite number >= 0, got ${padFraction}`);
+  if (!(Number.isFinite(padFraction) && padFraction >= 0))
+    throw new ValidationError(`cropRegion: padFraction must be a finite number >= 0, got ${padFraction}`);
   const axis = (a: number, b: number, size: number): [number, number] => {
     const lo = Math.min(a, b);
     const hi = Math.max(a, b);
@@ -142,11 +143,7 @@ export function fitLongSide(width: number, height: number, longSide: number): { 
  * The method's stage-2 view of one box: the padded region, resized (bicubic, up or down) so
  * its long side is `longSide`. `region` is where the crop lies in the image.
  */
-export async function cropForVerification(
-  image: Buffer,
-  box: Omit<AnnotatedBox, 'label'>,
-  opts: CropOptions = {},
-): Promise<ImageOut & { region: Region }> {
+export async function cropForVerification(image: Buffer, box: Omit<AnnotatedBox, 'label'>, opts: CropOptions = {}): Promise<ImageOut & { region: Region }> {
   const padFraction = opts.padFraction ?? DEFAULT_CROP.padFraction;
   const longSide = opts.longSide ?? DEFAULT_CROP.longSide;
   if (!(Number.isInteger(longSide) && longSide >= 1)) throw new ValidationError(`cropForVerification: longSide must be a positive integer, got ${longSide}`);

@@ -47,7 +47,12 @@ export interface VerifierImage {
 
 /** The model's answer broke the stage's schema twice (the first answer and the repair). */
 export class VerifierAnswerError extends ValidationError {
-  constructor(readonly stage: Stage, problem: string, readonly rawAnswer: string, limit: number) {
+  constructor(
+    readonly stage: Stage,
+    problem: string,
+    readonly rawAnswer: string,
+    limit: number,
+  ) {
     const raw = rawAnswer.length > limit ? `${rawAnswer.slice(0, limit)}… (${rawAnswer.length} chars)` : rawAnswer;
     super(`verifier stage ${stage}: answer still invalid after one repair retry (${problem}); raw answer: ${JSON.stringify(raw)}`);
   }
@@ -101,8 +106,7 @@ export class Verifier {
   async verify(image: VerifierImage, boxes: Box[], signal?: AbortSignal): Promise<CascadeResult> {
     // Decoded once per record and only if some stage has to call the provider.
     let clean: Promise<{ png: Buffer; bytes: Buffer }> | undefined;
-    const cleanPng = () =>
-      (clean ??= image.load().then(async (bytes) => ({ bytes, png: (await toPng(bytes)).png })));
+    const cleanPng = () => (clean ??= image.load().then(async (bytes) => ({ bytes, png: (await toPng(bytes)).png })));
     const dims = { width: image.width, height: image.height };
     const img = (png: Buffer, w: number, h: number): ContentPart => ({ type: 'image', data: png, mediaType: 'image/png', width: w, height: h });
 

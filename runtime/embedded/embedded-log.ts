@@ -20,7 +20,11 @@ export class EmbeddedLog {
   private readonly offsets = new Map<string, number>();
 
   createTopic(name: string, partitions: number): void {
-    if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, () => []));
+    if (!this.topics.has(name))
+      this.topics.set(
+        name,
+        Array.from({ length: partitions }, () => []),
+      );
   }
 
   partitions(topic: string): number {
@@ -32,7 +36,14 @@ export class EmbeddedLog {
     if (key === null) return 0;
     return partitioner({
       topic,
-      partitionMetadata: Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 })),
+      partitionMetadata: Array.from({ length: n }, (_, i) => ({
+        partitionId: i,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        offlineReplicas: [],
+        partitionErrorCode: 0,
+      })),
       message: { key, value: null },
     });
   }

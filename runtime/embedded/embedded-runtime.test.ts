@@ -46,8 +46,15 @@ describe('embedded runtime through the test driver', () => {
     const driver = new TopologyTestDriver(valorTopology({ partitions: 1 }), { only: ['plan'] });
     // Register and write a DetectionRequest-typed value onto the image-queries topic.
     const wrong = await driver.runtime.serdes.for('valor.detection-requests').encode({
-      id: 'd', queryId: 'q', callIndex: 0, image: imageQuery(0).image, question: 'q?', phrases: ['a'],
-      phraseSource: 'EVENT', createdAt: 0, lineage: imageQuery(0).lineage,
+      id: 'd',
+      queryId: 'q',
+      callIndex: 0,
+      image: imageQuery(0).image,
+      question: 'q?',
+      phrases: ['a'],
+      phraseSource: 'EVENT',
+      createdAt: 0,
+      lineage: imageQuery(0).lineage,
     } satisfies DetectionRequest);
     await driver.pipeRaw('valor.image-queries', 'x', wrong);
     const [dl] = await driver.deadLetters();
@@ -84,7 +91,14 @@ describe('node worker on shutdown', () => {
     const topology = passthroughTopology({ partitions: 1 });
     const serdes = new SerdeSet(new MemoryRegistry(), (t) => topology.topics.find((x) => x.name === t)!.type);
     const stop = new AbortController();
-    const worker = new NodeWorker(topology, topology.nodes[0]!, lookupProcessor('passthrough')!, { concurrency: 1, retry: { maxAttempts: 1, initialDelayMs: 0, maxDelayMs: 0, multiplier: 1, jitter: 0 } }, serdes, { logger: silentLogger, signal: stop.signal });
+    const worker = new NodeWorker(
+      topology,
+      topology.nodes[0]!,
+      lookupProcessor('passthrough')!,
+      { concurrency: 1, retry: { maxAttempts: 1, initialDelayMs: 0, maxDelayMs: 0, multiplier: 1, jitter: 0 } },
+      serdes,
+      { logger: silentLogger, signal: stop.signal },
+    );
     const value = await serdes.for('valor.image-queries').encode(imageQuery(1, { question: ' ' }));
     const msg = { topic: 'valor.image-queries', partition: 0, offset: '0', key: null, value, timestamp: 0 };
     expect((await worker.process([msg])).deadLettered).toBe(1);

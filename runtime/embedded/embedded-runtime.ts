@@ -61,7 +61,10 @@ export class EmbeddedRuntime {
 
   readonly stores: StoreProvider;
 
-  constructor(readonly topology: Topology, private readonly opts: EmbeddedRuntimeOptions = {}) {
+  constructor(
+    readonly topology: Topology,
+    private readonly opts: EmbeddedRuntimeOptions = {},
+  ) {
     this.log = opts.log ?? new EmbeddedLog();
     this.stores = opts.stores ?? new MemoryStoreProvider();
     this.clock = opts.clock ?? systemClock;

@@ -21,7 +21,11 @@ export async function dumpTopics(runtime: EmbeddedRuntime, dir: string): Promise
     const records = await runtime.read(t.name);
     const file = path.join(dir, `${t.name}.jsonl`);
     const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, records.map((r) => JSON.stringify({ key: r.key, partition: r.partition, offset: r.offset, value: r.value }, replacer)).join('\n') + (records.length ? '\n' : ''));
+    fs.writeFileSync(
+      tmp,
+      records.map((r) => JSON.stringify({ key: r.key, partition: r.partition, offset: r.offset, value: r.value }, replacer)).join('\n') +
+        (records.length ? '\n' : ''),
+    );
     fs.renameSync(tmp, file);
     counts[t.name] = records.length;
   }

@@ -40,7 +40,11 @@ export async function createTopics(kafka: Kafka, topics: ITopicConfig[], timeout
     const created: string[] = [];
     for (const t of missing) {
       // One at a time, so "already exists" (someone else won the race) is known per topic.
-      const made = await retryTransient(`creating topic ${t.topic}`, () => admin.createTopics({ waitForLeaders: false, topics: [t] }).catch(ignoreExists), deadline - Date.now());
+      const made = await retryTransient(
+        `creating topic ${t.topic}`,
+        () => admin.createTopics({ waitForLeaders: false, topics: [t] }).catch(ignoreExists),
+        deadline - Date.now(),
+      );
       if (made) created.push(t.topic);
     }
     for (const t of topics) await waitTopicReady(admin, t.topic, Math.max(1_000, deadline - Date.now()));
@@ -77,7 +81,8 @@ function transient(message: string): Error {
 }
 
 /** Answers a new topic's broker gives while its metadata spreads; kafkajs marks most, not all, retriable. */
-const TRANSIENT = /does not host this topic-partition|leader not available|not the leader|unknown topic|no leader|coordinator (is )?(not available|loading)|not coordinator|metadata|ECONNREFUSED|ECONNRESET|timed? ?out/i;
+const TRANSIENT =
+  /does not host this topic-partition|leader not available|not the leader|unknown topic|no leader|coordinator (is )?(not available|loading)|not coordinator|metadata|ECONNREFUSED|ECONNRESET|timed? ?out/i;
 
 export function isTransient(err: unknown): boolean {
   if ((err as { retriable?: boolean }).retriable) return true;

@@ -6,11 +6,19 @@ import type { SerdeSet } from '../serde/topic-serde';
 /** Writes typed records to Kafka with an idempotent producer (no duplicates on retry). */
 export class KafkaRecordWriter implements RecordWriter {
   private producer?: Producer;
-  constructor(private readonly kafka: Kafka, private readonly serdes: SerdeSet) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly serdes: SerdeSet,
+  ) {}
 
   async write<T>(topic: string, records: Array<{ key: string | null; value: T }>): Promise<void> {
     if (!this.producer) {
-      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      this.producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await this.producer.connect();
     }
     const serde = this.serdes.for<T>(topic);

@@ -32,7 +32,10 @@ export class KafkaRuntime {
   readonly stores: KafkaStoreProvider;
   private readonly abort = new AbortController();
 
-  constructor(readonly topology: Topology, private readonly opts: KafkaRuntimeOptions) {
+  constructor(
+    readonly topology: Topology,
+    private readonly opts: KafkaRuntimeOptions,
+  ) {
     this.serdes = serdesFor(topology, opts.registry);
     this.stores = new KafkaStoreProvider(opts.kafka, { topicPrefix: opts.storeTopicPrefix ?? 'valor.store.', registry: opts.registry, logger: opts.logger });
   }

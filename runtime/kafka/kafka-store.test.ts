@@ -12,7 +12,10 @@ interface Sent {
   messages: Array<{ key: string; value: Buffer }>;
 }
 
-const fake: { sent: Sent[]; deliver?: (partition: number, message: KafkaMessage) => void; existing: Array<{ key: string; value: Buffer | null }> } = { sent: [], existing: [] };
+const fake: { sent: Sent[]; deliver?: (partition: number, message: KafkaMessage) => void; existing: Array<{ key: string; value: Buffer | null }> } = {
+  sent: [],
+  existing: [],
+};
 
 jest.mock('./topic-tail', () => ({
   TopicTail: {

@@ -41,7 +41,12 @@ export class KafkaStore<V> implements KeyValueStore<V> {
   private tail?: TopicTail;
   private warned = false;
 
-  private constructor(readonly name: string, readonly topic: string, private readonly serde: TopicSerde<V>, private readonly logger: Logger) {}
+  private constructor(
+    readonly name: string,
+    readonly topic: string,
+    private readonly serde: TopicSerde<V>,
+    private readonly logger: Logger,
+  ) {}
 
   static async open<N extends RecordTypeName>(kafka: Kafka, name: string, valueType: N, opts: KafkaStoreOptions): Promise<KafkaStore<RecordTypes[N]>> {
     const topic = `${opts.topicPrefix}${name}`;
@@ -115,7 +120,10 @@ export class KafkaStore<V> implements KeyValueStore<V> {
       if (isRetriable(err)) throw err;
       if (!this.warned) {
         this.warned = true;
-        this.logger.warn({ store: this.name, topic: this.topic, key, error: String(err) }, 'store entry does not decode; treated as missing (further ones are not logged)');
+        this.logger.warn(
+          { store: this.name, topic: this.topic, key, error: String(err) },
+          'store entry does not decode; treated as missing (further ones are not logged)',
+        );
       }
       return undefined;
     }
@@ -124,7 +132,10 @@ export class KafkaStore<V> implements KeyValueStore<V> {
 
 export class KafkaStoreProvider implements StoreProvider {
   private readonly stores = new Map<string, { type: RecordTypeName; store: Promise<KafkaStore<unknown>> }>();
-  constructor(private readonly kafka: Kafka, private readonly opts: KafkaStoreOptions) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly opts: KafkaStoreOptions,
+  ) {}
   async open<N extends RecordTypeName>(name: string, valueType: N): Promise<KeyValueStore<RecordTypes[N]>> {
     let s = this.stores.get(name);
     if (!s) {

@@ -71,7 +71,10 @@ export class PartitionStarts {
     // Another member may have owned and committed the partition during the reads: read again.
     if (generation !== this.generation) return false;
     this.verified.add(partition);
-    this.deps.log.debug({ partition, committed: committed?.toString(), floor: this.floor.get(partition)?.toString(), ms: Date.now() - started }, 'start offset verified');
+    this.deps.log.debug(
+      { partition, committed: committed?.toString(), floor: this.floor.get(partition)?.toString(), ms: Date.now() - started },
+      'start offset verified',
+    );
     return true;
   }
 

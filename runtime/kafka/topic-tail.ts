@@ -53,7 +53,12 @@ export class TopicTail {
         tail.position.batchDone(batch);
       },
     });
-    tail.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    tail.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await tail.producer.connect();
     return tail;
   }

@@ -13,7 +13,10 @@ export class ConfluentRegistry implements RegistryClient {
   // decode() rebuilds the reader schema and resolver for every record.
   private readonly decoder = new FrameDecoder(async (id) => (await this.client.getSchema(id)) as unknown as avro.Type);
 
-  constructor(readonly url: string, auth?: { username: string; password: string }) {
+  constructor(
+    readonly url: string,
+    auth?: { username: string; password: string },
+  ) {
     this.client = new SchemaRegistry({ host: url.replace(/\/$/, ''), auth });
   }
 
@@ -22,10 +25,7 @@ export class ConfluentRegistry implements RegistryClient {
     // with the global default even for unknown subjects, so the client's own check would
     // otherwise compare against whatever the server-wide default happens to be.
     await this.putCompatibility(subject, 'BACKWARD');
-    const { id } = await this.client.register(
-      { type: SchemaType.AVRO, schema: schema.json },
-      { subject, compatibility: COMPATIBILITY.BACKWARD },
-    );
+    const { id } = await this.client.register({ type: SchemaType.AVRO, schema: schema.json }, { subject, compatibility: COMPATIBILITY.BACKWARD });
     return id;
   }
 

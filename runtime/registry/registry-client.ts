@@ -15,7 +15,6 @@ export interface RegistryClient {
   decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown>;
 }
 
-
 export const MAGIC_BYTE = 0;
 
 /**
@@ -32,9 +31,7 @@ export class FrameDecoder {
     const key = `${schemaId}\u0000${reader.name}\u0000${reader.json.length}`;
     let resolver = this.resolvers.get(key);
     if (!resolver) {
-      resolver = this.writerType(schemaId).then((writer) =>
-        writer.equals(reader.type) ? null : reader.type.createResolver(writer),
-      );
+      resolver = this.writerType(schemaId).then((writer) => (writer.equals(reader.type) ? null : reader.type.createResolver(writer)));
       resolver.catch(() => this.resolvers.delete(key)); // unknown id now may exist later
       this.resolvers.set(key, resolver);
     }

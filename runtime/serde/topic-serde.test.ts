@@ -57,7 +57,9 @@ describe('TopicSerde over the memory registry', () => {
     expect(((await registry.decode(old, v2)) as { extra: string }).extra).toBe('x');
     const json3 = JSON.parse(v1.json);
     json3.fields.push({ name: 'required', type: 'long' });
-    await expect(registry.register('s-value', { ...v1, json: JSON.stringify(json3), type: avro.Type.forSchema(json3) })).rejects.toThrow(IncompatibleSchemaError);
+    await expect(registry.register('s-value', { ...v1, json: JSON.stringify(json3), type: avro.Type.forSchema(json3) })).rejects.toThrow(
+      IncompatibleSchemaError,
+    );
     expect(parseFrame(old).schemaId).toBe(id1);
   });
 });

@@ -15,7 +15,11 @@ export class TopicSerde<T = unknown> {
   readonly schema: LoadedSchema;
   private schemaId?: Promise<number>;
 
-  constructor(readonly topic: string, readonly typeName: RecordTypeName, private readonly registry: RegistryClient) {
+  constructor(
+    readonly topic: string,
+    readonly typeName: RecordTypeName,
+    private readonly registry: RegistryClient,
+  ) {
     this.schema = loadSchema(typeName);
   }
 
@@ -41,10 +45,7 @@ export class TopicSerde<T = unknown> {
       return (await this.registry.decode(buffer, this.schema)) as T;
     } catch (err) {
       const retriable = isNetworkError(err);
-      throw new DecodeError(
-        `cannot decode value on '${this.topic}' as ${this.typeName}: ${(err as Error).message ?? String(err)}`,
-        { cause: err, retriable },
-      );
+      throw new DecodeError(`cannot decode value on '${this.topic}' as ${this.typeName}: ${(err as Error).message ?? String(err)}`, { cause: err, retriable });
     }
   }
 }
@@ -57,7 +58,10 @@ function isNetworkError(err: unknown): boolean {
 /** One serde per topic, shared by every node of a process. */
 export class SerdeSet {
   private readonly serdes = new Map<string, TopicSerde>();
-  constructor(readonly registry: RegistryClient, private readonly typeOf: (topic: string) => RecordTypeName) {}
+  constructor(
+    readonly registry: RegistryClient,
+    private readonly typeOf: (topic: string) => RecordTypeName,
+  ) {}
 
   for<T = unknown>(topic: string): TopicSerde<T> {
     let s = this.serdes.get(topic);

@@ -44,7 +44,11 @@ describe('FileStore', () => {
     const file = path.join(dir, 'verdicts.jsonl');
     fs.writeFileSync(
       file,
-      [JSON.stringify(['old', JSON.stringify(v('{"keep":true,"reason":"ok"}', 'gpt-5-mini'))]), JSON.stringify(['bad', JSON.stringify({ raw: 1 })]), JSON.stringify(['worse', { model: 'm' }])].join('\n') + '\n',
+      [
+        JSON.stringify(['old', JSON.stringify(v('{"keep":true,"reason":"ok"}', 'gpt-5-mini'))]),
+        JSON.stringify(['bad', JSON.stringify({ raw: 1 })]),
+        JSON.stringify(['worse', { model: 'm' }]),
+      ].join('\n') + '\n',
     );
     const s = await FileStore.open(dir, 'verdicts', 'VerdictCacheEntry');
     expect(await s.get('old')).toEqual(v('{"keep":true,"reason":"ok"}', 'gpt-5-mini'));

@@ -18,7 +18,11 @@ export class FileStore<V> implements KeyValueStore<V> {
   private fd: fs.promises.FileHandle | undefined;
   private tail: Promise<void> = Promise.resolve();
 
-  private constructor(readonly name: string, readonly file: string, private readonly type: avro.Type) {}
+  private constructor(
+    readonly name: string,
+    readonly file: string,
+    private readonly type: avro.Type,
+  ) {}
 
   static async open<N extends RecordTypeName>(dir: string, name: string, valueType: N): Promise<FileStore<RecordTypes[N]>> {
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`store name '${name}' may use only letters, digits, '.', '_' and '-'`);

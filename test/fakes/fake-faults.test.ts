@@ -73,11 +73,21 @@ describe('fake servers with faults', () => {
     const server = new FakeOpenAIServer({ oracle: (r) => `${r.endpoint}:${r.text}`, models: ['gpt-5-mini'] });
     const base = await server.start();
     try {
-      const img = await sharp({ create: { width: 33, height: 65, channels: 3, background: 'white' } }).png().toBuffer();
+      const img = await sharp({ create: { width: 33, height: 65, channels: 3, background: 'white' } })
+        .png()
+        .toBuffer();
       const res = await post(`${base}/responses`, {
         model: 'gpt-5-mini',
         instructions: 'sys',
-        input: [{ role: 'user', content: [{ type: 'input_text', text: 'abcd' }, { type: 'input_image', image_url: `data:image/png;base64,${img.toString('base64')}`, detail: 'auto' }] }],
+        input: [
+          {
+            role: 'user',
+            content: [
+              { type: 'input_text', text: 'abcd' },
+              { type: 'input_image', image_url: `data:image/png;base64,${img.toString('base64')}`, detail: 'auto' },
+            ],
+          },
+        ],
       });
       expect(res.status).toBe(200);
       const json = await res.json();
@@ -89,15 +99,26 @@ describe('fake servers with faults', () => {
         error: null,
         incomplete_details: null,
         model: 'gpt-5-mini',
-        output: [{ type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'responses:abcd', annotations: [] }] }],
+        output: [
+          { type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'responses:abcd', annotations: [] }] },
+        ],
         // (4 + 3 chars)/4 -> 2, plus 2x3 tiles of 32x32 for a 33x65 image; 14 chars out -> 4.
-        usage: { input_tokens: 8, input_tokens_details: { cached_tokens: 0 }, output_tokens: 4, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 12 },
+        usage: {
+          input_tokens: 8,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: 4,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: 12,
+        },
       });
       expect(server.calls[0]!.images[0]!.equals(img)).toBe(true);
       expect(await (await fetch(`${base}/models`)).json()).toMatchObject({ data: [{ id: 'gpt-5-mini' }] });
 
       // An image that is not an image is refused, as the real API does.
-      const bad = await post(`${base}/chat/completions`, { model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }] });
+      const bad = await post(`${base}/chat/completions`, {
+        model: 'm',
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }],
+      });
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(/image 0 is not a decodable image/);
 
@@ -150,16 +171,30 @@ describe('fake servers with faults', () => {
       expect(limited.status).toBe(429);
       expect(limited.headers.get('retry-after')).toBe('2');
       expect(await limited.json()).toEqual({
-        error: { code: 429, message: 'Resource exhausted. Please try again later.', status: 'RESOURCE_EXHAUSTED', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '2s' }] },
+        error: {
+          code: 429,
+          message: 'Resource exhausted. Please try again later.',
+          status: 'RESOURCE_EXHAUSTED',
+          details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '2s' }],
+        },
       });
       faults.setDown(true);
-      expect(((await (await post(path, { contents: [{ parts: [{ text: 'x' }] }] })).json()) as { error: unknown }).error).toMatchObject({ code: 503, status: 'UNAVAILABLE' });
+      expect(((await (await post(path, { contents: [{ parts: [{ text: 'x' }] }] })).json()) as { error: unknown }).error).toMatchObject({
+        code: 503,
+        status: 'UNAVAILABLE',
+      });
       faults.setDown(false);
       expect((await post(`${base}/v1/other`, {})).status).toBe(404);
       expect((await post(path, { contents: [] })).status).toBe(400);
       // Unroutable and invalid requests are refused before they count.
       expect(faults.counters.byEndpoint.gemini).toEqual({ requests: 3, served: 1 });
-      expect(gemini.calls[0]).toMatchObject({ apiVersion: 'v1beta1', project: 'p', location: 'us-central1', model: 'gemini-2.5-flash', hadAuthorization: false });
+      expect(gemini.calls[0]).toMatchObject({
+        apiVersion: 'v1beta1',
+        project: 'p',
+        location: 'us-central1',
+        model: 'gemini-2.5-flash',
+        hadAuthorization: false,
+      });
     } finally {
       await openai.close();
       await gemini.close();

@@ -38,9 +38,7 @@ export interface FaultOptions {
 }
 
 export type FaultDecision =
-  | { kind: 'answer'; malformed: boolean }
-  | { kind: 'status'; status: number; reason: string; retryAfterMs?: number }
-  | { kind: 'hang' };
+  { kind: 'answer'; malformed: boolean } | { kind: 'status'; status: number; reason: string; retryAfterMs?: number } | { kind: 'hang' };
 
 export interface EndpointCounters {
   requests: number;

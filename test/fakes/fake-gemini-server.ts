@@ -79,7 +79,8 @@ export class FakeGeminiServer {
         retryAfterMs !== undefined && (hint === 'retry-info' || hint === 'both')
           ? [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfterMs / 1000}s` }]
           : undefined;
-      const headers: Record<string, string> = retryAfterMs !== undefined && (hint === 'header' || hint === 'both') ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } : {};
+      const headers: Record<string, string> =
+        retryAfterMs !== undefined && (hint === 'header' || hint === 'both') ? { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } : {};
       send(status, { error: { code: status, message, status: GOOGLE_STATUS[status] ?? 'UNKNOWN', ...(details ? { details } : {}) } }, headers);
     };
 
@@ -129,7 +130,11 @@ export class FakeGeminiServer {
     if (!decision) return;
     if (decision.kind === 'status') {
       const message =
-        decision.status === 429 ? 'Resource exhausted. Please try again later.' : decision.status === 503 ? 'The service is currently unavailable.' : decision.reason;
+        decision.status === 429
+          ? 'Resource exhausted. Please try again later.'
+          : decision.status === 503
+            ? 'The service is currently unavailable.'
+            : decision.reason;
       return fail(decision.status, message, decision.retryAfterMs);
     }
     let answer = await this.opts.oracle(call);

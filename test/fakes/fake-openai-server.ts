@@ -144,7 +144,11 @@ export class FakeOpenAIServer {
         const bad = err instanceof FakeRequestError;
         this.faults.noteStatus(bad ? 400 : 500);
         res.writeHead(bad ? 400 : 500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: `fake server: ${String((err as Error)?.message ?? err)}`, type: bad ? 'invalid_request_error' : 'server_error' } }));
+        res.end(
+          JSON.stringify({
+            error: { message: `fake server: ${String((err as Error)?.message ?? err)}`, type: bad ? 'invalid_request_error' : 'server_error' },
+          }),
+        );
       });
     });
     return `http://127.0.0.1:${port}/v1`;
@@ -165,7 +169,8 @@ export class FakeOpenAIServer {
     if (req.method === 'GET' && req.url === '/v1/models') {
       return send(200, { object: 'list', data: (this.opts.models ?? ['fake']).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })) });
     }
-    const endpoint = req.method === 'POST' && req.url === '/v1/chat/completions' ? 'chat' : req.method === 'POST' && req.url === '/v1/responses' ? 'responses' : undefined;
+    const endpoint =
+      req.method === 'POST' && req.url === '/v1/chat/completions' ? 'chat' : req.method === 'POST' && req.url === '/v1/responses' ? 'responses' : undefined;
     if (!endpoint) return send(404, { error: { message: 'not found' } });
     let body: Record<string, any>;
     try {
@@ -200,7 +205,12 @@ export class FakeOpenAIServer {
       usage = await estimateUsage(normalized, answer);
     } else {
       const messages =
-        endpoint === 'chat' ? body.messages : [...(normalized.instructions ? [{ role: 'system', content: normalized.instructions }] : []), ...(Array.isArray(body.input) ? body.input : [{ role: 'user', content: body.input }])];
+        endpoint === 'chat'
+          ? body.messages
+          : [
+              ...(normalized.instructions ? [{ role: 'system', content: normalized.instructions }] : []),
+              ...(Array.isArray(body.input) ? body.input : [{ role: 'user', content: body.input }]),
+            ];
       answer = await this.opts.answer!({ model: body.model, messages, body });
       // The planner tests pin these numbers: 100 + request number in, one token per character out.
       usage = endpoint === 'chat' ? { inputTokens: 100 + n, outputTokens: answer.length } : await estimateUsage(normalized, answer);

@@ -70,7 +70,8 @@ function whyNot(b: ListedBox, same: Match | null, other: Match | null, stage: 'c
     return stage === 'crop' ? `wrong class: the dominant object is a ${other.object.category}` : `wrong label: this is a ${other.object.category}`;
   }
   if (same && same.iou >= TOUCH_IOU) {
-    if (coverage(b.bbox, same.object.bbox) < CHOP_COVERAGE) return stage === 'crop' ? `too tight: the ${b.label} is truncated by the box` : `bad box: chops the ${b.label}`;
+    if (coverage(b.bbox, same.object.bbox) < CHOP_COVERAGE)
+      return stage === 'crop' ? `too tight: the ${b.label} is truncated by the box` : `bad box: chops the ${b.label}`;
     return stage === 'crop' ? `too loose: the box has a lot of background around the ${b.label}` : `bad box: too loose around the ${b.label}`;
   }
   return stage === 'crop' ? `wrong class: no ${b.label} in the crop` : `no ${b.label} here: mostly background`;
@@ -116,7 +117,10 @@ export function judgeFinal(boxes: ListedBox[], objects: OracleObject[]): Decisio
     const m = matched[k];
     if (!m) {
       const other = bestMatch(b, objects, false);
-      return { keep: false, reason: other && other.iou >= FINAL_MATCH_IOU ? `wrong label: this is a ${other.object.category}` : `wrong label: no ${b.label} here` };
+      return {
+        keep: false,
+        reason: other && other.iou >= FINAL_MATCH_IOU ? `wrong label: this is a ${other.object.category}` : `wrong label: no ${b.label} here`,
+      };
     }
     const w = winner.get(m.object)!;
     return w === k ? { keep: true, reason: '' } : { keep: false, reason: `duplicate of box ${boxes[w]!.index}` };

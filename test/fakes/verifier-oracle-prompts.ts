@@ -48,7 +48,7 @@ export function parseCrop(text: string): { box: ListedBox; size: { width: number
   // Greedy to the line's last quote: the crop prompt does not strip quotes from the label
   // (the list prompt does, so they are dropped here too before any comparison).
   const lm = /object is:\s*'(.*)'/.exec(text) ?? /clearly an? '(.*)'/.exec(text);
-  if (!lm) throw new ValidationError("oracle crop request: no label (\"The detector says the object is: '<label>'\") in the prompt");
+  if (!lm) throw new ValidationError('oracle crop request: no label ("The detector says the object is: \'<label>\'") in the prompt');
   const box: ListedBox = { index: 1, label: lm[1]!.replace(/'/g, ''), bbox: [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])] };
   return { box, size };
 }

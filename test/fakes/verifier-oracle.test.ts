@@ -31,7 +31,9 @@ interface Scene {
 const FILL: Record<string, string> = { red: 'rgb(220,38,38)', blue: 'rgb(37,99,235)', green: 'rgb(22,163,74)', yellow: 'rgb(234,179,8)' };
 
 async function render(id: string, width: number, height: number, objects: Shape[]): Promise<Scene> {
-  const shapes = objects.map(({ category, bbox: [x1, y1, x2, y2] }) => `<rect x="${x1}" y="${y1}" width="${x2 - x1}" height="${y2 - y1}" fill="${FILL[category.split(' ')[0]!]}"/>`);
+  const shapes = objects.map(
+    ({ category, bbox: [x1, y1, x2, y2] }) => `<rect x="${x1}" y="${y1}" width="${x2 - x1}" height="${y2 - y1}" fill="${FILL[category.split(' ')[0]!]}"/>`,
+  );
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="${width}" height="${height}" fill="rgb(240,238,235)"/>${shapes.join('')}</svg>`;
   return { id, width, height, objects, png: await sharp(Buffer.from(svg)).png().toBuffer() };
 }
@@ -57,7 +59,11 @@ const ask = async (o: VerifierOracle, req: OracleRequest) => JSON.parse(await o.
 let A: Scene;
 let B: Scene;
 let C: Scene;
-const fromScenes = (opts = {}) => VerifierOracle.fromImages([A, B, C].map((s) => ({ id: s.id, objects: s.objects, image: s.png })), opts);
+const fromScenes = (opts = {}) =>
+  VerifierOracle.fromImages(
+    [A, B, C].map((s) => ({ id: s.id, objects: s.objects, image: s.png })),
+    opts,
+  );
 
 beforeAll(async () => {
   A = await render('a', 200, 150, [
@@ -88,7 +94,9 @@ describe('helpers', () => {
     expect((await pixelFingerprint(await sharp(A.png).png({ compressionLevel: 0 }).toBuffer())).fingerprint).toBe(fp.fingerprint);
     const raw = await sharp(A.png).raw().toBuffer({ resolveWithObject: true });
     raw.data[0] ^= 1;
-    const changed = await sharp(raw.data, { raw: { width: 200, height: 150, channels: raw.info.channels } }).png().toBuffer();
+    const changed = await sharp(raw.data, { raw: { width: 200, height: 150, channels: raw.info.channels } })
+      .png()
+      .toBuffer();
     expect((await pixelFingerprint(changed)).fingerprint).not.toBe(fp.fingerprint);
   });
 
@@ -147,7 +155,13 @@ describe('final stage', () => {
     expect(await ask(o, await listRequest('FINAL', A, boxes))).toEqual({
       keep_indices: [1, 3],
       drop_indices: [2, 4, 5, 6, 7],
-      notes: ['2: duplicate of box 1', '4: duplicate of box 3', '5: wrong label: this is a blue square', '6: duplicate of box 1', '7: wrong label: no yellow star here'],
+      notes: [
+        '2: duplicate of box 1',
+        '4: duplicate of box 3',
+        '5: wrong label: this is a blue square',
+        '6: duplicate of box 1',
+        '7: wrong label: no yellow star here',
+      ],
     });
     expect(o.stats.requests).toEqual({ coarse: 0, crop: 0, final: 1 });
   });
@@ -200,7 +214,10 @@ describe('crop stage', () => {
 describe('unknown images and bad requests', () => {
   it('drops everything on an unknown image and counts it', async () => {
     const o = await fromScenes();
-    const stranger = await render('x', 200, 150, [{ category: 'red circle', bbox: [20, 20, 80, 80] }, { category: 'blue square', bbox: [100, 10, 110, 20] }]);
+    const stranger = await render('x', 200, 150, [
+      { category: 'red circle', bbox: [20, 20, 80, 80] },
+      { category: 'blue square', bbox: [100, 10, 110, 20] },
+    ]);
     const boxes = [b('red circle', [20, 20, 80, 80])];
     expect(await ask(o, await listRequest('COARSE', stranger, boxes))).toEqual({
       keep_indices: [],
@@ -226,7 +243,9 @@ describe('unknown images and bad requests', () => {
     expect(() => new VerifierOracle([], { errorRate: 1.5 })).toThrow(/errorRate must be a number in 0..1, got 1.5/);
     const one = { id: 'a', width: 1, height: 1, objects: [] };
     expect(() => new VerifierOracle([one, one])).toThrow(/image id 'a' appears twice/);
-    await expect(VerifierOracle.fromImages([{ id: 'a', objects: [], image: A.png, width: 640 }])).rejects.toThrow(/image 'a' is 200x150 but its record says 640x/);
+    await expect(VerifierOracle.fromImages([{ id: 'a', objects: [], image: A.png, width: 640 }])).rejects.toThrow(
+      /image 'a' is 200x150 but its record says 640x/,
+    );
     await expect(VerifierOracle.fromImages([{ id: 'a', objects: [{ category: 'x', bbox: [1, 2] as unknown as BBox }], image: A.png }])).rejects.toThrow(
       /image 'a': objects\[0\]: bbox must be \[x1, y1, x2, y2\]/,
     );
@@ -266,7 +285,7 @@ describe('errorRate', () => {
     let dropped = 0;
     const n = 60;
     for (let i = 0; i < n; i++) {
-      const a = await ask(noisy, await cropRequest(A, b('red circle', [20 + (i % 4), 20 + Math.floor(i / 4) % 4, 80 - (i % 3), 80])));
+      const a = await ask(noisy, await cropRequest(A, b('red circle', [20 + (i % 4), 20 + (Math.floor(i / 4) % 4), 80 - (i % 3), 80])));
       if (!a.keep) dropped++;
     }
     // Every box is a keep for the exact oracle.
@@ -285,7 +304,10 @@ describe('on a generated synthetic corpus', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'verifier-oracle-'));
     const r = await generateSyntheticCorpus({ outDir: dir, count: 6, seed: 11, width: 240, height: 180 });
     gtFile = r.groundTruthFile;
-    truth = (await readFile(gtFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as GroundTruthRecord);
+    truth = (await readFile(gtFile, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as GroundTruthRecord);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -325,7 +347,10 @@ describe('on a generated synthetic corpus', () => {
       kind: 'oracle',
       model: 'oracle',
       async complete(req) {
-        const text = req.parts.filter((p): p is Extract<ContentPart, { type: 'text' }> => p.type === 'text').map((p) => p.text).join('\n');
+        const text = req.parts
+          .filter((p): p is Extract<ContentPart, { type: 'text' }> => p.type === 'text')
+          .map((p) => p.text)
+          .join('\n');
         const images = req.parts.filter((p): p is Extract<ContentPart, { type: 'image' }> => p.type === 'image').map((p) => p.data);
         return { text: await o.answer({ text, images }), usage: { inputTokens: 1, outputTokens: 1 }, model: 'oracle' };
       },

@@ -7,8 +7,20 @@
 // --forceExit, so the run still ends; this says which suite to fix.
 const { TestEnvironment } = require('jest-environment-node');
 
-const SHARED = ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array',
-  'Int32Array', 'Uint32Array', 'BigInt64Array', 'BigUint64Array', 'ArrayBuffer'];
+const SHARED = [
+  'Float32Array',
+  'Float64Array',
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'BigInt64Array',
+  'BigUint64Array',
+  'ArrayBuffer',
+];
 // Handles that a suite opens and must close; others (stdio, the worker's own channel) are jest's.
 const WATCHED = new Set(['TCPSocketWrap', 'TCPServerWrap', 'ProcessWrap', 'PipeServerWrap', 'Timeout', 'UDPWrap', 'FSEventWrap', 'StatWatcher']);
 // How long a suite's handles get to close after its last test (sockets close asynchronously).

@@ -56,14 +56,23 @@ describe('TopologyTestDriver', () => {
     const { ticks, driver } = ticking();
     const d = driver();
     await d.runUntilIdle(); // a process punctuates as it starts
-    expect(ticks).toEqual([[0, T0], [1, T0]]);
+    expect(ticks).toEqual([
+      [0, T0],
+      [1, T0],
+    ]);
     await d.advanceWallClockTime(999);
     expect(ticks).toHaveLength(2); // not due: 999 ms of 1000
     await d.advanceWallClockTime(1);
-    expect(ticks.slice(2)).toEqual([[0, T0 + 1_000], [1, T0 + 1_000]]);
+    expect(ticks.slice(2)).toEqual([
+      [0, T0 + 1_000],
+      [1, T0 + 1_000],
+    ]);
     // A long advance fires once at the new time; skipped intervals are not replayed.
     await d.advanceWallClockTime(10_000);
-    expect(ticks.slice(4)).toEqual([[0, T0 + 11_000], [1, T0 + 11_000]]);
+    expect(ticks.slice(4)).toEqual([
+      [0, T0 + 11_000],
+      [1, T0 + 11_000],
+    ]);
   });
 
   it('restarts on the same log: committed records are not processed again, and downtime fires nothing', async () => {
@@ -79,7 +88,10 @@ describe('TopologyTestDriver', () => {
     await d.pipe(IN, [imageQuery(2)]);
     expect((await d.readNew<ImageQuery>(OUT)).map((r) => r.value.id)).toEqual([imageQuery(2).id]);
     expect(await d.readAll(OUT)).toHaveLength(3);
-    expect(ticks).toEqual([[0, T0 + 5_000], [1, T0 + 5_000]]);
+    expect(ticks).toEqual([
+      [0, T0 + 5_000],
+      [1, T0 + 5_000],
+    ]);
     await d.close();
   });
 });

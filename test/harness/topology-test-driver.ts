@@ -47,7 +47,10 @@ export class TopologyTestDriver {
   readonly clock: TestClock;
   private readonly readPositions = new Map<string, number>();
 
-  constructor(readonly topology: Topology, private readonly opts: TopologyTestDriverOptions = {}) {
+  constructor(
+    readonly topology: Topology,
+    private readonly opts: TopologyTestDriverOptions = {},
+  ) {
     this.log = opts.log ?? new EmbeddedLog();
     this.registry = opts.registry ?? new MemoryRegistry();
     this.clock = new TestClock(opts.initialWallClockTime ?? Date.now());
@@ -63,7 +66,10 @@ export class TopologyTestDriver {
     await this.runtime.produce(
       topic,
       values.map((v) => {
-        const r = 'key' in (v as object) && 'value' in (v as object) ? (v as { key: string | null; value: unknown; timestamp?: number }) : { key: (v as { id?: string }).id ?? null, value: v };
+        const r =
+          'key' in (v as object) && 'value' in (v as object)
+            ? (v as { key: string | null; value: unknown; timestamp?: number })
+            : { key: (v as { id?: string }).id ?? null, value: v };
         return { ...r, timestamp: r.timestamp ?? opts.timestamp };
       }),
     );

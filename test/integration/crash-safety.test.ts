@@ -44,7 +44,10 @@ describe('crash safety on the real broker', () => {
     const producing = (async () => {
       const writer = new KafkaRecordWriter(kafka, serdes);
       for (let i = 0; i < N; i += 100) {
-        await writer.write(input, Array.from({ length: 100 }, (_, j) => ({ key: `k${(i + j) % 97}`, value: imageQuery(i + j) })));
+        await writer.write(
+          input,
+          Array.from({ length: 100 }, (_, j) => ({ key: `k${(i + j) % 97}`, value: imageQuery(i + j) })),
+        );
         await sleep(300);
       }
       await writer.close();

@@ -26,7 +26,10 @@ describe('detection stage on the real broker', () => {
     // Two bad events among the good ones: a truncated PNG and a path outside the allowed root.
     const good = fs.readFileSync(path.join(dir, 'corpus', 'images', 'syn-000001.png'));
     fs.writeFileSync(path.join(dir, 'corpus', 'images', 'broken.png'), good.subarray(0, 300));
-    fs.appendFileSync(corpus.corpusFile, JSON.stringify({ id: 'bad-truncated', image: 'images/broken.png', question: 'Is it?', phrases: ['red circle'] }) + '\n');
+    fs.appendFileSync(
+      corpus.corpusFile,
+      JSON.stringify({ id: 'bad-truncated', image: 'images/broken.png', question: 'Is it?', phrases: ['red circle'] }) + '\n',
+    );
     fs.appendFileSync(corpus.corpusFile, JSON.stringify({ id: 'bad-outside', image: '/etc/hostname', question: 'Is it?', phrases: ['red circle'] }) + '\n');
 
     const t = (k: string) => `it.${id}.${k}`;
@@ -46,7 +49,13 @@ describe('detection stage on the real broker', () => {
     await writer.close();
     expect(produced.produced).toBe(42);
 
-    const runtime = new KafkaRuntime(topology, { kafka, registry, logger: silentLogger, only: ['plan', 'detect'], config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}` }) });
+    const runtime = new KafkaRuntime(topology, {
+      kafka,
+      registry,
+      logger: silentLogger,
+      only: ['plan', 'detect'],
+      config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}` }),
+    });
     await runtime.start();
     const [props, dls] = await Promise.all([readTopic(kafka, t('prop'), 40), readTopic(kafka, t('dl'), 2)]);
     await runtime.stop();

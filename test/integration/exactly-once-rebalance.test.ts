@@ -49,10 +49,16 @@ describe('exactly-once: the start offset of a partition', () => {
     const writer = new KafkaRecordWriter(kafka, serdes);
     const runtime = () =>
       new KafkaRuntime(topology, {
-        kafka, registry: testRegistry(), logger: silentLogger,
+        kafka,
+        registry: testRegistry(),
+        logger: silentLogger,
         config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}`, maxInFlight: 10, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500 }),
       });
-    const write = (from: number, n: number) => writer.write(`it.${id}.in`, Array.from({ length: n }, (_, i) => ({ key: `k${from + i}`, value: imageQuery(from + i) })));
+    const write = (from: number, n: number) =>
+      writer.write(
+        `it.${id}.in`,
+        Array.from({ length: n }, (_, i) => ({ key: `k${from + i}`, value: imageQuery(from + i) })),
+      );
     const outputIds = async (expected: number) => {
       const out = await readTopic(kafka, `it.${id}.out`, expected, 60_000);
       return Promise.all(out.map(async (m) => (await serdes.for<ImageQuery>(`it.${id}.out`).decode(m.value)).id));
@@ -123,24 +129,30 @@ describe('exactly-once through a storm of rebalances', () => {
     await ensureTopics(kafka, stateful);
     const cfg = (name: string, body: object) => {
       const file = path.join(dir, `${name}.json`);
-      fs.writeFileSync(file, JSON.stringify({ runtime: 'kafka', partitions: 4, kafka: { brokers: [bootstrap] }, registry: { url: registryUrl }, delivery, ...body }));
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ runtime: 'kafka', partitions: 4, kafka: { brokers: [bootstrap] }, registry: { url: registryUrl }, delivery, ...body }),
+      );
       return file;
     };
     const statelessCfg = cfg('stateless', { topology: 'passthrough', topics: { imageQueries: input, deadLetters: `it.${id}.dl0` } });
     const statefulCfg = cfg('stateful', { topology: 'valor', topics, nodes: nodeConfig });
 
-    const member = (topology: Topology, only?: string[]) => new KafkaRuntime(topology, { kafka, registry, logger: silentLogger, config, only, createTopics: false });
+    const member = (topology: Topology, only?: string[]) =>
+      new KafkaRuntime(topology, { kafka, registry, logger: silentLogger, config, only, createTopics: false });
     const kinds = [
       { name: 'stateless', member: () => member(stateless), child: () => startCli(['run', '--config', statelessCfg]) },
       { name: 'stateful', member: () => member(stateful, ['reward-group']), child: () => startCli(['run', '--config', statefulCfg, '--only', 'reward-group']) },
     ];
 
     // One member of each group stays for the whole test and sees every rebalance of its group.
-    const anchors = await Promise.all(kinds.map(async (k) => {
-      const rt = k.member();
-      await rt.start();
-      return rt;
-    }));
+    const anchors = await Promise.all(
+      kinds.map(async (k) => {
+        const rt = k.member();
+        await rt.start();
+        return rt;
+      }),
+    );
     const joins = anchors.map(() => 0);
     anchors.forEach((rt, i) => rt.runners[0]!.kafkaConsumer!.on('consumer.group_join', () => void joins[i]!++));
 
@@ -156,9 +168,15 @@ describe('exactly-once through a storm of rebalances', () => {
       const steps = 40;
       for (let s = 0; s < steps; s++) {
         const q = Array.from({ length: N / steps }, (_, j) => (s * N) / steps + j);
-        await writer.write(input, q.map((i) => ({ key: `k${i % 41}`, value: imageQuery(i) })));
+        await writer.write(
+          input,
+          q.map((i) => ({ key: `k${i % 41}`, value: imageQuery(i) })),
+        );
         const m = members.slice(Math.floor((s * members.length) / steps), Math.floor(((s + 1) * members.length) / steps));
-        await writer.write<RewardRecord>(topics.rewardRecords, m.map((r) => ({ key: r.groupId, value: r })));
+        await writer.write<RewardRecord>(
+          topics.rewardRecords,
+          m.map((r) => ({ key: r.groupId, value: r })),
+        );
         await sleep(2500);
       }
       await writer.close();

@@ -59,7 +59,10 @@ describe('ODVG sink crash safety on the real broker', () => {
     const producing = (async () => {
       const writer = new KafkaRecordWriter(kafka, serdes);
       for (let i = 0; i < N; i += 100) {
-        await writer.write(topics.pseudoLabels, labels.slice(i, i + 100).map((v) => ({ key: v.queryId, value: v })));
+        await writer.write(
+          topics.pseudoLabels,
+          labels.slice(i, i + 100).map((v) => ({ key: v.queryId, value: v })),
+        );
         await sleep(900);
       }
       await writer.close();
@@ -87,14 +90,32 @@ describe('ODVG sink crash safety on the real broker', () => {
     const final = start(['--stop-at-end']);
     const shards = path.join(out, 'shards');
     const code = await new Promise((r) => final.once('exit', r));
-    process.stderr.write(`odvg sink crash test: killed after ${kills.join(', ')} ms, with ${progressAtKill.join(', ')} records in finished shards; clean exit ${String(code)}\n`);
+    process.stderr.write(
+      `odvg sink crash test: killed after ${kills.join(', ')} ms, with ${progressAtKill.join(', ')} records in finished shards; clean exit ${String(code)}\n`,
+    );
     // The kills must have landed while records were being written, not all before or after.
     expect(progressAtKill.some((n) => n > 0 && n < N)).toBe(true);
     expect(code).toBe(0);
 
-    const written = lines(shards, '.jsonl').map((l) => JSON.parse(l) as { filename: string; width: number; height: number; detection: { instances: Array<{ bbox: number[]; label: number; category: string }> } });
+    const written = lines(shards, '.jsonl').map(
+      (l) =>
+        JSON.parse(l) as {
+          filename: string;
+          width: number;
+          height: number;
+          detection: { instances: Array<{ bbox: number[]; label: number; category: string }> };
+        },
+    );
     const temps = fs.readdirSync(shards).filter((f) => f.endsWith('.tmp'));
-    if (temps.length) process.stderr.write(fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => !l.includes('kafkajs')).slice(-30).join('\n') + '\n');
+    if (temps.length)
+      process.stderr.write(
+        fs
+          .readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter((l) => !l.includes('kafkajs'))
+          .slice(-30)
+          .join('\n') + '\n',
+      );
     expect(temps).toEqual([]);
     const keys = new Set(written.map((r) => `${r.filename}|${JSON.stringify(r.detection.instances.map((i) => i.bbox))}`));
     expect(written.length).toBe(N);
@@ -107,7 +128,9 @@ describe('ODVG sink crash safety on the real broker', () => {
         expect(labelMap[String(inst.label)]).toBe(inst.category);
       }
     }
-    const check = JSON.parse(execFileSync('python3', [path.join(ROOT, 'test', 'fixtures', 'odvg_loader_check.py'), path.join(out, 'dataset.json')], { encoding: 'utf8' }));
+    const check = JSON.parse(
+      execFileSync('python3', [path.join(ROOT, 'test', 'fixtures', 'odvg_loader_check.py'), path.join(out, 'dataset.json')], { encoding: 'utf8' }),
+    );
     expect(check).toMatchObject({ ok: true, records: N, images: 40 });
     const manifest = JSON.parse(fs.readFileSync(path.join(shards, 'manifest.json'), 'utf8'));
     expect(manifest.shards.reduce((s: number, x: { records: number }) => s + x.records, 0)).toBe(N);

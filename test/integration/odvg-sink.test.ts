@@ -37,17 +37,38 @@ describe('ODVG sink instances', () => {
     const N = 600;
     const records = pseudoLabelsFromCorpus(corpus.groundTruthFile, N);
     const writer = new KafkaRecordWriter(kafka, serdes);
-    await writer.write(topics.pseudoLabels, records.map((v) => ({ key: v.queryId, value: v })));
+    await writer.write(
+      topics.pseudoLabels,
+      records.map((v) => ({ key: v.queryId, value: v })),
+    );
     await writer.close();
 
     const instance = async (name: string) => {
       const dir = path.join(work, name);
       const storage = new LocalFileStorage(dir);
       const labels = await KafkaLabelRegistry.open(kafka, `it.${id}.labels`, testRegistry());
-      const format = new OdvgFormat({ storage, rootPath: dir, shardDir: 'shards', labels, images: imageIntakeConfig.parse({ allowedRoots: [work] }), mode: 'od', keepNegativeOnly: true });
+      const format = new OdvgFormat({
+        storage,
+        rootPath: dir,
+        shardDir: 'shards',
+        labels,
+        images: imageIntakeConfig.parse({ allowedRoots: [work] }),
+        mode: 'od',
+        keepNegativeOnly: true,
+      });
       const runner = new KafkaSinkRunner<PseudoLabel>({
-        kafka, serdes, topic: topics.pseudoLabels, deadLetterTopic: topics.deadLetters, groupId: `g.${id}.sink`, storage, shardDir: 'shards', format,
-        rotation: { maxRecords: 50 }, logger: silentLogger, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500,
+        kafka,
+        serdes,
+        topic: topics.pseudoLabels,
+        deadLetterTopic: topics.deadLetters,
+        groupId: `g.${id}.sink`,
+        storage,
+        shardDir: 'shards',
+        format,
+        rotation: { maxRecords: 50 },
+        logger: silentLogger,
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
       });
       return { dir, runner, labels };
     };
@@ -72,7 +93,12 @@ describe('ODVG sink instances', () => {
       fs
         .readdirSync(path.join(dir, 'shards'))
         .filter((f) => f.endsWith('.jsonl'))
-        .flatMap((f) => fs.readFileSync(path.join(dir, 'shards', f), 'utf8').split('\n').filter(Boolean))
+        .flatMap((f) =>
+          fs
+            .readFileSync(path.join(dir, 'shards', f), 'utf8')
+            .split('\n')
+            .filter(Boolean),
+        )
         .map((l) => JSON.parse(l) as { detection: { instances: Array<{ label: number; category: string }> } });
     const idsSeen = new Map<string, Set<number>>();
     let total = 0;
@@ -84,7 +110,9 @@ describe('ODVG sink instances', () => {
           idsSeen.get(i.category)!.add(i.label);
         }
       }
-      const check = JSON.parse(execFileSync('python3', [path.join(ROOT, 'test', 'fixtures', 'odvg_loader_check.py'), path.join(dir, 'dataset.json')], { encoding: 'utf8' }));
+      const check = JSON.parse(
+        execFileSync('python3', [path.join(ROOT, 'test', 'fixtures', 'odvg_loader_check.py'), path.join(dir, 'dataset.json')], { encoding: 'utf8' }),
+      );
       expect(check.ok).toBe(true);
     }
     // The group may have moved a partition once at start-up; records can then be in both

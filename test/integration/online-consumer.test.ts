@@ -54,7 +54,12 @@ async function committedTotal(kafka: Kafka, groupId: string, topic: string): Pro
 }
 
 async function produce(kafka: Kafka, serdes: SerdeSet, topic: string, labels: PseudoLabel[]): Promise<void> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const serde = serdes.for<PseudoLabel>(topic);
   const messages = await Promise.all(labels.map(async (l) => ({ key: l.queryId, value: await serde.encode(l) })));
@@ -126,7 +131,12 @@ describe('online-training consumer on the real broker and registry', () => {
     const groupId = `trainer.${id}`;
     await createTopic(kafka, topic, 2);
     const N = 120;
-    await produce(kafka, serdes, topic, Array.from({ length: N }, (_, i) => pseudoLabel(i)));
+    await produce(
+      kafka,
+      serdes,
+      topic,
+      Array.from({ length: N }, (_, i) => pseudoLabel(i)),
+    );
 
     const c = consumer(topic, groupId, { batchSize: 8, maxUnacked: 2, maxWaitMs: 500, pauseAfterMs: 100, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 });
     const samples: number[] = [];
@@ -163,7 +173,12 @@ describe('online-training consumer on the real broker and registry', () => {
     const groupId = `trainer.${id}`;
     await createTopic(kafka, topic, 2);
     const N = 40;
-    await produce(kafka, serdes, topic, Array.from({ length: N }, (_, i) => pseudoLabel(i)));
+    await produce(
+      kafka,
+      serdes,
+      topic,
+      Array.from({ length: N }, (_, i) => pseudoLabel(i)),
+    );
     const opts = { batchSize: 10, maxWaitMs: 2_000, pauseAfterMs: 100, heartbeatIntervalMs: 500, sessionTimeoutMs: 10_000 };
 
     const a = consumer(topic, groupId, opts);
@@ -290,7 +305,12 @@ describe('online-training consumer on the real broker and registry', () => {
     const topic = `it.${id}.pl`;
     const groupId = `cli.${id}`;
     await createTopic(kafka, topic, 2);
-    await produce(kafka, serdes, topic, Array.from({ length: 12 }, (_, i) => pseudoLabel(i)));
+    await produce(
+      kafka,
+      serdes,
+      topic,
+      Array.from({ length: 12 }, (_, i) => pseudoLabel(i)),
+    );
 
     const { bootstrap, registryUrl } = services();
     const env = { KAFKA_BOOTSTRAP: process.env.KAFKA_BOOTSTRAP, SCHEMA_REGISTRY_URL: process.env.SCHEMA_REGISTRY_URL };
@@ -302,11 +322,34 @@ describe('online-training consumer on the real broker and registry', () => {
     try {
       const program = new Command('valor-stream').exitOverride();
       registerConsumeCommand(program, { stdout, logger: silentLogger, handleSignals: false });
-      await program.parseAsync(['consume', '--topic', topic, '--type', 'PseudoLabel', '--group', groupId, '--batch-size', '5', '--max-wait-ms', '5000', '--max-batches', '2', '--from-beginning'], { from: 'user' });
+      await program.parseAsync(
+        [
+          'consume',
+          '--topic',
+          topic,
+          '--type',
+          'PseudoLabel',
+          '--group',
+          groupId,
+          '--batch-size',
+          '5',
+          '--max-wait-ms',
+          '5000',
+          '--max-batches',
+          '2',
+          '--from-beginning',
+        ],
+        { from: 'user' },
+      );
     } finally {
-      for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      for (const [k, v] of Object.entries(env))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.batch)).toEqual([1, 2]);
     expect(lines.map((l) => l.records.length)).toEqual([5, 5]);
     const rec = lines[0].records[0];

@@ -24,7 +24,10 @@ describe.each(['exactly-once', 'at-least-once'] as const)('pass-through on the r
     const N = 10_000;
     const KEYS = 50;
     for (let i = 0; i < N; i += 1000) {
-      await writer.write(topology.nodes[0]!.input, Array.from({ length: 1000 }, (_, j) => ({ key: `key-${(i + j) % KEYS}`, value: imageQuery(i + j) })));
+      await writer.write(
+        topology.nodes[0]!.input,
+        Array.from({ length: 1000 }, (_, j) => ({ key: `key-${(i + j) % KEYS}`, value: imageQuery(i + j) })),
+      );
     }
     await writer.close();
 
@@ -39,7 +42,9 @@ describe.each(['exactly-once', 'at-least-once'] as const)('pass-through on the r
     await runtime.stop();
 
     expect(out).toHaveLength(N);
-    const decoded = await Promise.all(out.map(async (m) => ({ key: m.key, partition: m.partition, v: (await serdes.for<ImageQuery>(`it.${id}.out`).decode(m.value)) })));
+    const decoded = await Promise.all(
+      out.map(async (m) => ({ key: m.key, partition: m.partition, v: await serdes.for<ImageQuery>(`it.${id}.out`).decode(m.value) })),
+    );
     expect(new Set(decoded.map((d) => d.v.id)).size).toBe(N);
     for (let k = 0; k < KEYS; k++) {
       const seq = decoded.filter((d) => d.key === `key-${k}`).map((d) => Number(d.v.metadata.seq));

@@ -73,10 +73,20 @@ describe('reward endpoint on the real broker', () => {
     const post = async (body: unknown, requestId: string | null, to = url) => {
       const headers: Record<string, string> = { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}) };
       const res = await fetch(`${to}/get_reward`, { method: 'POST', headers, body: JSON.stringify(body) });
-      return { status: res.status, body: (await res.json()) as { rewards?: number[]; scores?: number[]; extra_logs?: Record<string, number[]>; error?: string } };
+      return {
+        status: res.status,
+        body: (await res.json()) as { rewards?: number[]; scores?: number[]; extra_logs?: Record<string, number[]>; error?: string },
+      };
     };
     try {
-      exchange = await KafkaRewardExchange.start({ kafka, serdes, topics: rewardTopics(topology), rewardGroupId: `${group}.reward`, groupCheckMs: 300, groupGraceMs: 1_000 });
+      exchange = await KafkaRewardExchange.start({
+        kafka,
+        serdes,
+        topics: rewardTopics(topology),
+        rewardGroupId: `${group}.reward`,
+        groupCheckMs: 300,
+        groupGraceMs: 1_000,
+      });
       server = new RewardServer({ exchange, timeoutMs: 120_000, registry: new Registry() });
       url = await server.start();
 
@@ -87,7 +97,11 @@ describe('reward endpoint on the real broker', () => {
       expect((await post({ query: ['x'] }, `${id}-early`)).status).toBe(503);
 
       runtime = new KafkaRuntime(topology, {
-        kafka, registry, logger: silentLogger, only: ['reward', 'reward-group'], storeTopicPrefix: t('store.'),
+        kafka,
+        registry,
+        logger: silentLogger,
+        only: ['reward', 'reward-group'],
+        storeTopicPrefix: t('store.'),
         config: kafkaRuntimeSchema.parse({ groupPrefix: group }),
       });
       await runtime.start();
@@ -105,7 +119,9 @@ describe('reward endpoint on the real broker', () => {
       expect(res.body.scores).toEqual(res.body.rewards);
 
       // The answer is exactly what the reward-records topic holds for those rollouts.
-      const decoded = await Promise.all((await readTopic(kafka, t('rw'), 12, 60_000)).map(async (m) => ({ key: m.key, value: await serdes.for<RewardRecord>(t('rw')).decode(m.value) })));
+      const decoded = await Promise.all(
+        (await readTopic(kafka, t('rw'), 12, 60_000)).map(async (m) => ({ key: m.key, value: await serdes.for<RewardRecord>(t('rw')).decode(m.value) })),
+      );
       expect(decoded).toHaveLength(12);
       const byRollout = new Map(decoded.map((d) => [d.value.rolloutId, d]));
       const mine = rolloutsFromRequest(body, { requestId, now: 0 });
@@ -119,7 +135,12 @@ describe('reward endpoint on the real broker', () => {
       // request id), the samples of a prompt in flight together. An endpoint grouping across
       // requests (--group-size 4) makes them one complete group of four on reward-groups, and
       // answers each request with its own reward and components.
-      grouped = new RewardServer({ exchange, timeoutMs: 120_000, registry: new Registry(), grouping: { groupSize: 4, windowMs: 120_000, runId: `${id}-grouped` } });
+      grouped = new RewardServer({
+        exchange,
+        timeoutMs: 120_000,
+        registry: new Registry(),
+        grouping: { groupSize: 4, windowMs: 120_000, runId: `${id}-grouped` },
+      });
       const groupedUrl = await grouped.start();
       const single = chat('Is the vase on the shelf?');
       const singles = [GOOD, NO_BOXES, NO_ANSWER, GOOD];

@@ -49,14 +49,19 @@ describe('reward groups on the real broker', () => {
     const serdes = new SerdeSet(testRegistry(), (t) => topicByName(topology, t).type);
 
     const G = 300;
-    const groups = Array.from({ length: G }, (_, g) => Array.from({ length: 1 + (g % 8) }, (_, i) => rewardRecord(`grp${g}`, i, 1 + (g % 8), ((g * 7 + i * 3) % 5) / 4)));
+    const groups = Array.from({ length: G }, (_, g) =>
+      Array.from({ length: 1 + (g % 8) }, (_, i) => rewardRecord(`grp${g}`, i, 1 + (g % 8), ((g * 7 + i * 3) % 5) / 4)),
+    );
     // Members of a group land far apart, interleaved with other groups; a few are sent twice.
     const members = seededShuffle(groups.flat(), 2026);
     const stream = [...members, ...seededShuffle(members, 7).slice(0, 60)];
     const producing = (async () => {
       const writer = new KafkaRecordWriter(kafka, serdes);
       for (let i = 0; i < stream.length; i += 40) {
-        await writer.write<RewardRecord>(topics.rewardRecords, stream.slice(i, i + 40).map((r) => ({ key: r.groupId, value: r })));
+        await writer.write<RewardRecord>(
+          topics.rewardRecords,
+          stream.slice(i, i + 40).map((r) => ({ key: r.groupId, value: r })),
+        );
         await sleep(250);
       }
       await writer.close();
@@ -108,11 +113,17 @@ describe('reward groups on the real broker', () => {
     const serdes = new SerdeSet(testRegistry(), (t) => topicByName(topology, t).type);
     const runtime = () =>
       new KafkaRuntime(topology, {
-        kafka, registry: testRegistry(), logger: silentLogger, only: ['reward-group'],
+        kafka,
+        registry: testRegistry(),
+        logger: silentLogger,
+        only: ['reward-group'],
         config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}`, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 }),
       });
     const writer = new KafkaRecordWriter(kafka, serdes);
-    await writer.write<RewardRecord>(topics.rewardRecords, [rewardRecord('late', 0, 3, 1), rewardRecord('late', 1, 3, 0)].map((r) => ({ key: r.groupId, value: r })));
+    await writer.write<RewardRecord>(
+      topics.rewardRecords,
+      [rewardRecord('late', 0, 3, 1), rewardRecord('late', 1, 3, 0)].map((r) => ({ key: r.groupId, value: r })),
+    );
 
     const first = runtime();
     await first.start();
@@ -125,7 +136,10 @@ describe('reward groups on the real broker', () => {
     // missing member, arriving now, is dead-lettered with its reason instead of re-opening the group.
     const second = runtime();
     await second.start();
-    await writer.write<RewardRecord>(topics.rewardRecords, [rewardRecord('late', 2, 3, 1)].map((r) => ({ key: r.groupId, value: r })));
+    await writer.write<RewardRecord>(
+      topics.rewardRecords,
+      [rewardRecord('late', 2, 3, 1)].map((r) => ({ key: r.groupId, value: r })),
+    );
     const [dead] = await readTopic(kafka, topics.deadLetters, 1, 60_000);
     await sleep(1_500); // several punctuations
     await second.stop();

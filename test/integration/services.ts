@@ -40,8 +40,18 @@ export function testRegistry(): ConfluentRegistry {
 /** Every topic of the valor topology, renamed `it.<id>.<short>` so a run has its own. */
 export function testTopicNames(id: string): TopicNames {
   const t = (k: string) => `it.${id}.${k}`;
-  return { imageQueries: t('q'), detectionRequests: t('req'), detectorProposals: t('prop'), deadLetters: t('dl'),
-    verifierJudgements: t('vj'), pseudoLabels: t('pl'), reasoningRollouts: t('rr'), rewardRecords: t('rw'), rewardGroups: t('rg'), rewardGroupsChangelog: t('rgc') };
+  return {
+    imageQueries: t('q'),
+    detectionRequests: t('req'),
+    detectorProposals: t('prop'),
+    deadLetters: t('dl'),
+    verifierJudgements: t('vj'),
+    pseudoLabels: t('pl'),
+    reasoningRollouts: t('rr'),
+    rewardRecords: t('rw'),
+    rewardGroups: t('rg'),
+    rewardGroupsChangelog: t('rgc'),
+  };
 }
 
 /** A suffix that keeps each test run's topics and groups apart on a shared broker. */
@@ -50,7 +60,12 @@ export function runId(): string {
 }
 
 /** Reads a topic from the start with read_committed until `expected` records or timeout. */
-export async function readTopic(kafka: Kafka, topic: string, expected: number, timeoutMs = 120_000): Promise<Array<{ key: string | null; value: Buffer | null; partition: number; offset: string }>> {
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  expected: number,
+  timeoutMs = 120_000,
+): Promise<Array<{ key: string | null; value: Buffer | null; partition: number; offset: string }>> {
   const consumer = kafka.consumer({ groupId: `reader-${runId()}`, readUncommitted: false });
   const out: Array<{ key: string | null; value: Buffer | null; partition: number; offset: string }> = [];
   await consumer.connect();

@@ -32,20 +32,31 @@ describe('start-up with topics being created by another client', () => {
     process.env.VS_IT_STARTUP_KEY = 'sk-it-startup';
     const topology = valorTopology({ topics, partitions: 3, nodeConfig });
     const cfgFile = path.join(work, 'config.json');
-    fs.writeFileSync(cfgFile, JSON.stringify({
-      runtime: 'kafka', partitions: 3, topics, nodes: nodeConfig,
-      kafka: { brokers: [bootstrap] }, registry: { url: registryUrl },
-      stores: { topicPrefix: `it.${id}.store.` },
-      delivery: { groupPrefix: `g.${id}`, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 },
-      sinks: { odvg: { dir: path.join(work, 'odvg'), labelTopic: `it.${id}.labels` }, rewards: { dir: path.join(work, 'rewards') } },
-    }));
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        runtime: 'kafka',
+        partitions: 3,
+        topics,
+        nodes: nodeConfig,
+        kafka: { brokers: [bootstrap] },
+        registry: { url: registryUrl },
+        stores: { topicPrefix: `it.${id}.store.` },
+        delivery: { groupPrefix: `g.${id}`, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 },
+        sinks: { odvg: { dir: path.join(work, 'odvg'), labelTopic: `it.${id}.labels` }, rewards: { dir: path.join(work, 'rewards') } },
+      }),
+    );
 
     // The other client: creates every topic at once, without waiting for leaders.
     const kafka = testKafka('startup-racer');
     const admin = kafka.admin();
     await admin.connect();
     const all = [
-      ...topology.topics.map((t) => ({ topic: t.name, numPartitions: t.partitions, configEntries: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [] })),
+      ...topology.topics.map((t) => ({
+        topic: t.name,
+        numPartitions: t.partitions,
+        configEntries: t.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+      })),
       { topic: `it.${id}.labels`, numPartitions: 1, configEntries: [] },
       { topic: `it.${id}.store.verdicts`, numPartitions: 4, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
     ];
@@ -73,11 +84,13 @@ describe('start-up with topics being created by another client', () => {
     }
 
     async function startAndWork(): Promise<void> {
-      const logged = (name: string, what: string) => fs.existsSync(path.join(work, `${name}.log`)) && fs.readFileSync(path.join(work, `${name}.log`), 'utf8').includes(what);
+      const logged = (name: string, what: string) =>
+        fs.existsSync(path.join(work, `${name}.log`)) && fs.readFileSync(path.join(work, `${name}.log`), 'utf8').includes(what);
       const deadline = Date.now() + 120_000;
       while (!(logged('nodes', 'kafka runtime started') && logged('odvg', 'sink started') && logged('rewards', 'sink started'))) {
         if (exits.size || Date.now() > deadline) {
-          for (const l of logs) process.stderr.write(`--- ${path.basename(l)}\n${fs.existsSync(l) ? fs.readFileSync(l, 'utf8').split('\n').slice(-15).join('\n') : ''}\n`);
+          for (const l of logs)
+            process.stderr.write(`--- ${path.basename(l)}\n${fs.existsSync(l) ? fs.readFileSync(l, 'utf8').split('\n').slice(-15).join('\n') : ''}\n`);
           throw new Error(`not every process started: exited ${JSON.stringify([...exits])}`);
         }
         await sleep(250);
@@ -86,7 +99,10 @@ describe('start-up with topics being created by another client', () => {
       // Each works: a group is completed, and the sinks write what they were given.
       const serdes = new SerdeSet(testRegistry(), (t) => topicByName(topology, t).type);
       const writer = new KafkaRecordWriter(kafka, serdes);
-      await writer.write<RewardRecord>(topics.rewardRecords, [0, 1].map((i) => ({ key: 'g0', value: rewardRecord('g0', i, 2, i) })));
+      await writer.write<RewardRecord>(
+        topics.rewardRecords,
+        [0, 1].map((i) => ({ key: 'g0', value: rewardRecord('g0', i, 2, i) })),
+      );
       await writer.close();
       expect(await readTopic(kafka, topics.rewardGroups, 1, 120_000)).toHaveLength(1);
       const groupsDir = path.join(work, 'rewards', 'groups');
@@ -96,7 +112,10 @@ describe('start-up with topics being created by another client', () => {
       for (const c of Object.values(children)) c.kill('SIGTERM');
       await Promise.all(stopped);
       expect(Object.fromEntries(exits)).toEqual({ nodes: 0, odvg: 0, rewards: 0 });
-      const lines = fs.readdirSync(groupsDir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => fs.readFileSync(path.join(groupsDir, f), 'utf8').split('\n').filter(Boolean));
+      const lines = fs
+        .readdirSync(groupsDir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => fs.readFileSync(path.join(groupsDir, f), 'utf8').split('\n').filter(Boolean));
       expect(lines.map((l) => (JSON.parse(l) as { groupId: string }).groupId)).toEqual(['g0']);
     }
   });
@@ -105,5 +124,8 @@ describe('start-up with topics being created by another client', () => {
 /** The sink logs its totals every 10 s; one record written shows it has read the group. */
 async function sinkHasRead(log: string): Promise<boolean> {
   if (!fs.existsSync(log)) return false;
-  return fs.readFileSync(log, 'utf8').split('\n').some((l) => l.includes('sink progress') && /"written":[1-9]/.test(l));
+  return fs
+    .readFileSync(log, 'utf8')
+    .split('\n')
+    .some((l) => l.includes('sink progress') && /"written":[1-9]/.test(l));
 }

@@ -23,7 +23,10 @@ jest.setTimeout(300_000);
 
 function lines(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl')).flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean));
 }
 
 /** Waits for a child to exit; kills it and fails if it has not within `ms`. */
@@ -57,24 +60,38 @@ describe('sinks stop at the end of transactional topics', () => {
     const registry = testRegistry();
     const serdes = new SerdeSet(registry, (t) => topicByName(topology, t).type);
     const cfgFile = path.join(work, 'config.json');
-    fs.writeFileSync(cfgFile, JSON.stringify({
-      runtime: 'kafka', partitions: 2, topics, nodes: nodeConfig,
-      kafka: { brokers: [bootstrap] }, registry: { url: registryUrl },
-      delivery: { groupPrefix: `g.${id}`, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 },
-      sinks: {
-        odvg: { dir: path.join(work, 'odvg'), labelTopic: `it.${id}.labels`, images: { allowedRoots: [work] } },
-        rewards: { dir: path.join(work, 'rewards') },
-      },
-    }));
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        runtime: 'kafka',
+        partitions: 2,
+        topics,
+        nodes: nodeConfig,
+        kafka: { brokers: [bootstrap] },
+        registry: { url: registryUrl },
+        delivery: { groupPrefix: `g.${id}`, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 },
+        sinks: {
+          odvg: { dir: path.join(work, 'odvg'), labelTopic: `it.${id}.labels`, images: { allowedRoots: [work] } },
+          rewards: { dir: path.join(work, 'rewards') },
+        },
+      }),
+    );
 
     // Reward groups come from the group node on the exactly-once runtime.
     const G = 12;
     const records = Array.from({ length: G }, (_, g) => Array.from({ length: 3 }, (_, i) => rewardRecord(`grp${g}`, i, 3, i / 2))).flat();
     const writer = new KafkaRecordWriter(kafka, serdes);
-    await writer.write<RewardRecord>(topics.rewardRecords, records.map((r) => ({ key: r.groupId, value: r })));
+    await writer.write<RewardRecord>(
+      topics.rewardRecords,
+      records.map((r) => ({ key: r.groupId, value: r })),
+    );
     await writer.close();
     const runtime = new KafkaRuntime(topology, {
-      kafka, registry, logger: silentLogger, only: ['reward-group'], createTopics: false,
+      kafka,
+      registry,
+      logger: silentLogger,
+      only: ['reward-group'],
+      createTopics: false,
       config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}`, maxInFlight: 4, sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 }),
     });
     await runtime.start();
@@ -90,7 +107,10 @@ describe('sinks stop at the end of transactional topics', () => {
     const encode = (v: (typeof labels)[number]) => serdes.for(topics.pseudoLabels).encode(v);
     for (let i = 0; i < N; i += 5) {
       const txn = await producer.transaction();
-      await txn.send({ topic: topics.pseudoLabels, messages: await Promise.all(labels.slice(i, i + 5).map(async (v) => ({ key: v.queryId, value: await encode(v) }))) });
+      await txn.send({
+        topic: topics.pseudoLabels,
+        messages: await Promise.all(labels.slice(i, i + 5).map(async (v) => ({ key: v.queryId, value: await encode(v) }))),
+      });
       await txn.commit();
     }
     const aborted = await producer.transaction();

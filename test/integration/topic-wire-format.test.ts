@@ -161,7 +161,10 @@ describe('wire format of every topic', () => {
     });
     const kafka = testKafka();
     const runtime = new KafkaRuntime(topology, {
-      kafka, registry: testRegistry(), logger: silentLogger, storeTopicPrefix: storePrefix,
+      kafka,
+      registry: testRegistry(),
+      logger: silentLogger,
+      storeTopicPrefix: storePrefix,
       config: kafkaRuntimeSchema.parse({ groupPrefix: `g.${id}`, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000 }),
     });
     let sink: KafkaSinkRunner<PseudoLabel> | undefined;
@@ -175,9 +178,15 @@ describe('wire format of every topic', () => {
       const produced = await produceCorpus(corpus.corpusFile, writer, { imageQueries: topics.imageQueries, deadLetters: topics.deadLetters });
       expect(produced).toEqual({ produced: 10, deadLettered: 1 });
       const simulated = simulatedProposalRecords(corpus.groundTruthFile, { seed: 5 });
-      await writer.write(topics.detectorProposals, simulated.map((p) => ({ key: p.queryId, value: p })));
+      await writer.write(
+        topics.detectorProposals,
+        simulated.map((p) => ({ key: p.queryId, value: p })),
+      );
       expect(rollouts).toHaveLength(8);
-      await writer.write(topics.reasoningRollouts, rollouts.map((r) => ({ key: r.groupId, value: r })));
+      await writer.write(
+        topics.reasoningRollouts,
+        rollouts.map((r) => ({ key: r.groupId, value: r })),
+      );
       await writer.close();
 
       const expectedLabels = produced.produced + simulated.length;
@@ -192,9 +201,26 @@ describe('wire format of every topic', () => {
       const storage = new LocalFileStorage(out);
       labels = await KafkaLabelRegistry.open(kafka, labelTopic, testRegistry());
       sink = new KafkaSinkRunner<PseudoLabel>({
-        kafka, serdes: runtime.serdes, topic: topics.pseudoLabels, deadLetterTopic: topics.deadLetters, groupId: `g.${id}.sink`, storage, shardDir: 'shards',
-        format: new OdvgFormat({ storage, rootPath: out, shardDir: 'shards', labels, images: imageIntakeConfig.parse(images), mode: 'od', keepNegativeOnly: true }),
-        rotation: { maxRecords: 50 }, logger: silentLogger, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000,
+        kafka,
+        serdes: runtime.serdes,
+        topic: topics.pseudoLabels,
+        deadLetterTopic: topics.deadLetters,
+        groupId: `g.${id}.sink`,
+        storage,
+        shardDir: 'shards',
+        format: new OdvgFormat({
+          storage,
+          rootPath: out,
+          shardDir: 'shards',
+          labels,
+          images: imageIntakeConfig.parse(images),
+          mode: 'od',
+          keepNegativeOnly: true,
+        }),
+        rotation: { maxRecords: 50 },
+        logger: silentLogger,
+        sessionTimeoutMs: 10_000,
+        heartbeatIntervalMs: 1_000,
       });
       await sink.start();
       for (let t = 0; t < 240; t++) {

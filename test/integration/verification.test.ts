@@ -53,13 +53,20 @@ describe('verification stage on the real broker', () => {
     await ensureTopics(kafka, topology);
     const serdes = new SerdeSet(registry, (x) => topicByName(topology, x).type);
     const writer = new KafkaRecordWriter(kafka, serdes);
-    await writer.write(t('prop'), proposals.map((p) => ({ key: p.queryId, value: p })));
+    await writer.write(
+      t('prop'),
+      proposals.map((p) => ({ key: p.queryId, value: p })),
+    );
     await writer.close();
 
     const runOnce = async (group: string) => {
       resetSharedProviders();
       const runtime = new KafkaRuntime(topology, {
-        kafka, registry, logger: silentLogger, only: ['verify'], storeTopicPrefix: t('store.'),
+        kafka,
+        registry,
+        logger: silentLogger,
+        only: ['verify'],
+        storeTopicPrefix: t('store.'),
         config: kafkaRuntimeSchema.parse({ groupPrefix: group }),
       });
       await runtime.start();
@@ -77,7 +84,9 @@ describe('verification stage on the real broker', () => {
 
     const truth = readGroundTruth(corpus.groundTruthFile);
     const byId = new Map(proposals.map((p) => [p.id, p]));
-    const before = labelQuality(labels.map((l) => ({ boxes: byId.get(l.proposalsId)!.boxes, phrases: byId.get(l.proposalsId)!.phrases, truth: truth.get(l.queryId)! })));
+    const before = labelQuality(
+      labels.map((l) => ({ boxes: byId.get(l.proposalsId)!.boxes, phrases: byId.get(l.proposalsId)!.phrases, truth: truth.get(l.queryId)! })),
+    );
     const after = labelQuality(labels.map((l) => ({ boxes: l.accepted, phrases: byId.get(l.proposalsId)!.phrases, truth: truth.get(l.queryId)! })));
     console.log(`kafka: ${formatQuality('proposals (before verification)', before)}\nkafka: ${formatQuality('pseudo-labels (after verification)', after)}`);
     expect(after.precision).toBeGreaterThan(before.precision);

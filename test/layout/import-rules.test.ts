@@ -32,7 +32,11 @@ function importedFolders(file: string): Array<{ spec: string; folder: string }> 
 }
 
 function violations(files: string[], forbidden: string[]): string[] {
-  return files.flatMap((f) => importedFolders(f).filter((i) => forbidden.includes(i.folder)).map((i) => `${f} imports ${i.spec}`));
+  return files.flatMap((f) =>
+    importedFolders(f)
+      .filter((i) => forbidden.includes(i.folder))
+      .map((i) => `${f} imports ${i.spec}`),
+  );
 }
 
 describe('import rules', () => {
@@ -57,7 +61,9 @@ describe('import rules', () => {
   });
 
   it('finds imports at all (the rules above would pass vacuously otherwise)', () => {
-    expect(importedFolders('runtime/kafka/kafka-runtime.ts').map((i) => i.folder)).toEqual(expect.arrayContaining(['core', 'processors', 'topology', 'runtime']));
+    expect(importedFolders('runtime/kafka/kafka-runtime.ts').map((i) => i.folder)).toEqual(
+      expect.arrayContaining(['core', 'processors', 'topology', 'runtime']),
+    );
   });
 });
 
