@@ -22,7 +22,6 @@ import { ConfluentRegistry } from '../runtime/registry/confluent-registry';
 import { SerdeSet } from '../runtime/serde/topic-serde';
 import { lineageOf } from '../core/lineage';
 import { silentLogger } from '../core/logger';
-import { resetSharedProviders } from '../models/llm/shared-providers';
 import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types';
 import { DEFAULT_TOPIC_NAMES } from '../topology/topics';
 import type { TopicNames } from '../topology/topics';
@@ -58,7 +57,6 @@ const percentile = (sorted: number[], p: number) => sorted[Math.max(0, Math.ceil
 
 /** (a) one limit: N rollouts through the reward node on one partition, so all are in one chunk. */
 async function throughput(baseURL: string, limit: number): Promise<void> {
-  resetSharedProviders();
   const n = Math.max(8, 2 * limit);
   const topology = valorTopology({ partitions: 1, nodeConfig: { reward: judgeConfig(baseURL, limit) } });
   const runtime = new EmbeddedRuntime(topology, { only: ['reward'], chunkSize: n });
@@ -133,7 +131,6 @@ async function latency(exchange: RewardExchange, name: string): Promise<void> {
 }
 
 async function kafkaLatency(baseURL: string): Promise<void> {
-  resetSharedProviders();
   const run = Date.now().toString(36);
   const topics = Object.fromEntries(Object.entries(DEFAULT_TOPIC_NAMES).map(([k, v]) => [k, `bench.${run}.${v}`])) as unknown as TopicNames;
   // Every judge call of a batch in flight at once: the batch's floor is one judge latency.
@@ -175,7 +172,6 @@ async function kafkaLatency(baseURL: string): Promise<void> {
 }
 
 async function embeddedLatency(baseURL: string): Promise<void> {
-  resetSharedProviders();
   const topology = valorTopology({ partitions: 1, nodeConfig: { reward: { ...judgeConfig(baseURL, BATCH * JUDGES_PER_ROLLOUT), concurrency: BATCH } } });
   const exchange = new EmbeddedRewardExchange(new EmbeddedRuntime(topology, { only: ['reward'] }));
   try {

@@ -15,6 +15,7 @@ import { systemClock } from '../core/clock';
 import { silentLogger } from '../core/logger';
 import { MemoryStoreProvider } from '../core/store';
 import { ChangelogState } from '../core/keyed-state';
+import { Resources } from '../core/resources';
 import { SimpleFlowControl } from '../runtime/node-worker';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { simulatedProposalRecords } from '../evaluation/synthetic-proposals';
@@ -45,6 +46,8 @@ async function main(): Promise<void> {
   });
   const signal = new AbortController().signal;
   setMaxListeners(0, signal);
+  const resources = new Resources();
+  const releases: Array<() => void | Promise<void>> = [];
   const op = verify.create(config, {
     node: 'verify',
     logger: silentLogger,
@@ -55,11 +58,15 @@ async function main(): Promise<void> {
     stores: new MemoryStoreProvider(),
     state: new ChangelogState(),
     schedule: () => undefined,
+    resources,
+    onClose: (release) => void releases.push(release),
   });
   const records = proposals.map((p, i) => ({ key: p.queryId, value: p, origin: { topic: 'bench', partition: 0, offset: String(i) }, timestamp: 0 }));
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
   const outcomes = await lastValueFrom(from(records).pipe(op, toArray()));
+  for (const release of releases) await release();
+  await resources.closeAll();
   const secs = (performance.now() - t0) / 1000;
   const labels = outcomes.flatMap((o) => o.outputs.filter((e) => e.port === 'labels').map((e) => e.value as PseudoLabel));
   const failed = outcomes.filter((o) => o.failure).length;

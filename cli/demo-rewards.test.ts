@@ -6,7 +6,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { silentLogger } from '../core/logger';
-import { resetSharedProviders } from '../models/llm/shared-providers';
 import { valorTopology } from '../topology/valor-topology';
 import { startDemoProvider } from './demo-provider';
 import { demoRollouts, formatRewardDemo, runRewardDemo } from './demo-rewards';
@@ -20,7 +19,6 @@ describe('the reward demo', () => {
     const rollouts = demoRollouts(corpus.corpusFile);
     expect(rollouts).toHaveLength(2 * 4); // every 5th event carries a program
     const provider = await startDemoProvider(corpus.groundTruthFile);
-    resetSharedProviders();
     try {
       const topology = valorTopology({ nodeConfig: { reward: { provider: (provider.verifyConfig as { provider: unknown }).provider } } });
       const r = await runRewardDemo(topology, corpus.corpusFile, dir, silentLogger);

@@ -9,6 +9,7 @@ import type { Logger } from './logger';
 import type { Clock } from './clock';
 import type { StoreProvider } from './store';
 import type { KeyedState } from './keyed-state';
+import type { Resources } from './resources';
 
 /** Where an input came from: enough to find it again and to dead-letter it. */
 export interface Origin {
@@ -80,6 +81,16 @@ export interface ProcessorContext {
    * What it emits is committed like a chunk's outputs, with its state changes.
    */
   schedule(everyMs: number, punctuator: Punctuator): void;
+  /**
+   * What the node's processors share with the runtime's other nodes (model providers,
+   * detector sessions): owned and closed by the runtime, never by a processor.
+   */
+  resources: Resources;
+  /**
+   * The processor's close step: `release` runs once when the runtime stops the node, after
+   * its in-flight work is done (releases run newest first; a failing one is logged).
+   */
+  onClose(release: () => void | Promise<void>): void;
 }
 
 /** A timed callback for one partition; returns the records to write. */
@@ -108,7 +119,8 @@ export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTyp
    * Checks and loads what the node needs (model files, endpoints) before it takes any
    * record, so a misconfiguration fails start-up instead of dead-lettering every record.
    */
-  prepare?(config: C): Promise<void>;
+  prepare?(config: C, ctx: ProcessorContext): Promise<void>;
+  /** Opens the node: builds its operator, registering with `ctx.onClose` what to release at stop. */
   create(config: C, ctx: ProcessorContext): ProcessorOperator<RecordTypes[I]>;
 }
 

@@ -3,6 +3,7 @@ import { deterministicId } from '../core/ids';
 import { lineageOf } from '../core/lineage';
 import { BatchItem, perBatch } from '../core/per-batch';
 import { defineProcessor, Emit, InputRecord } from '../core/processor';
+import { resourceKind, Resources } from '../core/resources';
 import { retryPolicySchema } from '../core/retry';
 import { GroundingDino } from '../models/detector/grounding-dino';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
@@ -30,16 +31,19 @@ export const detectConfig = z
   .strict();
 export type DetectConfig = z.infer<typeof detectConfig>;
 
-// One loaded model per distinct model/tokenizer/threshold set in a process.
-const loaded = new Map<string, Promise<GroundingDino>>();
-export function loadDetector(c: DetectConfig): Promise<GroundingDino> {
+// Sessions are released when the runtime stops; a load that failed holds nothing to release.
+const DETECTORS = resourceKind<Promise<GroundingDino>>('detector', (d) =>
+  d.then(
+    (detector) => detector.close(),
+    () => undefined,
+  ),
+);
+
+/** One loaded model per distinct model/tokenizer/threshold set in the runtime's resources. */
+export function loadDetector(resources: Resources, c: DetectConfig): Promise<GroundingDino> {
   const key = JSON.stringify([c.modelPath, c.tokenizerPath, c.boxThreshold, c.textThreshold, c.batchSize, c.maxTextLen, c.intraOpThreads]);
-  let d = loaded.get(key);
-  if (!d) {
-    d = GroundingDino.load(c);
-    d.catch(() => loaded.delete(key));
-    loaded.set(key, d);
-  }
+  const d = resources.get(DETECTORS, key, () => GroundingDino.load(c));
+  d.catch(() => resources.forget(DETECTORS, key, d)); // the next node or start-up tries again
   return d;
 }
 
@@ -57,8 +61,8 @@ export const detect = defineProcessor({
   input: 'DetectionRequest',
   outputs: { proposals: 'DetectorProposals' },
   config: detectConfig,
-  prepare: async (config) => {
-    await loadDetector(config);
+  prepare: async (config, ctx) => {
+    await loadDetector(ctx.resources, config);
   },
   create: (config, ctx) => {
     const intake = new ImageIntake(config.images);
@@ -70,7 +74,7 @@ export const detect = defineProcessor({
     };
 
     const infer = async (items: Array<BatchItem<DetectionRequest, Prepared>>): Promise<Emit[][]> => {
-      const detector = await loadDetector(config); // loaded by prepare: the cached model
+      const detector = await loadDetector(ctx.resources, config); // loaded by prepare: the shared model
       const results = await detector.detect(items.map(({ record, prepared }) => ({ image: prepared.pre, phrases: record.value.phrases })));
       const versions = {
         'detector.modelSha256': detector.modelSha256,

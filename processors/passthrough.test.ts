@@ -4,6 +4,7 @@ import { silentLogger } from '../core/logger';
 import type { ProcessorContext } from '../core/processor';
 import { MemoryStoreProvider } from '../core/store';
 import { ChangelogState } from '../core/keyed-state';
+import { Resources } from '../core/resources';
 import { SimpleFlowControl } from '../runtime/node-worker';
 import type { ImageQuery } from '../schemas/generated/types';
 import { imageQuery } from '../test/fixtures/records';
@@ -19,6 +20,8 @@ const ctx: ProcessorContext = {
   stores: new MemoryStoreProvider(),
   state: new ChangelogState(),
   schedule: () => undefined,
+  resources: new Resources(),
+  onClose: () => undefined,
 };
 const rec = (v: ImageQuery, offset: number) => ({ key: v.id, value: v, origin: { topic: 't', partition: 0, offset: String(offset) }, timestamp: 0 });
 

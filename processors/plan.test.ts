@@ -24,7 +24,7 @@ describe('phrase extraction as the method does it', () => {
 });
 
 import { TopologyError } from '../core/errors';
-import { resetSharedProviders, sharedProviderTotals } from '../models/llm/shared-providers';
+import { providerTotals } from '../models/llm/shared-providers';
 import { validateTopology } from '../topology/validate';
 import { lookupProcessor } from './index';
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
@@ -35,7 +35,6 @@ import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 
 describe('plan node with a reasoning LLM planner', () => {
   let server: FakeOpenAIServer | undefined;
-  beforeEach(() => resetSharedProviders());
   afterEach(async () => {
     await server?.close();
     server = undefined;
@@ -104,7 +103,7 @@ describe('plan node with a reasoning LLM planner', () => {
     expect(server!.requests).toHaveLength(3);
     expect(await driver.deadLetters()).toEqual([]);
     // The planner's calls are counted like the verifier's and the judges'.
-    const totals = sharedProviderTotals().find((t) => t.provider === 'openai-compatible' && t.model === 'Qwen/Qwen3-8B');
+    const totals = providerTotals(driver.runtime.resources).find((t) => t.provider === 'openai-compatible' && t.model === 'Qwen/Qwen3-8B');
     expect(totals).toMatchObject({ calls: 1, retries: 2, inputTokens: expect.any(Number) });
   });
 

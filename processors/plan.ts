@@ -81,15 +81,18 @@ export const plan = defineProcessor({
   input: 'ImageQuery',
   outputs: { requests: 'DetectionRequest' },
   config: planConfig,
-  prepare: async (config) => {
+  prepare: async (config, ctx) => {
     // A missing key variable or prompt file fails start-up, not every record.
-    if (config.planner) new Planner(nodeProvider(config.planner), config.planner);
+    if (config.planner) new Planner(nodeProvider(ctx.resources, config.planner, ctx.logger), config.planner);
   },
   create: (config, ctx) => {
-    const llm = config.planner ? nodeProvider(config.planner, ctx.logger) : undefined;
+    const llm = config.planner ? nodeProvider(ctx.resources, config.planner, ctx.logger) : undefined;
     const planner = llm && config.planner ? new Planner(llm, config.planner) : undefined;
     // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.
-    if (llm) pauseWhileDown(llm, ctx.flow);
+    if (llm) {
+      const down = pauseWhileDown(llm, ctx.flow);
+      ctx.onClose(() => down.unsubscribe());
+    }
     return perRecord<ImageQuery>(
       async (rec) => {
         const q = rec.value;

@@ -2,7 +2,6 @@
 // @google/genai SDK talking to a fake Vertex AI server that plays the four judges, and the
 // programs run in the Python sandbox.
 import { MemoryStoreProvider } from '../core/store';
-import { resetSharedProviders } from '../models/llm/shared-providers';
 import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types';
 import { FakeGeminiServer } from '../test/fakes/fake-gemini-server';
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
@@ -44,7 +43,6 @@ describe('reward processor', () => {
   });
   afterAll(() => server.close());
   beforeEach(() => {
-    resetSharedProviders();
     server.faults.reset();
   });
 

@@ -53,16 +53,17 @@ export const reward = defineProcessor({
   input: 'ReasoningRollout',
   outputs: { rewards: 'RewardRecord' },
   config: rewardConfig,
-  prepare: async (config) => {
+  prepare: async (config, ctx) => {
     RewardJudges.loadPrompts(config.prompts);
     parseRewardWeights(config.weights);
-    nodeProvider(config);
+    nodeProvider(ctx.resources, config, ctx.logger);
   },
   create: (config, ctx) => {
-    const llm = nodeProvider(config, ctx.logger);
+    const llm = nodeProvider(ctx.resources, config, ctx.logger);
     const judges = new RewardJudges(llm, RewardJudges.loadPrompts(config.prompts), { maxOutputTokens: config.maxOutputTokens });
     const weights = parseRewardWeights(config.weights);
-    pauseWhileDown(llm, ctx.flow);
+    const down = pauseWhileDown(llm, ctx.flow);
+    ctx.onClose(() => down.unsubscribe());
 
     return perRecord<ReasoningRollout>(
       async (rec) => {

@@ -13,7 +13,8 @@ import { ChangelogState } from '../core/keyed-state';
 import { SimpleFlowControl } from '../runtime/node-worker';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { simulatedProposalRecords } from '../evaluation/synthetic-proposals';
-import { resetSharedProviders, sharedProviderTotals } from '../models/llm/shared-providers';
+import { providerTotals } from '../models/llm/shared-providers';
+import { Resources } from '../core/resources';
 import type { DetectorProposals, PseudoLabel } from '../schemas/generated/types';
 import { FakeOpenAIServer } from '../test/fakes/fake-openai-server';
 import { VerifierOracle } from '../test/fakes/verifier-oracle';
@@ -49,7 +50,11 @@ describe('verify processor under provider faults', () => {
       T.detectorProposals,
       input.map((p) => ({ key: p.queryId, value: p })),
     );
-    return { labels: (await driver.readAll<PseudoLabel>(T.pseudoLabels)).map((r) => r.value), dead: await driver.deadLetters() };
+    const labels = (await driver.readAll<PseudoLabel>(T.pseudoLabels)).map((r) => r.value);
+    const totals = providerTotals(driver.runtime.resources);
+    const dead = await driver.deadLetters();
+    await driver.close();
+    return { labels, dead, totals };
   }
 
   beforeAll(async () => {
@@ -60,7 +65,6 @@ describe('verify processor under provider faults', () => {
     server = new FakeOpenAIServer({ oracle: oracle.answer });
     baseURL = await server.start();
     process.env.VS_FAULTS_KEY = 'sk-faults';
-    resetSharedProviders();
     healthy = accepted((await run()).labels);
   });
   afterAll(async () => {
@@ -68,7 +72,6 @@ describe('verify processor under provider faults', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   beforeEach(() => {
-    resetSharedProviders();
     server.faults.reset();
     server.faults.set({ errorRate: 0, hangRate: 0, malformedRate: 0, rateLimit: undefined, down: false });
   });
@@ -81,11 +84,11 @@ describe('verify processor under provider faults', () => {
 
   it('rides out a 429 storm with Retry-After', async () => {
     server.faults.startRateLimitStorm(25, 0.05);
-    const { labels, dead } = await run();
+    const { labels, dead, totals } = await run();
     expect(dead).toEqual([]);
     expectSameAsHealthy(labels);
     expect(server.faults.counters.byStatus[429]).toBe(25);
-    expect(sharedProviderTotals()[0]!.rateLimitWaits).toBeGreaterThan(0);
+    expect(totals[0]!.rateLimitWaits).toBeGreaterThan(0);
   });
 
   it('retries 500s and hangs (per-call timeout) without losing or duplicating a label', async () => {
@@ -114,6 +117,8 @@ describe('verify processor under provider faults', () => {
     const config = verifyConfig.parse(nodeConfig());
     const signal = new AbortController().signal;
     setMaxListeners(0, signal); // one listener per call in flight, as in the runtimes
+    const resources = new Resources();
+    const releases: Array<() => void | Promise<void>> = [];
     const op = verify.create(config, {
       node: 'verify',
       logger: silentLogger,
@@ -124,6 +129,8 @@ describe('verify processor under provider faults', () => {
       stores: new MemoryStoreProvider(),
       state: new ChangelogState(),
       schedule: () => undefined,
+      resources,
+      onClose: (release) => void releases.push(release),
     });
     server.faults.setDown(true);
     setTimeout(() => server.faults.setDown(false), 600);
@@ -140,6 +147,10 @@ describe('verify processor under provider faults', () => {
     // Paused while the circuit was open, resumed after.
     expect(pauses).toEqual([false, true, false]);
     expect(server.faults.counters.byStatus[503]).toBeGreaterThan(0);
-    expect(sharedProviderTotals()[0]!.breakerOpens).toBeGreaterThanOrEqual(1);
+    expect(providerTotals(resources)[0]!.breakerOpens).toBeGreaterThanOrEqual(1);
+    // The close step drops the breaker subscription, as a stopping runtime would.
+    expect(releases).toHaveLength(1);
+    for (const release of releases) await release();
+    await resources.closeAll();
   });
 });

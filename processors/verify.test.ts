@@ -7,7 +7,6 @@ import { MemoryStoreProvider } from '../core/store';
 import { formatQuality, labelQuality, readGroundTruth } from '../evaluation/label-quality';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { simulatedProposalRecords } from '../evaluation/synthetic-proposals';
-import { resetSharedProviders } from '../models/llm/shared-providers';
 import { DEFAULT_PRICES } from '../models/llm/pricing';
 import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
 import { FakeGeminiServer } from '../test/fakes/fake-gemini-server';
@@ -41,7 +40,6 @@ describe('verify processor', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   beforeEach(() => {
-    resetSharedProviders();
     server.faults.reset();
   });
 

@@ -53,19 +53,20 @@ export const verify = defineProcessor({
   input: 'DetectorProposals',
   outputs: { judgements: 'VerifierJudgement', labels: 'PseudoLabel' },
   config: verifyConfig,
-  prepare: async (config) => {
+  prepare: async (config, ctx) => {
     loadVerifierPrompts(config.prompts);
-    nodeProvider(config);
+    nodeProvider(ctx.resources, config, ctx.logger);
   },
   create: (config, ctx) => {
-    const llm = nodeProvider(config, ctx.logger);
+    const llm = nodeProvider(ctx.resources, config, ctx.logger);
     const prompts = loadVerifierPrompts(config.prompts);
     const intake = new ImageIntake(config.images);
     const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store, 'VerdictCacheEntry') : Promise.resolve(null);
     const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, { crop: config.crop, maxOutputTokens: config.maxOutputTokens }));
 
     // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.
-    pauseWhileDown(llm, ctx.flow);
+    const down = pauseWhileDown(llm, ctx.flow);
+    ctx.onClose(() => down.unsubscribe());
 
     const op = perRecord<DetectorProposals>(
       async (rec) => {

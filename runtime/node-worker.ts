@@ -6,6 +6,7 @@ import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, Process
 import { ChangelogState } from '../core/keyed-state';
 import { systemClock, Clock } from '../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../core/store';
+import { Resources } from '../core/resources';
 import { deadLetterKey, deadLetterRecord } from './dead-letter';
 import type { SerdeSet } from './serde/topic-serde';
 import type { NodeSpec, Topology } from '../topology/topology';
@@ -72,6 +73,8 @@ export interface NodeWorkerOptions {
   signal?: AbortSignal;
   flow?: FlowControl;
   stores?: StoreProvider;
+  /** The runtime's shared resources; without them the worker has its own, closed with it. */
+  resources?: Resources;
 }
 
 /**
@@ -89,6 +92,9 @@ export class NodeWorker {
   readonly state = new ChangelogState<unknown>();
   private readonly punctuators: Array<{ everyMs: number; run: Punctuator }> = [];
   private readonly clock: Clock;
+  private readonly ctx: ProcessorContext;
+  private readonly releases: Array<() => void | Promise<void>> = [];
+  private closing: Promise<void> | null = null;
 
   constructor(
     readonly topology: Topology,
@@ -103,7 +109,7 @@ export class NodeWorker {
     // Every in-flight model call listens for shutdown on this one signal.
     setMaxListeners(0, signal);
     this.clock = opts.clock ?? systemClock;
-    const ctx: ProcessorContext = {
+    this.ctx = {
       node: node.name,
       logger: opts.logger.child({ node: node.name }),
       clock: this.clock,
@@ -116,8 +122,12 @@ export class NodeWorker {
         if (!(everyMs > 0)) throw new Error(`node ${node.name}: punctuation interval must be > 0 ms, got ${everyMs}`);
         this.punctuators.push({ everyMs, run });
       },
+      resources: opts.resources ?? new Resources(opts.logger),
+      onClose: (release) => {
+        this.releases.push(release);
+      },
     };
-    this.operator = spec.create(config, ctx);
+    this.operator = spec.create(config, this.ctx);
   }
 
   /** The compacted topic of the node's keyed state, when its processor keeps one. */
@@ -161,9 +171,28 @@ export class NodeWorker {
 
   /** Registers every schema this node touches, so start-up fails fast on a bad registry. */
   async prepare(): Promise<void> {
-    await this.spec.prepare?.(this.config);
+    await this.spec.prepare?.(this.config, this.ctx);
     const topics = [this.node.input, ...Object.values(this.node.outputs), this.topology.deadLetterTopic, ...(this.changelog ? [this.changelog] : [])];
     await Promise.all(topics.map((t) => this.serdes.for(t).id()));
+  }
+
+  /**
+   * Runs the processor's close step (its `ctx.onClose` releases, newest first). The runtime
+   * calls it once the node's in-flight work is done; a failing release does not stop the
+   * others. Resources the runtime gave stay open: the runtime closes them after every node.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const release of this.releases.splice(0).reverse()) {
+        try {
+          await release();
+        } catch (err) {
+          this.opts.logger.warn({ node: this.node.name, error: String(err) }, 'processor close step failed');
+        }
+      }
+      if (!this.opts.resources) await this.ctx.resources.closeAll();
+    })();
+    return this.closing;
   }
 
   async process(messages: RawMessage[]): Promise<ChunkResult> {

@@ -10,7 +10,7 @@ import { countLines } from '../../connectors/corpus/corpus-reader';
 import { createKafka } from '../../runtime/kafka/kafka-client';
 import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
 import { FileStoreProvider } from '../../runtime/state/file-store';
-import { sharedProviderTotals } from '../../models/llm/shared-providers';
+import { providerTotals } from '../../models/llm/shared-providers';
 import type { ProviderTotals } from '../../models/llm/resilient-provider';
 import { LocalFileStorage } from '../../connectors/sinks/shard-storage';
 import { FileLabelRegistry } from '../../connectors/sinks/label-registry';
@@ -55,7 +55,7 @@ export function registerRunCommand(program: Command): Command {
       await runtime.start();
       setInterval(() => {
         for (const r of runtime.runners) logger.info({ node: r.worker.node.name, ...r.stats }, 'progress');
-        for (const t of sharedProviderTotals()) logger.info({ ...t }, 'provider totals');
+        for (const t of providerTotals(runtime.resources)) logger.info({ ...t }, 'provider totals');
       }, 10_000).unref();
     });
 }
@@ -104,12 +104,13 @@ export async function runEmbedded(config: AppConfig, corpus: string, outDir: str
   const stats = await runtime.runUntilIdle();
   const counts = await dumpTopics(runtime, path.join(outDir, 'topics'));
   const odvg = await writeOdvgEmbedded(config, runtime, stateDir, logger);
+  const totals = providerTotals(runtime.resources); // close() releases the providers
   await runtime.close();
   const secs = (Date.now() - t0) / 1000;
   console.log(`corpus: ${produced.produced} events in, ${produced.deadLettered} bad lines dead-lettered`);
   for (const [node, s] of stats) console.log(`node ${node}: processed ${s.processed}, emitted ${s.emitted}, dead-lettered ${s.deadLettered}`);
   for (const [topic, n] of Object.entries(counts)) if (n) console.log(`topic ${topic}: ${n} records -> ${path.join(outDir, 'topics', topic + '.jsonl')}`);
-  for (const t of sharedProviderTotals()) console.log(formatTotals(t));
+  for (const t of totals) console.log(formatTotals(t));
   if (odvg)
     console.log(
       `odvg: ${odvg.written} records (${odvg.duplicates} duplicates, ${odvg.skipped} skipped, ${odvg.deadLettered} dead-lettered) in ${odvg.shards} new shard(s) -> ${path.join(config.sinks.odvg.dir, DATASET_FILE)}`,

@@ -37,12 +37,15 @@ export function registerServeRewardsCommand(program: Command): Command {
       ]);
       const logger = createLogger('valor-stream');
       let exchange: RewardExchange;
+      // The embedded runtime lives in this process: stopping closes its processors and providers.
+      let closeRuntime = async (): Promise<void> => undefined;
       if (opts.embedded) {
         // One partition: the embedded runtime steps partitions one after another, so one
         // partition keeps a whole batch in work at once.
         const topology = topologyFrom(config, 1);
         const runtime = new EmbeddedRuntime(topology, { logger, only: ['reward'] });
-        exchange = new EmbeddedRewardExchange(runtime, { logger, down: judgeBreakerDown(config.nodes.reward, logger) });
+        exchange = new EmbeddedRewardExchange(runtime, { logger, down: judgeBreakerDown(runtime, config.nodes.reward, logger) });
+        closeRuntime = () => runtime.close();
       } else {
         const topology = topologyFrom(config);
         const kafka = createKafka(config.kafka, logger);
@@ -70,7 +73,10 @@ export function registerServeRewardsCommand(program: Command): Command {
         grouping,
       });
       const url = await server.start();
-      stopOnSignals(logger, 'closing the reward endpoint', async () => void (await Promise.all([server.close(), exchange.close()])));
+      stopOnSignals(logger, 'closing the reward endpoint', async () => {
+        await Promise.all([server.close(), exchange.close()]);
+        await closeRuntime();
+      });
       console.log(`reward endpoint: POST ${url}/get_reward (${opts.embedded ? 'embedded' : 'kafka'}); GET ${url}/healthz, ${url}/metrics`);
       console.log(
         groupSize > 1

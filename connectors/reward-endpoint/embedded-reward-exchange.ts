@@ -126,12 +126,13 @@ export class EmbeddedRewardExchange implements RewardExchange {
 }
 
 /**
- * A `down` check for the judge of a reward node running in this process: down while its
- * circuit breaker is open. Providers are shared per (parsed) config within a process, so
- * this is the node's own provider, created here first if the node has not started yet.
+ * A `down` check for the judge of a reward node running in `runtime`: down while its
+ * circuit breaker is open. Providers are shared per (parsed) config within the runtime's
+ * resources, so this is the node's own provider, created here first if the node has not
+ * started yet.
  */
-export function judgeBreakerDown(rewardNodeConfig: unknown, logger?: Logger): () => string | null {
+export function judgeBreakerDown(runtime: EmbeddedRuntime, rewardNodeConfig: unknown, logger?: Logger): () => string | null {
   const c = rewardConfig.parse(rewardNodeConfig ?? {});
-  const judge = nodeProvider(c, logger);
+  const judge = nodeProvider(runtime.resources, c, logger);
   return () => (judge.state === 'open' ? `the reward judge ${judge.kind}/${judge.model} is down (circuit breaker open)` : null);
 }

@@ -4,7 +4,6 @@
 import { Registry } from 'prom-client';
 import { EmbeddedRewardExchange, judgeBreakerDown } from './embedded-reward-exchange';
 import { EmbeddedRuntime } from '../../runtime/embedded/embedded-runtime';
-import { resetSharedProviders } from '../../models/llm/shared-providers';
 import type { ReasoningRollout, RewardGroup, RewardRecord } from '../../schemas/generated/types';
 import { FakeGeminiServer } from '../../test/fakes/fake-gemini-server';
 import { DEFAULT_TOPIC_NAMES as T } from '../../topology/topics';
@@ -66,16 +65,16 @@ describe('reward endpoint on the embedded runtime', () => {
     });
     const baseURL = await judge.start();
     process.env.VS_ENDPOINT_TOKEN = 'ya29.endpoint-test';
-    resetSharedProviders();
     const reward = rewardNode(baseURL);
     const topology = valorTopology({ partitions: 2, nodeConfig: { reward } });
     runtime = new EmbeddedRuntime(topology, { only: ['reward'] });
-    exchange = new EmbeddedRewardExchange(runtime, { down: judgeBreakerDown(reward) });
+    exchange = new EmbeddedRewardExchange(runtime, { down: judgeBreakerDown(runtime, reward) });
     server = new RewardServer({ exchange, timeoutMs: 30_000, maxBodyBytes: 64 * 1024, maxRollouts: 100, registry: new Registry() });
     url = await server.start();
   });
   afterAll(async () => {
     await Promise.all([server.close(), exchange.close()]);
+    await runtime.close();
     await judge.close();
   });
   beforeEach(() => judge.faults.reset());
@@ -248,7 +247,6 @@ describe('reward endpoint for current OpenRLHF: one sample per request, grouped 
     });
     const baseURL = await judge.start();
     process.env.VS_ENDPOINT_TOKEN = 'ya29.endpoint-test';
-    resetSharedProviders();
     // The reward node and group completion, as `valor-stream run` would run them.
     const topology = valorTopology({ partitions: 2, nodeConfig: { reward: rewardNode(baseURL), 'reward-group': { timeoutMs: 60_000 } } });
     runtime = new EmbeddedRuntime(topology, { only: ['reward', 'reward-group'] });
@@ -258,6 +256,7 @@ describe('reward endpoint for current OpenRLHF: one sample per request, grouped 
   });
   afterAll(async () => {
     await Promise.all([server.close(), exchange.close()]);
+    await runtime.close();
     await judge.close();
   });
 

@@ -105,6 +105,11 @@ export class GroundingDino {
     return new GroundingDino(session, layout, sha256Hex(bytes), tokenizer, opts);
   }
 
+  /** Releases the onnxruntime session (native memory); the detector is unusable after. */
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+
   /** Runs items in batches of `batchSize` (original layout: only same-size images share a call). */
   async detect(items: DetectItem[]): Promise<DetectResult[]> {
     const results = new Array<DetectResult>(items.length);

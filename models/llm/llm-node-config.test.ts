@@ -1,10 +1,8 @@
 import { z } from 'zod';
 import { llmNodeConfig, llmNodeShape, nodeProvider, providerWithDefaults, renamedFields } from './llm-node-config';
-import { resetSharedProviders } from './shared-providers';
+import { Resources } from '../../core/resources';
 
 describe('the config of a node that calls a model', () => {
-  afterEach(() => resetSharedProviders());
-
   it('defaults provider, limits and leaves prices and maxOutputTokens unset', () => {
     const c = llmNodeConfig({ provider: { kind: 'openai-responses' } }).parse({});
     expect(c.provider).toMatchObject({ kind: 'openai-responses', model: 'gpt-5-mini', apiKeyEnv: 'OPENAI_API_KEY' });
@@ -48,8 +46,11 @@ describe('the config of a node that calls a model', () => {
     const a = schema.parse({ provider: { kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1' } });
     const b = schema.parse({ provider: { kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1' }, maxOutputTokens: 64 });
     const c = schema.parse({ provider: { kind: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1' }, limits: { concurrency: 2 } });
-    expect(nodeProvider(a)).toBe(nodeProvider(b));
-    expect(nodeProvider(c)).not.toBe(nodeProvider(a));
-    expect(nodeProvider(c).config.concurrency).toBe(2);
+    const resources = new Resources();
+    expect(nodeProvider(resources, a)).toBe(nodeProvider(resources, b));
+    expect(nodeProvider(resources, c)).not.toBe(nodeProvider(resources, a));
+    expect(nodeProvider(resources, c).config.concurrency).toBe(2);
+    // Another runtime's resources share nothing with these.
+    expect(nodeProvider(new Resources(), a)).not.toBe(nodeProvider(resources, a));
   });
 });

@@ -1,10 +1,11 @@
 // The config of a node that calls a model (plan's planner, verify, reward), with the same
 // field names in every node: `provider` (which API and model, see create-provider.ts),
 // `limits` (concurrency, RPM/TPM buckets, timeout, retries, circuit breaker), `prices` and
-// `maxOutputTokens`. nodeProvider() turns it into the process-wide ResilientProvider, so
+// `maxOutputTokens`. nodeProvider() turns it into the runtime's shared ResilientProvider, so
 // every such node gets the same limits, retries, breaker, cost accounting and metrics.
 import { z } from 'zod';
 import type { Logger } from '../../core/logger';
+import type { Resources } from '../../core/resources';
 import { providerConfig, ProviderConfig } from './create-provider';
 import { PriceTable, priceTableSchema } from './pricing';
 import { ResilienceConfig, resilienceConfig, ResilientProvider } from './resilient-provider';
@@ -67,7 +68,7 @@ export function renamedFields<K extends string>(renames: Record<K, string>, wher
   return shape;
 }
 
-/** The node's provider: one ResilientProvider per distinct provider/limits/prices in the process. */
-export function nodeProvider(config: LlmNodeConfig, logger?: Logger): ResilientProvider {
-  return sharedProvider(config.provider, config.limits, config.prices, logger);
+/** The node's provider: one ResilientProvider per distinct provider/limits/prices in `resources` (the runtime's). */
+export function nodeProvider(resources: Resources, config: LlmNodeConfig, logger?: Logger): ResilientProvider {
+  return sharedProvider(resources, config.provider, config.limits, config.prices, logger);
 }

@@ -1,29 +1,31 @@
-// One ResilientProvider per distinct provider+limits config in a process, so every node and
-// stage that uses the same API shares its concurrency limit, rate buckets and breaker, as
-// the provider's own quota is shared.
+// One ResilientProvider per distinct provider+limits config in a runtime's resources, so
+// every node and stage that uses the same API shares its concurrency limit, rate buckets
+// and breaker, as the provider's own quota is shared. The runtime closes them when it stops.
 import type { Logger } from '../../core/logger';
+import { resourceKind, Resources } from '../../core/resources';
 import { createProvider, ProviderConfigInput } from './create-provider';
 import type { PriceTable } from './pricing';
 import { ProviderTotals, ResilienceConfigInput, ResilientProvider } from './resilient-provider';
 
-const shared = new Map<string, ResilientProvider>();
+const LLM_PROVIDERS = resourceKind<ResilientProvider>('llm-provider', (p) => p.close());
 
-export function sharedProvider(provider: ProviderConfigInput, limits: ResilienceConfigInput = {}, prices?: PriceTable, logger?: Logger): ResilientProvider {
+export function sharedProvider(
+  resources: Resources,
+  provider: ProviderConfigInput,
+  limits: ResilienceConfigInput = {},
+  prices?: PriceTable,
+  logger?: Logger,
+): ResilientProvider {
   const key = JSON.stringify([provider, limits, prices ?? null]);
-  let p = shared.get(key);
-  if (!p) {
-    p = new ResilientProvider(createProvider(provider), limits, { prices, logger });
-    shared.set(key, p);
-  }
-  return p;
+  return resources.get(LLM_PROVIDERS, key, () => new ResilientProvider(createProvider(provider), limits, { prices, logger }));
 }
 
-/** Running totals of every provider used in this process (for progress logs). */
-export function sharedProviderTotals(): ProviderTotals[] {
-  return [...shared.values()].map((p) => p.totals());
+/** The providers in `resources`, in creation order. */
+export function sharedProviders(resources: Resources): ResilientProvider[] {
+  return resources.list(LLM_PROVIDERS);
 }
 
-/** Forgets the shared providers (tests that reconfigure the same endpoint). */
-export function resetSharedProviders(): void {
-  shared.clear();
+/** Running totals of every provider in `resources` (for progress logs and run summaries). */
+export function providerTotals(resources: Resources): ProviderTotals[] {
+  return sharedProviders(resources).map((p) => p.totals());
 }

@@ -6,7 +6,8 @@ import { FakeGeminiServer } from '../../test/fakes/fake-gemini-server';
 import type { FaultOptions } from '../../test/fakes/fake-faults';
 import { ProviderError } from '../llm/provider';
 import type { ResilienceConfigInput, ResilientProvider } from '../llm/resilient-provider';
-import { resetSharedProviders, sharedProvider } from '../llm/shared-providers';
+import { Resources } from '../../core/resources';
+import { sharedProvider } from '../llm/shared-providers';
 import { JudgeCallError, JudgeLlm, JudgeName, JUDGES, RewardJudges } from './judges';
 
 const TOKEN_ENV = 'VALOR_TEST_JUDGE_TOKEN';
@@ -65,6 +66,7 @@ describe('RewardJudges.loadPrompts', () => {
 describe('RewardJudges through @google/genai and the fake Vertex server', () => {
   let server: FakeGeminiServer | undefined;
   let llm: ResilientProvider | undefined;
+  let resources = new Resources();
   let arrivals: Array<{ judge: JudgeName; at: number }>;
 
   beforeAll(() => {
@@ -74,8 +76,8 @@ describe('RewardJudges through @google/genai and the fake Vertex server', () => 
     delete process.env[TOKEN_ENV];
   });
   afterEach(async () => {
-    llm?.close();
-    resetSharedProviders();
+    await resources.closeAll(); // closes llm
+    resources = new Resources();
     await server?.close();
     server = undefined;
     llm = undefined;
@@ -100,6 +102,7 @@ describe('RewardJudges through @google/genai and the fake Vertex server', () => 
     });
     const baseURL = await server.start();
     llm = sharedProvider(
+      resources,
       { kind: 'gemini-vertex', project: 'p', baseURL, accessTokenEnv: TOKEN_ENV },
       { timeoutMs: 2000, backoff: { initialDelayMs: 5, maxDelayMs: 20 }, ...limits },
     );

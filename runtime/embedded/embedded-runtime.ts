@@ -2,6 +2,7 @@ import type { SchedulerLike } from 'rxjs';
 import { systemClock, Clock } from '../../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../../core/store';
 import { silentLogger, Logger } from '../../core/logger';
+import { Resources } from '../../core/resources';
 import { lookupProcessor } from '../../processors';
 import type { RecordTypeName } from '../../schemas/catalog';
 import type { Topology } from '../../topology/topology';
@@ -60,6 +61,10 @@ export class EmbeddedRuntime {
   private readonly punctuated = new Map<string, number>();
 
   readonly stores: StoreProvider;
+  /** Shared by this runtime's nodes (model providers, detector sessions); closed by close(). */
+  readonly resources: Resources;
+  /** The runUntilIdle calls in progress: close() lets them finish first. */
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     readonly topology: Topology,
@@ -67,6 +72,7 @@ export class EmbeddedRuntime {
   ) {
     this.log = opts.log ?? new EmbeddedLog();
     this.stores = opts.stores ?? new MemoryStoreProvider();
+    this.resources = new Resources(opts.logger);
     this.clock = opts.clock ?? systemClock;
     this.serdes = serdesFor(topology, opts.registry ?? new MemoryRegistry());
   }
@@ -84,6 +90,7 @@ export class EmbeddedRuntime {
           clock: this.opts.clock,
           scheduler: this.opts.scheduler,
           stores: this.stores,
+          resources: this.resources,
         }),
     );
     await Promise.all(this.workers.map((w) => w.prepare()));
@@ -105,7 +112,14 @@ export class EmbeddedRuntime {
   }
 
   /** Runs every node until no node has anything left to read. */
-  async runUntilIdle(maxSteps = Number.MAX_SAFE_INTEGER): Promise<Map<string, NodeStats>> {
+  runUntilIdle(maxSteps = Number.MAX_SAFE_INTEGER): Promise<Map<string, NodeStats>> {
+    const run = this.steps(maxSteps);
+    const settled = run.catch(() => undefined).finally(() => this.running.delete(settled));
+    this.running.add(settled);
+    return run;
+  }
+
+  private async steps(maxSteps: number): Promise<Map<string, NodeStats>> {
     await this.start();
     const chunk = this.opts.chunkSize ?? 256;
     for (let step = 0; step < maxSteps; step++) {
@@ -174,8 +188,14 @@ export class EmbeddedRuntime {
     s.deadLettered += res.deadLettered;
   }
 
-  /** Flushes and closes processor state (e.g. the verdict cache file). */
+  /**
+   * Stops the nodes once the work in progress is done: runs each processor's close step,
+   * then closes the shared resources and flushes processor state (e.g. the verdict cache file).
+   */
   async close(): Promise<void> {
+    await Promise.all(this.running);
+    await Promise.all(this.workers.map((w) => w.close()));
+    await this.resources.closeAll();
     await this.stores.close();
   }
 

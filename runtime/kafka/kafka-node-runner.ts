@@ -366,13 +366,14 @@ export class KafkaNodeRunner {
     if (p) await p.then((producer) => producer.disconnect()).catch(() => undefined);
   }
 
-  /** Stops fetching, lets the batch in work finish and commit, then disconnects. */
+  /** Stops fetching, lets the batch in work finish and commit, closes the processor, then disconnects. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.punctuation) clearInterval(this.punctuation);
     this.flowSub?.unsubscribe();
     await this.consumer?.disconnect().catch((e) => this.log.warn({ error: String(e) }, 'consumer disconnect failed'));
     await Promise.all(this.locks.values()); // a punctuation in flight finishes its transaction
+    await this.worker.close(); // nothing is in work any more: the processor releases what it holds
     await Promise.all([...this.txnProducers.keys()].map((p) => this.dropProducer(p)));
     await this.admin?.disconnect().catch(() => undefined);
     await this.sharedProducer?.disconnect().catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { Logger } from '../../core/logger';
+import { Resources } from '../../core/resources';
 import { lookupProcessor } from '../../processors';
 import type { Topology } from '../../topology/topology';
 import { nodeByName } from '../../topology/topology';
@@ -30,6 +31,8 @@ export class KafkaRuntime {
   readonly runners: KafkaNodeRunner[] = [];
   readonly serdes: SerdeSet;
   readonly stores: KafkaStoreProvider;
+  /** Shared by this runtime's nodes (model providers, detector sessions); closed by stop(). */
+  readonly resources: Resources;
   private readonly abort = new AbortController();
 
   constructor(
@@ -37,6 +40,7 @@ export class KafkaRuntime {
     private readonly opts: KafkaRuntimeOptions,
   ) {
     this.serdes = serdesFor(topology, opts.registry);
+    this.resources = new Resources(opts.logger);
     this.stores = new KafkaStoreProvider(opts.kafka, { topicPrefix: opts.storeTopicPrefix ?? 'valor.store.', registry: opts.registry, logger: opts.logger });
   }
 
@@ -54,6 +58,7 @@ export class KafkaRuntime {
         logger: this.opts.logger,
         signal: this.abort.signal,
         stores: this.stores,
+        resources: this.resources,
       });
       this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger));
     }
@@ -63,7 +68,8 @@ export class KafkaRuntime {
 
   async stop(): Promise<void> {
     this.abort.abort();
-    await Promise.all(this.runners.map((r) => r.stop()));
+    await Promise.all(this.runners.map((r) => r.stop())); // each closes its node's processor
+    await this.resources.closeAll();
     await this.stores.close();
   }
 }

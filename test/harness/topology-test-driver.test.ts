@@ -4,6 +4,7 @@
 import { map } from 'rxjs';
 import { z } from 'zod';
 import { defineProcessor } from '../../core/processor';
+import { resourceKind } from '../../core/resources';
 import { lookupProcessor } from '../../processors';
 import type { ImageQuery } from '../../schemas/generated/types';
 import { passthroughTopology } from '../../topology/valor-topology';
@@ -93,5 +94,47 @@ describe('TopologyTestDriver', () => {
       [1, T0 + 5_000],
     ]);
     await d.close();
+  });
+
+  it('closes each processor after its work, then the runtime resources; a restarted runtime gets its own', async () => {
+    const events: string[] = [];
+    let made = 0;
+    const kind = resourceKind<number>('counter', (n) => void events.push(`release resource ${n}`));
+    const holding = defineProcessor({
+      kind: 'holding',
+      description: 'test: holds a shared resource, logs its lifecycle',
+      input: 'ImageQuery',
+      outputs: { out: 'ImageQuery' },
+      config: z.unknown(),
+      prepare: async (_config, ctx) => void events.push(`prepare with resource ${ctx.resources.get(kind, 'k', () => ++made)}`),
+      create: (_config, ctx) => {
+        const n = ctx.resources.get(kind, 'k', () => ++made);
+        ctx.onClose(() => void events.push(`close node with resource ${n}`));
+        return (input$) =>
+          input$.pipe(
+            map((rec) => {
+              events.push(`process ${rec.value.id}`);
+              return { input: rec, outputs: [{ port: 'out', key: rec.value.id, value: rec.value }] };
+            }),
+          );
+      },
+    });
+    const topology = passthroughTopology({ partitions: 1 });
+    topology.nodes = topology.nodes.map((n) => ({ ...n, processor: 'holding' }));
+    const driver = new TopologyTestDriver(topology, { lookup: (k) => (k === 'holding' ? holding : lookupProcessor(k)) });
+    await driver.pipe<'ImageQuery'>(IN, [imageQuery(1)]);
+    await driver.restart();
+    await driver.pipe<'ImageQuery'>(IN, [imageQuery(2)]);
+    await driver.close();
+    expect(events).toEqual([
+      'prepare with resource 1',
+      'process q-000001',
+      'close node with resource 1',
+      'release resource 1',
+      'prepare with resource 2',
+      'process q-000002',
+      'close node with resource 2',
+      'release resource 2',
+    ]);
   });
 });

@@ -13,7 +13,6 @@ import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
 import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { deterministicId } from '../../core/ids';
 import { silentLogger } from '../../core/logger';
-import { resetSharedProviders } from '../../models/llm/shared-providers';
 import type { RewardGroup, RewardRecord } from '../../schemas/generated/types';
 import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
@@ -48,7 +47,6 @@ describe('reward endpoint on the real broker', () => {
     });
     const baseURL = await judge.start();
     process.env.VS_IT_REWARD_TOKEN = 'ya29.it-reward';
-    resetSharedProviders();
     const topology = valorTopology({
       partitions: 3,
       topics: testTopicNames(id),

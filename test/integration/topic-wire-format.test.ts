@@ -30,7 +30,6 @@ import { LocalFileStorage } from '../../connectors/sinks/shard-storage';
 import { silentLogger } from '../../core/logger';
 import { imageIntakeConfig } from '../../models/images/image-intake';
 import { writeTestDetector } from '../../models/detector/test-model';
-import { resetSharedProviders } from '../../models/llm/shared-providers';
 import type { PseudoLabel } from '../../schemas/generated/types';
 import { valorTopology } from '../../topology/valor-topology';
 import { FakeOpenAIServer } from '../fakes/fake-openai-server';
@@ -141,7 +140,6 @@ describe('wire format of every topic', () => {
     const server = new FakeOpenAIServer({ oracle: (req) => demoJudgeAnswer(req) ?? oracle.answer(req), faults: { latencyMs: 5 } });
     const baseURL = await server.start();
     process.env.VS_IT_WIRE_KEY = 'sk-it-wire';
-    resetSharedProviders();
 
     const topics = testTopicNames(id);
     const storePrefix = `it.${id}.store.`;

@@ -14,7 +14,6 @@ import { KafkaRecordWriter } from '../../runtime/kafka/kafka-record-writer';
 import { KafkaRuntime } from '../../runtime/kafka/kafka-runtime';
 import { SerdeSet } from '../../runtime/serde/topic-serde';
 import { silentLogger } from '../../core/logger';
-import { resetSharedProviders } from '../../models/llm/shared-providers';
 import type { PseudoLabel, VerifierJudgement } from '../../schemas/generated/types';
 import { FakeOpenAIServer } from '../fakes/fake-openai-server';
 import { VerifierOracle } from '../fakes/verifier-oracle';
@@ -60,7 +59,6 @@ describe('verification stage on the real broker', () => {
     await writer.close();
 
     const runOnce = async (group: string) => {
-      resetSharedProviders();
       const runtime = new KafkaRuntime(topology, {
         kafka,
         registry,

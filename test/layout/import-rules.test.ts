@@ -79,3 +79,46 @@ describe('file size', () => {
     expect(long).toEqual([]);
   });
 });
+
+describe('shared resources', () => {
+  // Shared resources (providers, detector sessions) belong to a runtime's Resources
+  // (core/resources.ts), which closes them on stop. A module-level registry would outlive
+  // every runtime and leak between tests. Each entry here says why it is not one.
+  const ALLOWED: Record<string, string> = {
+    'models/llm/resilient-provider.ts warnedUnpriced': 'log de-duplication (warn once per process about an unpriced model); holds nothing to close',
+    'models/reward/python-sandbox.ts interpreterCache': 'a fact about the host (the real python binary), probed once per process; nothing to close',
+    'models/reward/python-sandbox.ts netnsCache': 'a fact about the host (whether unshare works), probed once per process; nothing to close',
+    'connectors/sinks/shard-manifest.ts shared': 'keyed weakly by the storage object, so it lives and dies with it; a Manifest holds no handle to close',
+  };
+  const DIRS = ['core', 'runtime', 'connectors', 'processors', 'models', 'cli', 'evaluation'];
+  const TOP_LEVEL = /^(?:export )?(?:(?:const|var) (\w+)(?::[^=]+)? = new (?:Map|Set|WeakMap|WeakSet)\b|let (\w+))/gm;
+
+  /** Top-level mutable holders: `name` with the file, and whether the file ever writes to it. */
+  function holders(): Array<{ id: string; constant: boolean }> {
+    return DIRS.flatMap((d) => sources(d, false))
+      .filter((f) => !f.endsWith('.testkit.ts'))
+      .flatMap((f) => {
+        const src = fs.readFileSync(path.join(ROOT, f), 'utf8');
+        return [...src.matchAll(TOP_LEVEL)].map((m) => {
+          const name = (m[1] ?? m[2])!;
+          // An UPPER_CASE Map/Set the file never writes to is a constant lookup table.
+          const constant = m[1] !== undefined && /^[A-Z][A-Z0-9_]*$/.test(name) && !new RegExp(`\\b${name}\\.(?:set|add|delete|clear)\\(`).test(src);
+          return { id: `${f} ${name}`, constant };
+        });
+      });
+  }
+
+  it('no module-level mutable registry remains outside the allow-list', () => {
+    expect(
+      holders()
+        .filter((h) => !h.constant && !(h.id in ALLOWED))
+        .map((h) => h.id),
+    ).toEqual([]);
+  });
+
+  it('finds such holders at all, and every allow-list entry still exists', () => {
+    const found = holders();
+    expect(found.some((h) => h.constant)).toBe(true); // e.g. provider-errors.ts NETWORK_CODES
+    expect(Object.keys(ALLOWED).filter((id) => !found.some((h) => h.id === id))).toEqual([]);
+  });
+});
