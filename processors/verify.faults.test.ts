@@ -144,8 +144,12 @@ describe('verify processor under provider faults', () => {
     expect(outcomes.filter((o) => o.failure)).toEqual([]);
     expect(outcomes).toHaveLength(proposals.length);
     expectSameAsHealthy(outcomes.flatMap((o) => o.outputs.filter((e) => e.port === 'labels').map((e) => e.value as PseudoLabel)));
-    // Paused while the circuit was open, resumed after.
-    expect(pauses).toEqual([false, true, false]);
+    // Paused while the circuit was open, resumed after. On a slow machine a half-open probe can
+    // still find the server down and open the circuit again: more pauses, never a stuck one.
+    expect(pauses[0]).toBe(false);
+    expect(pauses).toContain(true);
+    expect(pauses.at(-1)).toBe(false);
+    expect(pauses.every((p, i) => i === 0 || p !== pauses[i - 1])).toBe(true);
     expect(server.faults.counters.byStatus[503]).toBeGreaterThan(0);
     expect(providerTotals(resources)[0]!.breakerOpens).toBeGreaterThanOrEqual(1);
     // The close step drops the breaker subscription, as a stopping runtime would.
