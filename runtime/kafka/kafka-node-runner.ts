@@ -163,13 +163,29 @@ export class KafkaNodeRunner {
       eachBatch: (payload) => this.onBatch(payload),
     });
     // A processor may ask to stop taking records (e.g. its provider is down): pause, do not
-    // drop. Subscribed after run(): kafkajs refuses pause/resume before the group exists.
+    // drop. kafkajs refuses pause/resume until its group exists, which can be a moment after
+    // run() returns, so the wanted state is applied with retries; the first "not paused"
+    // needs no call at all.
+    let applied = false;
     this.flowSub = this.worker.flow.paused$.pipe(distinctUntilChanged()).subscribe((paused) => {
-      if (paused) consumer.pause([{ topic: this.topic }]);
-      else consumer.resume([{ topic: this.topic }]);
+      if (paused === applied) return;
+      applied = paused;
+      this.applyPause(consumer, () => applied);
     });
     const every = this.worker.punctuateEveryMs;
     if (every !== undefined) this.punctuation = setInterval(() => void this.punctuateAll(), every);
+  }
+
+  /** Pauses or resumes the input as `wanted()` says now, retrying while kafkajs's group is not ready. */
+  private applyPause(consumer: Consumer, wanted: () => boolean, attempt = 0): void {
+    try {
+      if (wanted()) consumer.pause([{ topic: this.topic }]);
+      else consumer.resume([{ topic: this.topic }]);
+    } catch (err) {
+      if (this.stopping) return;
+      if (attempt >= 100) return this.log.error({ error: String(err) }, 'could not pause or resume the input');
+      setTimeout(() => this.applyPause(consumer, wanted, attempt + 1), 100).unref();
+    }
   }
 
   /** Starts tailing the node's changelog (stateful nodes only). */
