@@ -15,6 +15,7 @@ import type { DeadLetter, ReasoningRollout, RewardRecord } from '../../schemas/g
 import { PipelineDownError, RewardExchange, RewardTopics, RewardWaiters, ScoreOptions } from './reward-exchange';
 import type { SerdeSet } from '../../runtime/serde/topic-serde';
 import { retryRetriable } from '../../runtime/kafka/kafka-admin';
+import { kafkaPartition } from '../../runtime/embedded/embedded-log';
 
 export interface KafkaRewardExchangeOptions {
   kafka: Kafka;
@@ -48,7 +49,6 @@ export class KafkaRewardExchange implements RewardExchange {
   private admin?: Admin;
   private groupTimer?: NodeJS.Timeout;
   private rolloutPartitions = 0;
-  private readonly partitioner = Partitioners.DefaultPartitioner();
   /** `<partition>/<offset>` of a produced rollout -> its id, while someone waits for it. */
   private readonly produced = new Map<string, string>();
   private readonly recentDeadLetters = new Map<string, string>();
@@ -205,19 +205,7 @@ export class KafkaRewardExchange implements RewardExchange {
   }
 
   private partitionFor(topic: string, key: string): number {
-    const n = this.rolloutPartitions;
-    return this.partitioner({
-      topic,
-      partitionMetadata: Array.from({ length: n }, (_, i) => ({
-        partitionId: i,
-        leader: 0,
-        replicas: [0],
-        isr: [0],
-        offlineReplicas: [],
-        partitionErrorCode: 0,
-      })),
-      message: { key, value: null },
-    });
+    return kafkaPartition(topic, key, this.rolloutPartitions);
   }
 
   private async onMessage(topic: string, message: KafkaMessage): Promise<void> {

@@ -32,20 +32,7 @@ export class EmbeddedLog {
   }
 
   partitionFor(topic: string, key: string | null): number {
-    const n = this.partitions(topic);
-    if (key === null) return 0;
-    return partitioner({
-      topic,
-      partitionMetadata: Array.from({ length: n }, (_, i) => ({
-        partitionId: i,
-        leader: 0,
-        replicas: [0],
-        isr: [0],
-        offlineReplicas: [],
-        partitionErrorCode: 0,
-      })),
-      message: { key, value: null },
-    });
+    return key === null ? 0 : kafkaPartition(topic, key, this.partitions(topic));
   }
 
   append(topic: string, key: string | null, value: Buffer | null, timestamp = Date.now(), partition?: number): { partition: number; offset: number } {
@@ -82,4 +69,20 @@ export class EmbeddedLog {
     if (!t) throw new Error(`embedded log has no topic '${topic}'`);
     return t;
   }
+}
+
+/** The partition Kafka's default (murmur2) partitioner gives `key` in a topic of `n` partitions. */
+export function kafkaPartition(topic: string, key: string, n: number): number {
+  return partitioner({
+    topic,
+    partitionMetadata: Array.from({ length: n }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      offlineReplicas: [],
+      partitionErrorCode: 0,
+    })),
+    message: { key, value: null },
+  });
 }
