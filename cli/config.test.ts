@@ -37,4 +37,65 @@ describe('loadConfig', () => {
     fs.writeFileSync(path.join(dir, 'b.json'), '{nope');
     expect(() => loadConfig({ file: path.join(dir, 'b.json'), env: {} })).toThrow(/not valid JSON/);
   });
+
+  it('suggests the key meant by a misspelt one, at the top level and inside a node config', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'c.json');
+    fs.writeFileSync(file, JSON.stringify({ runtim: 'kafka', nodes: { detect: { boxTreshold: 0.3 } } }));
+    expect(() => loadConfig({ file, env: {} })).toThrow(/runtim: unknown key; did you mean `runtime`\?/);
+    expect(() => loadConfig({ file, env: {} })).toThrow(/nodes\.detect\.boxTreshold: unknown key; did you mean `boxThreshold`\?/);
+  });
+
+  it('reports every problem of the file at once, each at its full path', () => {
+    const error = (() => {
+      try {
+        loadConfig({
+          env: {},
+          overrides: [
+            [['kafka'], { brokers: ['no-port'] }],
+            [['delivery', 'maxInFlight'], 0],
+            [['nodes'], { detet: {}, detect: { boxThreshold: 2 }, verify: { concurency: 4 } }],
+          ],
+        });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    const lines = error!.message.split('\n').slice(1);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^ {2}- kafka\.brokers\.0: host:port$/),
+        expect.stringMatching(/^ {2}- delivery\.maxInFlight: /),
+        "  - nodes.detet: topology 'valor' has no such node; did you mean `detect`?",
+        expect.stringMatching(/^ {2}- nodes\.detect\.boxThreshold: Too big/),
+        '  - nodes.verify.concurency: unknown key; did you mean `concurrency`?',
+      ]),
+    );
+    expect(lines).toHaveLength(5);
+  });
+
+  it('checks node names against the configured topology', () => {
+    expect(() =>
+      loadConfig({
+        env: {},
+        overrides: [
+          [['topology'], 'passthrough'],
+          [['nodes'], { detect: {} }],
+        ],
+      }),
+    ).toThrow(/nodes\.detect: topology 'passthrough' has no such node \(known: passthrough\)/);
+  });
+
+  it('keeps the default broker when a kafka block gives only sasl', () => {
+    const c = loadConfig({ env: {}, overrides: [[['kafka'], { sasl: { mechanism: 'plain', username: 'u', password: 'p' } }]] });
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:39092']);
+    expect(c.kafka.sasl?.username).toBe('u');
+    expect(loadConfig({ env: { KAFKA_BOOTSTRAP: 'k:9092' }, overrides: [[['kafka', 'ssl'], true]] }).kafka.brokers).toEqual(['k:9092']);
+  });
+
+  it('refuses a file that is not a JSON object', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'c.json');
+    fs.writeFileSync(file, '[1]');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/must hold a JSON object/);
+  });
 });

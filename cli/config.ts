@@ -1,19 +1,26 @@
 // Application config, validated at the boundary: a JSON file, then environment
-// variables, then CLI flags. Every error names the field that is wrong.
+// variables, then CLI flags. Every problem is reported at once, each at its field's path.
 import * as fs from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors';
 import { kafkaConnectionSchema, kafkaRuntimeSchema } from '../runtime/kafka/kafka-config';
 import { topicNamesSchema } from '../topology/topics';
+import { TOPOLOGIES } from '../topology/valor-topology';
 import { sinksConfig } from '../connectors/sinks/sink-config';
+import { imageIntakeConfig } from '../models/images/image-intake';
+import { lookupProcessor } from '../processors';
+import { applyImagesPolicy } from './config-images';
+import { ConfigIssue, formatConfigIssues, nodeConfigIssues, zodIssues } from './config-issues';
+
+const DEFAULT_TOPOLOGY = 'valor';
 
 export const appConfigSchema = z
   .object({
     runtime: z.enum(['embedded', 'kafka']).default('embedded'),
-    topology: z.enum(['valor', 'passthrough']).default('valor'),
+    topology: z.enum(['valor', 'passthrough']).default(DEFAULT_TOPOLOGY),
     partitions: z.number().int().min(1).max(10_000).default(4),
     topics: topicNamesSchema,
-    kafka: kafkaConnectionSchema.prefault({ brokers: ['127.0.0.1:39092'] }),
+    kafka: kafkaConnectionSchema.prefault({}),
     registry: z
       .object({
         url: z.string().url().default('http://127.0.0.1:38081/apis/ccompat/v7'),
@@ -23,7 +30,9 @@ export const appConfigSchema = z
       .strict()
       .prefault({}),
     delivery: kafkaRuntimeSchema.prefault({}),
-    /** Per-node processor config, by node name. */
+    /** The image policy of every stage that loads images; a stage's own `images` overrides it field by field (config-images.ts). */
+    images: imageIntakeConfig.prefault({}),
+    /** Per-node processor config, by node name; checked against the topology's processors by loadConfig. */
     nodes: z.record(z.string(), z.unknown()).default({}),
     /** Where the embedded runtime writes topic dumps and the sinks write shards. */
     outputDir: z.string().default('out'),
@@ -60,8 +69,19 @@ export const appConfigSchema = z
 
 export type AppConfig = z.infer<typeof appConfigSchema>;
 
-export function formatIssues(error: z.ZodError, prefix = ''): string {
-  return error.issues.map((i) => `  - ${prefix}${i.path.length ? i.path.join('.') : '<root>'}: ${i.message}`).join('\n');
+const topologyName = (raw: Record<string, unknown>) => (typeof raw.topology === 'string' ? raw.topology : DEFAULT_TOPOLOGY);
+
+/**
+ * Every problem of a raw config: the app schema's, and those of each node config against
+ * its processor in the configured topology (unknown node names included), in one list.
+ */
+export function configIssues(raw: Record<string, unknown>): ConfigIssue[] {
+  const parsed = appConfigSchema.safeParse(raw);
+  const issues = parsed.success ? [] : zodIssues(parsed.error, appConfigSchema, raw);
+  const name = topologyName(raw);
+  // An unknown topology is already an issue above; its nodes cannot be checked.
+  if (Object.hasOwn(TOPOLOGIES, name)) issues.push(...nodeConfigIssues(raw.nodes ?? {}, TOPOLOGIES[name]!(), lookupProcessor));
+  return issues;
 }
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
@@ -104,6 +124,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     } catch (err) {
       throw new ConfigError(`config file ${opts.file} is not valid JSON: ${(err as Error).message}`);
     }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`config file ${opts.file} must hold a JSON object`);
   }
   const env = opts.env ?? process.env;
   for (const [name, { path, parse }] of Object.entries(ENV_OVERRIDES)) {
@@ -111,9 +132,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
     if (v) setPath(raw, path, parse(v));
   }
   for (const [path, value] of opts.overrides ?? []) if (value !== undefined) setPath(raw, path, value);
-  const parsed = appConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(`invalid configuration${opts.file ? ` (${opts.file})` : ''}:\n${formatIssues(parsed.error)}`);
-  }
-  return parsed.data;
+  raw = applyImagesPolicy(raw, topologyName(raw));
+  const issues = configIssues(raw);
+  if (issues.length) throw new ConfigError(`invalid configuration${opts.file ? ` (${opts.file})` : ''}:\n${formatConfigIssues(issues)}`);
+  return appConfigSchema.parse(raw);
 }

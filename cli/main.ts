@@ -12,6 +12,9 @@ import { registerDemoCommand } from './commands/demo';
 import { registerEvalCommand } from './commands/eval';
 import { registerModelsCommand } from './commands/models';
 import { registerConsumeCommand } from './commands/consume';
+import { registerLabelCommand } from './commands/label';
+import { registerExportCommand } from './commands/export';
+import { registerConfigCommand } from './commands/config';
 
 export function buildProgram(): Command {
   const program = new Command('valor-stream')
@@ -25,9 +28,12 @@ export function buildProgram(): Command {
   registerSinkCommand(program);
   registerServeRewardsCommand(program);
   registerDemoCommand(program);
+  registerLabelCommand(program);
+  registerExportCommand(program);
   registerEvalCommand(program);
   registerModelsCommand(program);
   registerConsumeCommand(program);
+  registerConfigCommand(program);
   return program;
 }
 

@@ -5,13 +5,24 @@ import { BatchItem, perBatch } from '../core/per-batch';
 import { defineProcessor, Emit, InputRecord } from '../core/processor';
 import { resourceKind, Resources } from '../core/resources';
 import { retryPolicySchema } from '../core/retry';
-import { GroundingDino } from '../models/detector/grounding-dino';
+import { DetectResult, GroundingDino } from '../models/detector/grounding-dino';
+import { SimulatedDetector } from '../models/detector/simulated-detector';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
 import { preprocessImage, Preprocessed } from '../models/images/preprocess';
 import type { DetectionRequest, DetectorProposals } from '../schemas/generated/types';
 
 export const detectConfig = z
   .object({
+    /**
+     * onnx: GroundingDINO on onnxruntime-node. simulated: a low-threshold detector simulated
+     * from a synthetic corpus's ground truth (the demo and tests; no weights needed), whose
+     * proposals carry `detector.kind: simulated` in their lineage.
+     */
+    kind: z.enum(['onnx', 'simulated']).default('onnx'),
+    /** simulated: the corpus's ground-truth.jsonl (images are found by content hash). */
+    groundTruth: z.string().min(1).optional(),
+    /** simulated: the seed of its error draws. */
+    seed: z.number().int().default(1),
     modelPath: z.string().min(1).default('weights/groundingdino_swint_ogc.onnx'),
     /** tokenizer.json or vocab.txt of the model's text encoder (bert-base-uncased). */
     tokenizerPath: z.string().min(1).default('weights/tokenizer.json'),
@@ -28,7 +39,8 @@ export const detectConfig = z
     images: imageIntakeConfig.prefault({}),
     retry: retryPolicySchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.kind !== 'simulated' || c.groundTruth, { path: ['groundTruth'], message: 'required when kind is simulated (a ground-truth.jsonl)' });
 export type DetectConfig = z.infer<typeof detectConfig>;
 
 // Sessions are released when the runtime stops; a load that failed holds nothing to release.
@@ -47,8 +59,45 @@ export function loadDetector(resources: Resources, c: DetectConfig): Promise<Gro
   return d;
 }
 
-/** A request's image, fetched and checked, and the tensor made from it. */
-type Prepared = { image: LoadedImage; pre: Preprocessed };
+const SIMULATED = resourceKind<SimulatedDetector>('simulated-detector', () => undefined);
+
+/** The configured detector behind one interface: what it is called and how it runs a batch. */
+interface Backend {
+  modelSha256: string;
+  layout: string;
+  versions: Record<string, string>;
+  run(items: Array<{ prepared: Prepared; phrases: string[] }>): Promise<DetectResult[]>;
+}
+
+async function backendFor(resources: Resources, c: DetectConfig): Promise<Backend> {
+  const thresholds = { 'detector.boxThreshold': String(c.boxThreshold), 'detector.textThreshold': String(c.textThreshold) };
+  if (c.kind === 'simulated') {
+    const opts = { groundTruth: c.groundTruth!, seed: c.seed, boxThreshold: c.boxThreshold, textThreshold: c.textThreshold };
+    const sim = resources.get(SIMULATED, JSON.stringify(opts), () => SimulatedDetector.load(opts));
+    return {
+      modelSha256: sim.modelSha256,
+      layout: sim.layout,
+      versions: { 'detector.kind': 'simulated', 'detector.modelSha256': sim.modelSha256, 'detector.seed': String(c.seed), ...thresholds },
+      run: async (items) => items.map(({ prepared, phrases }) => sim.detect({ sha256: prepared.image.sha256, phrases })),
+    };
+  }
+  const d = await loadDetector(resources, c);
+  return {
+    modelSha256: d.modelSha256,
+    layout: d.layout,
+    versions: {
+      'detector.kind': 'onnx',
+      'detector.modelSha256': d.modelSha256,
+      'detector.layout': d.layout,
+      'detector.tokenizerSha256': d.tokenizer.sha256,
+      ...thresholds,
+    },
+    run: (items) => d.detect(items.map(({ prepared, phrases }) => ({ image: prepared.pre!, phrases }))),
+  };
+}
+
+/** A request's image, fetched and checked, and (for a model) the tensor made from it. */
+type Prepared = { image: LoadedImage; pre: Preprocessed | null };
 
 /**
  * detection-requests -> detector-proposals. Images are fetched and prepared per record
@@ -62,7 +111,7 @@ export const detect = defineProcessor({
   outputs: { proposals: 'DetectorProposals' },
   config: detectConfig,
   prepare: async (config, ctx) => {
-    await loadDetector(ctx.resources, config);
+    await backendFor(ctx.resources, config);
   },
   create: (config, ctx) => {
     const intake = new ImageIntake(config.images);
@@ -70,36 +119,32 @@ export const detect = defineProcessor({
 
     const prepareOne = async (rec: InputRecord<DetectionRequest>): Promise<Prepared> => {
       const image = await intake.load(rec.value.image, ctx.signal);
+      if (config.kind === 'simulated') return { image, pre: null };
       return { image, pre: await preprocessImage(image.bytes, resize, config.images.maxPixels, image.source) };
     };
 
     const infer = async (items: Array<BatchItem<DetectionRequest, Prepared>>): Promise<Emit[][]> => {
-      const detector = await loadDetector(ctx.resources, config); // loaded by prepare: the shared model
-      const results = await detector.detect(items.map(({ record, prepared }) => ({ image: prepared.pre, phrases: record.value.phrases })));
-      const versions = {
-        'detector.modelSha256': detector.modelSha256,
-        'detector.layout': detector.layout,
-        'detector.tokenizerSha256': detector.tokenizer.sha256,
-        'detector.boxThreshold': String(config.boxThreshold),
-        'detector.textThreshold': String(config.textThreshold),
-      };
+      const detector = await backendFor(ctx.resources, config); // loaded by prepare: the shared model
+      const results = await detector.run(items.map(({ record, prepared }) => ({ prepared, phrases: record.value.phrases })));
       return items.map(({ record, prepared }, i): Emit[] => {
         const r = results[i]!;
         const req = record.value;
         const { image, pre } = prepared;
+        const width = pre?.origWidth ?? image.width;
+        const height = pre?.origHeight ?? image.height;
         const value: DetectorProposals = {
           id: deterministicId('prop', req.id, detector.modelSha256, config.boxThreshold, config.textThreshold),
           requestId: req.id,
           queryId: req.queryId,
-          image: { ...req.image, sha256: image.sha256, width: pre.origWidth, height: pre.origHeight, mediaType: image.mediaType },
-          imageWidth: pre.origWidth,
-          imageHeight: pre.origHeight,
+          image: { ...req.image, sha256: image.sha256, width, height, mediaType: image.mediaType },
+          imageWidth: width,
+          imageHeight: height,
           caption: r.caption,
           phrases: req.phrases,
           boxes: r.boxes,
           detector: { modelSha256: detector.modelSha256, layout: detector.layout, boxThreshold: config.boxThreshold, textThreshold: config.textThreshold },
           createdAt: ctx.clock.now(),
-          lineage: lineageOf(ctx.node, [req.id, req.queryId], versions, record.origin),
+          lineage: lineageOf(ctx.node, [req.id, req.queryId], detector.versions, record.origin),
         };
         return [{ port: 'proposals', key: req.queryId, value }];
       });

@@ -44,4 +44,34 @@ describe('passthrough processor', () => {
       /id is empty; question is empty; phrases contains an empty phrase/,
     );
   });
+
+  it('refuses NULs, unpaired surrogates and text over its configured limits, naming field and position', async () => {
+    const config = passthroughConfig.parse({ limits: { maxQuestionChars: 100, maxPhrases: 2 } });
+    expect(config.limits).toEqual({ maxQuestionChars: 100, maxPhraseChars: 256, maxPhrases: 2, maxProgramChars: 32768 });
+    const op = passthrough.create(config, ctx);
+    const queries = [
+      { ...imageQuery(1), question: 'Is it red?\u0000' },
+      { ...imageQuery(2), phrases: ['red circle', '\ud800'] },
+      { ...imageQuery(3), question: 'q'.repeat(101) },
+      { ...imageQuery(4), phrases: ['a', 'b', 'c'] },
+      { ...imageQuery(5), question: 'Is the 🐶 red?', program: '<answer>gd_detect(img, "🐶")</answer>' },
+    ];
+    const outcomes = await firstValueFrom(from(queries.map((q, i) => rec(q, i))).pipe(op, toArray()));
+    const byOffset = new Map(outcomes.map((o) => [o.input.origin.offset, o]));
+    const reason = (offset: string) => String(byOffset.get(offset)!.failure?.error);
+    expect(reason('0')).toBe("ValidationError: image query 'q-000001': question: NUL character at position 10");
+    expect(reason('1')).toBe("ValidationError: image query 'q-000002': phrases[1]: unpaired surrogate U+D800 at position 0");
+    expect(reason('2')).toMatch(/question: 101 characters, more than the limit of 100 \(nodes\.p\.limits\.maxQuestionChars\)$/);
+    expect(reason('3')).toMatch(/phrases: 3 phrases, more than the limit of 2 \(nodes\.p\.limits\.maxPhrases\)$/);
+    expect(byOffset.get('4')!.failure).toBeUndefined();
+    expect(byOffset.get('4')!.outputs).toHaveLength(1);
+    for (const o of ['0', '1', '2', '3']) expect(byOffset.get(o)!.failure?.attempts).toBe(1);
+  });
+
+  it('checks with the default limits when given none', () => {
+    expect(() => checkImageQuery({ ...imageQuery(1), question: 'x'.repeat(4001) })).toThrow(
+      /question: 4001 characters, more than the limit of 4000 \(limits\.maxQuestionChars\)/,
+    );
+    expect(() => checkImageQuery({ ...imageQuery(1), question: 'x'.repeat(4000) })).not.toThrow();
+  });
 });

@@ -1,4 +1,11 @@
-import { detectCallPhrases, programOf, splitPhrases } from './plan';
+import { firstValueFrom, from, queueScheduler, toArray } from 'rxjs';
+import { systemClock } from '../core/clock';
+import { silentLogger } from '../core/logger';
+import { MemoryStoreProvider } from '../core/store';
+import { ChangelogState } from '../core/keyed-state';
+import { Resources } from '../core/resources';
+import { SimpleFlowControl } from '../runtime/node-worker';
+import { detectCallPhrases, plan, planConfig, programOf, splitPhrases } from './plan';
 
 describe('phrase extraction as the method does it', () => {
   it('takes the single <answer> block, else the first fenced block, else the text', () => {
@@ -163,5 +170,74 @@ describe('plan node with a reasoning LLM planner', () => {
       "node 'plan' config.planner.maxTokens: planner.maxTokens was renamed to planner.maxOutputTokens",
       "node 'plan' config.planner.model: planner.model was renamed to planner.provider.model",
     ]);
+  });
+});
+
+describe('plan node text limits', () => {
+  const driverFor = (limits?: object) =>
+    new TopologyTestDriver(valorTopology({ partitions: 1, nodeConfig: { plan: limits ? { limits } : {} } }), { only: ['plan'] });
+
+  it('dead-letters a query with a NUL or an overlong question, naming field, position and limit, and passes the rest', async () => {
+    const driver = driverFor({ maxQuestionChars: 300 });
+    const q = (i: number, extra: Partial<ImageQuery>): ImageQuery => ({ ...imageQuery(i), ...extra });
+    await driver.pipe('valor.image-queries', [
+      q(1, { question: 'Is the red circle\u0000 left?' }),
+      q(2, { question: 'x'.repeat(301) }),
+      q(3, { phrases: ['red circle', 'blue\u0000square'] }),
+      q(4, { question: 'x'.repeat(300) }),
+    ]);
+    const dls = await driver.deadLetters();
+    expect(dls.map((d) => d.reason)).toEqual([
+      "image query 'q-000001': question: NUL character at position 17",
+      "image query 'q-000002': question: 301 characters, more than the limit of 300 (nodes.plan.limits.maxQuestionChars)",
+      "image query 'q-000003': phrases[1]: NUL character at position 4",
+    ]);
+    expect(dls.map((d) => [d.node, d.errorClass, d.retriable, d.attempts, d.source.topic, Number(d.source.offset)])).toEqual([
+      ['plan', 'ValidationError', false, 1, 'valor.image-queries', 0],
+      ['plan', 'ValidationError', false, 1, 'valor.image-queries', 1],
+      ['plan', 'ValidationError', false, 1, 'valor.image-queries', 2],
+    ]);
+    const reqs = await driver.readAll<DetectionRequest>('valor.detection-requests');
+    expect(reqs.map((r) => r.value.queryId)).toEqual(['q-000004']);
+    await driver.close();
+  });
+
+  it('refuses an unpaired surrogate in the question, a phrase or the program', async () => {
+    // Straight into the node: Avro encoding (the driver's and Kafka's) would already have
+    // replaced a lone surrogate, so only an in-process value can still carry one.
+    const ctx = {
+      node: 'plan',
+      logger: silentLogger,
+      clock: systemClock,
+      scheduler: queueScheduler,
+      flow: new SimpleFlowControl(),
+      signal: new AbortController().signal,
+      stores: new MemoryStoreProvider(),
+      state: new ChangelogState(),
+      schedule: () => undefined,
+      resources: new Resources(),
+      onClose: () => undefined,
+    };
+    const op = plan.create(planConfig.parse({}), ctx);
+    const values: ImageQuery[] = [
+      { ...imageQuery(1), question: 'Is it \ud800 red?' },
+      { ...imageQuery(2), phrases: ['cat', 'do\udc00g'] },
+      { ...imageQuery(3), phrases: [], program: 'gd_detect(img, "mug")\ud83d' },
+      { ...imageQuery(4), question: 'Is the 🐶 left of the cat?', phrases: ['🐶'] },
+    ];
+    const recs = values.map((value, i) => ({ key: value.id, value, origin: { topic: 't', partition: 0, offset: String(i) }, timestamp: 0 }));
+    const outcomes = await firstValueFrom(from(recs).pipe(op, toArray()));
+    const failure = (offset: string) => String(outcomes.find((o) => o.input.origin.offset === offset)!.failure?.error);
+    expect(failure('0')).toBe("ValidationError: image query 'q-000001': question: unpaired surrogate U+D800 at position 6");
+    expect(failure('1')).toBe("ValidationError: image query 'q-000002': phrases[1]: unpaired surrogate U+DC00 at position 2");
+    expect(failure('2')).toBe("ValidationError: image query 'q-000003': program: unpaired surrogate U+D83D at position 21");
+    const ok = outcomes.find((o) => o.input.origin.offset === '3')!;
+    expect(ok.failure).toBeUndefined();
+    expect((ok.outputs[0]!.value as DetectionRequest).phrases).toEqual(['🐶']);
+  });
+
+  it('has default limits and refuses unknown limit fields', () => {
+    expect(planConfig.parse({}).limits).toEqual({ maxQuestionChars: 4000, maxPhraseChars: 256, maxPhrases: 64, maxProgramChars: 32768 });
+    expect(planConfig.safeParse({ limits: { maxQuestionChar: 10 } }).success).toBe(false);
   });
 });

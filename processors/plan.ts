@@ -5,6 +5,7 @@ import { lineageOf } from '../core/lineage';
 import { perRecord } from '../core/per-record';
 import { defineProcessor, Emit } from '../core/processor';
 import { retryPolicySchema } from '../core/retry';
+import { textLimitsSchema } from '../core/text-limits';
 import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 import { checkImageQuery } from './passthrough';
 import { nodeProvider } from '../models/llm/llm-node-config';
@@ -24,6 +25,12 @@ export const planConfig = z
      * sampling settings and the prompt file.
      */
     planner: plannerConfig.optional(),
+    /**
+     * Length limits of question, phrases and program (maxQuestionChars, maxPhraseChars,
+     * maxPhrases, maxProgramChars; defaults and reasons in core/text-limits.ts). An event
+     * over a limit, or with a NUL or an unpaired surrogate, is dead-lettered.
+     */
+    limits: textLimitsSchema.prefault({}),
   })
   .strict();
 
@@ -96,7 +103,7 @@ export const plan = defineProcessor({
     return perRecord<ImageQuery>(
       async (rec) => {
         const q = rec.value;
-        checkImageQuery(q);
+        checkImageQuery(q, config.limits, `nodes.${ctx.node}.limits`);
         let calls: string[][];
         let source: DetectionRequest['phraseSource'];
         const versions: Record<string, string> = {};

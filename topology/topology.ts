@@ -46,3 +46,22 @@ export function nodeByName(topology: Topology, name: string): NodeSpec {
   }
   return n;
 }
+
+/**
+ * The nodes that records written to `topic` reach, in topology order: what a run fed only
+ * from that topic needs to start (and whose credentials it needs; no others).
+ */
+export function nodesDownstreamOf(topology: Topology, topic: string): string[] {
+  const reached = new Set<string>([topic]);
+  const nodes = new Set<string>();
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const n of topology.nodes) {
+      if (nodes.has(n.name) || !reached.has(n.input)) continue;
+      nodes.add(n.name);
+      for (const out of Object.values(n.outputs)) reached.add(out);
+      grew = true;
+    }
+  }
+  return topology.nodes.filter((n) => nodes.has(n.name)).map((n) => n.name);
+}

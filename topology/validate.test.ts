@@ -1,7 +1,7 @@
 import { TopologyError } from '../core/errors';
 import { lookupProcessor } from '../processors';
 import { describeMermaid, describeText } from './describe';
-import type { Topology } from './topology';
+import { nodesDownstreamOf, type Topology } from './topology';
 import { passthroughTopology, valorTopology } from './valor-topology';
 import { validateTopology } from './validate';
 
@@ -72,5 +72,14 @@ describe('describe', () => {
     expect(mm.startsWith('flowchart LR')).toBe(true);
     for (const topic of t.topics) expect(mm).toContain(topic.name);
     expect(mm).toMatch(/n_plan -- requests --> t_valor_detection_requests/);
+  });
+});
+
+describe('nodesDownstreamOf', () => {
+  it('follows outputs to inputs and leaves the reward loop out of an image-query run', () => {
+    const t = valorTopology();
+    expect(nodesDownstreamOf(t, 'valor.image-queries')).toEqual(['plan', 'detect', 'verify']);
+    expect(nodesDownstreamOf(t, 'valor.reasoning-rollouts')).toEqual(['reward', 'reward-group']);
+    expect(nodesDownstreamOf(t, 'no-such-topic')).toEqual([]);
   });
 });

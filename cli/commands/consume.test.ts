@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { Kafka } from 'kafkajs';
+import * as net from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { loadConfig } from '../config';
 import { silentLogger } from '../../core/logger';
@@ -131,6 +132,7 @@ describe('valor-stream consume', () => {
       configFrom: () => loadConfig({ env: {} }),
       registryFrom: () => new MemoryRegistry(),
       kafkaFrom: () => ({}) as Kafka,
+      preflight: async () => undefined,
       consumerFrom: (o) => {
         seen.push(o);
         return { batches: () => from(fakeBatches(batches, events)), close: async () => void (closed = true) };
@@ -186,6 +188,7 @@ describe('valor-stream consume', () => {
       configFrom: () => loadConfig({ env: {} }),
       registryFrom: () => new MemoryRegistry(),
       kafkaFrom: () => ({}) as Kafka,
+      preflight: async () => undefined,
       consumerFrom: () => ({ batches: () => from(fakeBatches([[1], [2]], events)), close: async () => undefined }),
       stdout: new PassThrough(),
       stdin: Readable.from(['1\n']),
@@ -194,5 +197,33 @@ describe('valor-stream consume', () => {
     });
     await program.parseAsync(['consume', '--topic', 'valor.pseudo-labels', '--ack-stdin'], { from: 'user' });
     expect(events).toEqual(['ack 1']);
+  });
+
+  it('checks the broker before making any Kafka client, and says where its address came from', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    await new Promise<void>((resolve) => server.close(() => resolve())); // now nothing listens there
+    const saved = process.env.KAFKA_BOOTSTRAP;
+    process.env.KAFKA_BOOTSTRAP = address;
+    let clients = 0;
+    try {
+      const program = new Command('valor-stream').exitOverride();
+      registerConsumeCommand(program, {
+        registryFrom: () => new MemoryRegistry(),
+        kafkaFrom: () => (clients++, {}) as Kafka,
+        consumerFrom: () => ({ batches: () => from([]), close: async () => undefined }),
+        stdout: new PassThrough(),
+        logger: silentLogger,
+        handleSignals: false,
+      });
+      await expect(program.parseAsync(['consume', '--topic', 'valor.pseudo-labels'], { from: 'user' })).rejects.toThrow(
+        `cannot reach Kafka at ${address} (connection refused); brokers from the KAFKA_BOOTSTRAP environment variable; start a local broker with \`make kafka-up\``,
+      );
+      expect(clients).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.KAFKA_BOOTSTRAP;
+      else process.env.KAFKA_BOOTSTRAP = saved;
+    }
   });
 });

@@ -8,6 +8,7 @@ import type { AppConfig } from '../config';
 import { configFrom, registryFrom } from '../context';
 import { ConfigError, errorMessage } from '../../core/errors';
 import { createLogger, type Logger } from '../../core/logger';
+import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-preflight';
 import { createKafka } from '../../runtime/kafka/kafka-client';
 import { Batch, TrainingConsumer, TrainingConsumerOptions, TrainingConsumerStats } from '../../connectors/online/training-consumer';
 import type { RegistryClient } from '../../runtime/registry/registry-client';
@@ -24,6 +25,11 @@ export interface ConsumeDeps {
   /** The registry client (default: cli/context.ts's registryFrom). */
   registryFrom?: (config: AppConfig) => RegistryClient;
   kafkaFrom?: (config: AppConfig, logger: Logger) => Kafka;
+  /**
+   * Runs before any Kafka client is made and throws when no broker answers (default:
+   * broker-preflight.ts's checkBrokerReachable, naming where the brokers came from).
+   */
+  preflight?: (config: AppConfig, configFile: string | undefined) => Promise<void>;
   /** Builds the consumer (tests substitute a fake). */
   consumerFrom?: (options: TrainingConsumerOptions<unknown>) => BatchSource;
   stdout?: Writable;
@@ -82,6 +88,7 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
   const maxWaitMs = positiveInt('--max-wait-ms', opts.maxWaitMs, 0);
   const maxBatches = opts.maxBatches === undefined ? undefined : positiveInt('--max-batches', opts.maxBatches);
   if (opts.skipNegativeOnly && type !== 'PseudoLabel') throw new ConfigError(`--skip-negative-only applies to PseudoLabel records, not ${type}`);
+  await (deps.preflight ?? ((c, file) => checkBrokerReachable(c.kafka, brokerSource(file))))(config, opts.config);
 
   const options: TrainingConsumerOptions<unknown> = {
     kafka: (deps.kafkaFrom ?? ((c, l) => createKafka(c.kafka, l)))(config, logger),

@@ -1,8 +1,9 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../../core/logger';
-import { produceCorpus } from '../../connectors/corpus/corpus-source';
+import { intakeLimits, produceCorpus } from '../../connectors/corpus/corpus-source';
 import { countLines } from '../../connectors/corpus/corpus-reader';
+import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-preflight';
 import { createKafka } from '../../runtime/kafka/kafka-client';
 import { ensureTopics } from '../../runtime/kafka/kafka-admin';
 import { KafkaRecordWriter } from '../../runtime/kafka/kafka-record-writer';
@@ -18,6 +19,8 @@ export function registerProduceCommand(program: Command): Command {
     .action(async (opts) => {
       const config = configFrom(opts);
       const topology = topologyFrom(config);
+      // One clear line within seconds when no broker listens, before kafkajs starts retrying.
+      await checkBrokerReachable(config.kafka, brokerSource(opts.config));
       const logger = createLogger('valor-stream');
       const kafka = createKafka(config.kafka, logger);
       await ensureTopics(kafka, topology);
@@ -26,6 +29,8 @@ export function registerProduceCommand(program: Command): Command {
       const bar = progress('produce', await countLines(opts.corpus));
       try {
         const r = await produceCorpus(opts.corpus, writer, topics, {
+          // The first node's text limits: the corpus refuses what it would, no more.
+          ...intakeLimits(topology),
           corpusName: opts.corpusName ?? path.basename(opts.corpus).replace(/\.jsonl$/, ''),
           onProgress: (n) => bar.update(n),
         });

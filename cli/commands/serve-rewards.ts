@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../../core/logger';
 import { EmbeddedRuntime } from '../../runtime/embedded/embedded-runtime';
 import { createKafka } from '../../runtime/kafka/kafka-client';
+import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-preflight';
 import { ensureTopics } from '../../runtime/kafka/kafka-admin';
 import { EmbeddedRewardExchange, judgeBreakerDown } from '../../connectors/reward-endpoint/embedded-reward-exchange';
 import { KafkaRewardExchange } from '../../connectors/reward-endpoint/kafka-reward-exchange';
@@ -48,6 +49,7 @@ export function registerServeRewardsCommand(program: Command): Command {
         closeRuntime = () => runtime.close();
       } else {
         const topology = topologyFrom(config);
+        await checkBrokerReachable(config.kafka, brokerSource(opts.config));
         const kafka = createKafka(config.kafka, logger);
         await ensureTopics(kafka, topology);
         const serdes = serdesFrom(config, topology);

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
 import type { AppConfig } from '../config';
 import { createLogger, Logger } from '../../core/logger';
+import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-preflight';
 import { createKafka } from '../../runtime/kafka/kafka-client';
 import { ensureTopics } from '../../runtime/kafka/kafka-admin';
 import { LocalFileStorage } from '../../connectors/sinks/shard-storage';
@@ -92,6 +93,8 @@ async function runKafkaSink(
 ): Promise<void> {
   const config = configFrom(opts);
   const topology = topologyFrom(config);
+  // One clear line within seconds when no broker listens, before kafkajs starts retrying.
+  await checkBrokerReachable(config.kafka, brokerSource(opts.config));
   const logger = createLogger('valor-stream');
   const kafka = createKafka(config.kafka, logger);
   await ensureTopics(kafka, topology);

@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CorpusItem, countLines, parseCorpusLine, readCorpus, stableEventId } from './corpus-reader';
+import { DEFAULT_TEXT_LIMITS } from '../../core/text-limits';
+import type { DeadLetter } from '../../schemas/generated/types';
+import { passthroughTopology, valorTopology } from '../../topology/valor-topology';
+import { CorpusItem, countLines, parseCorpusLine, readCorpus, ReadCorpusOptions, stableEventId } from './corpus-reader';
+import { intakeLimits, produceCorpus } from './corpus-source';
 
 let dir: string;
 
@@ -13,7 +17,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function collect(p: string, opts?: { corpusName?: string }): Promise<CorpusItem[]> {
+async function collect(p: string, opts?: ReadCorpusOptions): Promise<CorpusItem[]> {
   const items: CorpusItem[] = [];
   for await (const item of readCorpus(p, opts)) items.push(item);
   return items;
@@ -176,6 +180,71 @@ describe('readCorpus', () => {
     // A fresh read starts from the top again.
     const again = await collect(file);
     expect(again).toHaveLength(1000);
+  });
+});
+
+describe('text limits at intake', () => {
+  // Written as a JSON writer would: the escapes \u0000 and \ud800 are ASCII in the file,
+  // and JSON.parse turns them into a NUL and a lone surrogate.
+  const lines = [
+    '{"image": "a.png", "question": "0123456789abcdef\\u0000 trailing"}',
+    '{"image": "a.png", "question": "Q?", "phrases": ["cat", "dog", "ab\\ud800c"]}',
+    '{"image": "a.png", "question": "Q?", "program": "gd_detect(img, \\"x\\")\\udc00"}',
+    JSON.stringify({ image: 'a.png', question: 'x'.repeat(5123) }),
+    JSON.stringify({ image: 'a.png', question: 'Q?', phrases: Array.from({ length: 65 }, (_, i) => `p${i}`) }),
+    JSON.stringify({ image: 'a.png', question: 'Where is the 🐶?', phrases: ['🐶'] }),
+  ];
+
+  it('turns NULs, unpaired surrogates and overlong text into error items naming file, line, field and position', async () => {
+    const file = path.join(dir, 'text.jsonl');
+    await writeFile(file, lines.join('\n') + '\n');
+    expect(lines[0]).not.toContain('\u0000'); // the file holds the escape, not the character
+    const items = await collect(file);
+    expect(items.map((i) => i.ok)).toEqual([false, false, false, false, false, true]);
+    const errors = items.map((i) => (i.ok ? null : i.error));
+    expect(errors[0]).toBe(`${file}:1: question: NUL character at position 16`);
+    expect(errors[1]).toBe(`${file}:2: phrases[2]: unpaired surrogate U+D800 at position 2`);
+    expect(errors[2]).toBe(`${file}:3: program: unpaired surrogate U+DC00 at position 19`);
+    expect(errors[3]).toBe(`${file}:4: question: 5123 characters, more than the limit of 4000 (limits.maxQuestionChars)`);
+    expect(errors[4]).toBe(`${file}:5: phrases: 65 phrases, more than the limit of 64 (limits.maxPhrases)`);
+    expect(items[5].ok && items[5].event.phrases).toEqual(['🐶']);
+  });
+
+  it('takes the limits and their config key from the options', () => {
+    const opts = { limits: { ...DEFAULT_TEXT_LIMITS, maxQuestionChars: 6000 }, limitsKey: 'nodes.plan.limits' };
+    expect(parseCorpusLine(lines[3]!, '/c/x.jsonl', 4, opts)!.ok).toBe(true);
+    const tight = { limits: { ...DEFAULT_TEXT_LIMITS, maxPhraseChars: 2 }, limitsKey: 'nodes.plan.limits' };
+    const item = parseCorpusLine(lines[5]!, '/c/x.jsonl', 6, tight);
+    expect(item!.ok).toBe(true); // the emoji is one character
+    const long = parseCorpusLine(JSON.stringify({ image: 'a.png', question: 'Q?', phrases: ['red'] }), '/c/x.jsonl', 7, tight);
+    expect(!long!.ok && long!.error).toBe('/c/x.jsonl:7: phrases[0]: 3 characters, more than the limit of 2 (nodes.plan.limits.maxPhraseChars)');
+  });
+
+  it('produceCorpus dead-letters those lines with file, line and raw text, and writes the rest', async () => {
+    const file = path.join(dir, 'text.jsonl');
+    await writeFile(file, lines.join('\n') + '\n');
+    const written: Record<string, Array<{ key: string | null; value: unknown }>> = {};
+    const writer = {
+      write: async <T>(topic: string, records: Array<{ key: string | null; value: T }>) => void (written[topic] ??= []).push(...records),
+      close: async () => undefined,
+    };
+    const r = await produceCorpus(file, writer, { imageQueries: 'iq', deadLetters: 'dl' });
+    expect(r).toEqual({ produced: 1, deadLettered: 5 });
+    const dls = written.dl!.map((x) => x.value as DeadLetter);
+    expect(dls.map((d) => d.source.offset)).toEqual([1, 2, 3, 4, 5]);
+    expect(dls[0]).toMatchObject({ node: 'corpus-source', errorClass: 'ValidationError', retriable: false, source: { topic: `file:${file}` } });
+    expect(dls[0]!.reason).toBe(`${file}:1: question: NUL character at position 16`);
+    expect(dls[1]!.payload!.toString('utf8')).toBe(lines[1]);
+    expect(written.dl!.map((x) => x.key)).toEqual([1, 2, 3, 4, 5].map((n) => `${file}:${n}`));
+  });
+
+  it('intakeLimits gives the limits of the node reading the corpus topic', () => {
+    expect(intakeLimits(valorTopology({ nodeConfig: { plan: { limits: { maxQuestionChars: 9000 } } } }))).toEqual({
+      limits: { ...DEFAULT_TEXT_LIMITS, maxQuestionChars: 9000 },
+      limitsKey: 'nodes.plan.limits',
+    });
+    expect(intakeLimits(valorTopology({}))).toEqual({ limits: DEFAULT_TEXT_LIMITS, limitsKey: 'nodes.plan.limits' });
+    expect(intakeLimits(passthroughTopology({ config: { limits: { maxPhrases: 3 } } })).limits.maxPhrases).toBe(3);
   });
 });
 

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors';
+import { DEFAULT_TEXT_LIMITS, queryTextProblems, TextLimits } from '../../core/text-limits';
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 // Standard and URL-safe alphabets, optional padding; Buffer.from would silently skip junk.
@@ -66,6 +67,14 @@ export type CorpusItem = { ok: true; line: number; file: string; event: CorpusEv
 export interface ReadCorpusOptions {
   /** Stamped into metadata.corpus when a line does not set it itself. */
   corpusName?: string;
+  /**
+   * Text limits a line must meet (default: core/text-limits.ts's). Pass those of the node
+   * that reads the events (corpus-source.ts's intakeLimits), so the corpus refuses exactly
+   * what that node would; a lone surrogate must be caught here, as encoding replaces it.
+   */
+  limits?: TextLimits;
+  /** Where `limits` are configured, named in a length problem (default 'limits'). */
+  limitsKey?: string;
 }
 
 /** Stable across runs and machines (but not renames): sha256(basename:line), 16 hex chars. */
@@ -109,6 +118,8 @@ export function parseCorpusLine(raw: string, file: string, line: number, opts: R
   const parsed = corpusLineSchema.safeParse(json);
   if (!parsed.success) return fail(describeIssues(parsed.error));
   const v = parsed.data;
+  const textProblems = queryTextProblems(v, opts.limits ?? DEFAULT_TEXT_LIMITS, opts.limitsKey ?? 'limits');
+  if (textProblems.length) return fail(textProblems.join('; '));
   const metadata: Record<string, string> = { ...v.metadata };
   if (opts.corpusName !== undefined && metadata.corpus === undefined) metadata.corpus = opts.corpusName;
   const inline = typeof v.image === 'string' ? null : Buffer.from(v.image.bytes_b64, 'base64');

@@ -4,6 +4,8 @@ import type { Clock } from '../../core/clock';
 import { systemClock } from '../../core/clock';
 import type { DeadLetter, ImageQuery } from '../../schemas/generated/types';
 import type { RecordWriter } from '../../runtime/record-writer';
+import { DEFAULT_TEXT_LIMITS, TextLimits, textLimitsSchema } from '../../core/text-limits';
+import type { Topology } from '../../topology/topology';
 import { CorpusEvent, readCorpus } from './corpus-reader';
 
 export const CORPUS_NODE = 'corpus-source';
@@ -22,8 +24,26 @@ export function toImageQuery(e: CorpusEvent, corpus: string, clock: Clock = syst
   };
 }
 
+/**
+ * The text limits of the node that reads the topology's ImageQuery source topic (plan, or
+ * passthrough) and where they are configured, for readCorpus: the corpus then refuses
+ * what that node would, and no less, when its limits are raised. Defaults when no node
+ * reads the topic or its limits are invalid (topology validation reports those).
+ */
+export function intakeLimits(topology: Topology): { limits: TextLimits; limitsKey: string } {
+  const source = topology.topics.find((t) => t.source && t.type === 'ImageQuery');
+  const node = source && topology.nodes.find((n) => n.input === source.name);
+  if (!node) return { limits: { ...DEFAULT_TEXT_LIMITS }, limitsKey: 'limits' };
+  const raw = (node.config as { limits?: unknown } | undefined)?.limits;
+  const parsed = textLimitsSchema.safeParse(raw ?? {});
+  return { limits: parsed.success ? parsed.data : { ...DEFAULT_TEXT_LIMITS }, limitsKey: `nodes.${node.name}.limits` };
+}
+
 export interface ProduceCorpusOptions {
   corpusName?: string;
+  /** Text limits of a line (see intakeLimits); default core/text-limits.ts's. */
+  limits?: TextLimits;
+  limitsKey?: string;
   batchSize?: number;
   clock?: Clock;
   onProgress?: (done: number) => void;
@@ -57,7 +77,7 @@ export async function produceCorpus(
     result.produced += batch.length;
     batch = [];
   };
-  for await (const item of readCorpus(corpusPath, { corpusName: corpus })) {
+  for await (const item of readCorpus(corpusPath, { corpusName: corpus, limits: opts.limits, limitsKey: opts.limitsKey })) {
     if (item.ok) {
       batch.push({ key: item.event.id, value: toImageQuery(item.event, corpus, clock) });
       if (batch.length >= batchSize) await flush();

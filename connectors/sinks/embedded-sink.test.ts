@@ -79,7 +79,9 @@ describe('file sinks on the embedded log', () => {
     const dir = path.join(work, 'od');
     const r = await odvg(dir, await runtimeWith(labels));
     expect(r).toMatchObject({ written: 120, duplicates: 0, deadLettered: 0 });
-    expect(loaderCheck(path.join(dir, 'dataset.json'))).toMatchObject({ ok: true, records: 120, images: 12 });
+    // The per-query shards hold every record; dataset.json points at the merged set, one record per image.
+    expect(shardLines(dir)).toHaveLength(120);
+    expect(loaderCheck(path.join(dir, 'dataset.json'))).toMatchObject({ ok: true, shards: 1, records: 12, images: 12 });
     expect(fs.readdirSync(path.join(dir, 'images')).flatMap((d) => fs.readdirSync(path.join(dir, 'images', d)))).toHaveLength(12);
     const map = JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8'));
     expect(fs.readFileSync(path.join(dir, 'labels.txt'), 'utf8').trim().split('\n')).toEqual(Object.values(map));
@@ -113,7 +115,7 @@ describe('file sinks on the embedded log', () => {
     const r = await odvg(dir, await runtimeWith([...labels.slice(0, 20), negative]), 'vg');
     expect(r).toMatchObject({ written: 20, skipped: 1 });
     for (const l of shardLines(dir)) expect(JSON.parse(l).grounding.regions.length).toBeGreaterThan(0);
-    expect(loaderCheck(path.join(dir, 'dataset.json'))).toMatchObject({ ok: true, records: 20 });
+    expect(loaderCheck(path.join(dir, 'dataset.json'))).toMatchObject({ ok: true, records: 12 }); // 20 queries on 12 images
   });
 
   it('keeps or skips negative-only images by setting, and dead-letters a record whose image is gone', async () => {

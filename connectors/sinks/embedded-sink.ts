@@ -15,6 +15,13 @@ export async function runEmbeddedSink<T>(opts: {
   format: SinkFormat<T>;
   rotation?: ShardRotation;
   logger: Logger;
+  /**
+   * The log is this run's only (an embedded run starts a fresh log each time): its records
+   * are numbered on from the offset the files end at, so a re-run's records are new records
+   * that signature de-duplication drops when already written, rather than offsets the files
+   * already hold (which would skip new work).
+   */
+  continueFiles?: boolean;
 }): Promise<{ written: number; duplicates: number; skipped: number; deadLettered: number; shards: number }> {
   const { runtime, topic } = opts;
   const serde = runtime.serdes.for<T>(topic);
@@ -35,10 +42,11 @@ export async function runEmbeddedSink<T>(opts: {
         await runtime.produce(runtime.topology.deadLetterTopic, [{ key: deadLetterKey(m), value: dl }]);
       },
     });
-    const from = sink.resumeOffset === null ? 0 : Number(sink.resumeOffset);
+    const resume = sink.resumeOffset === null ? 0 : Number(sink.resumeOffset);
+    const [from, base] = opts.continueFiles ? [0, resume] : [resume, 0];
     const records: Array<SinkRecord<T>> = [];
     for (const e of runtime.log.read(topic, p, from, Number.MAX_SAFE_INTEGER)) {
-      const r: SinkRecord<T> = { offset: String(e.offset), timestamp: e.timestamp, key: e.key, raw: e.value };
+      const r: SinkRecord<T> = { offset: String(base + e.offset), timestamp: e.timestamp, key: e.key, raw: e.value };
       try {
         r.value = await serde.decode(e.value);
       } catch (err) {

@@ -1,6 +1,7 @@
 // The ODVG sink's SinkFormat: a pseudo-label becomes one ODVG line (OD or VG), its image is
 // materialised once under a content address, its categories get stable label ids, and the
-// dataset index (label_map.json, labels.txt, dataset.json) is rewritten when shards close.
+// dataset index (label_map.json, labels.txt, the merged training set and dataset.json) is
+// rewritten when shards close.
 import * as path from 'node:path';
 import { Logger, silentLogger } from '../../core/logger';
 import type { ImageIntakeConfig } from '../../models/images/image-intake';
@@ -8,6 +9,7 @@ import type { PseudoLabel } from '../../schemas/generated/types';
 import { ImageStore } from './image-store';
 import type { LabelRegistry } from './label-registry';
 import { categoriesOf, datasetEntry, datasetJson, labelMapJson, OdvgMode, toOdvg } from './odvg';
+import { LabelMapBehindError, OdvgMerger, type OdvgMergeCounts } from './odvg-merge';
 import type { FormattedLine, SinkFormat } from './partition-sink';
 import { DEFAULT_STALE_TEMP_RULE, ShardStorage, StaleTempRule } from './shard-storage';
 
@@ -31,12 +33,26 @@ export const LABEL_MAP_FILE = 'label_map.json';
 export const LABELS_TXT = 'labels.txt';
 export const DATASET_FILE = 'dataset.json';
 
+/**
+ * dataset.json with one `train` entry: the merged training set (`file`, a storage path).
+ * The per-query shards are not listed: the loader would read an image once per query.
+ */
+export function trainingSetJson(rootPath: string, file: string, mode: OdvgMode): string {
+  const labelMap = mode === 'vg' ? null : path.join(rootPath, LABEL_MAP_FILE);
+  return datasetJson([datasetEntry(rootPath, path.join(rootPath, file), labelMap)]);
+}
+
 export class OdvgFormat implements SinkFormat<PseudoLabel> {
   readonly name = 'odvg';
   private readonly images: ImageStore;
   private writtenLabels = -1;
   private resweep?: NodeJS.Timeout;
   private resweeping?: Promise<number>;
+  private readonly merger: OdvgMerger;
+  private rebuilding: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  /** What the last rebuild of the merged training set wrote. */
+  lastMerge: OdvgMergeCounts | null = null;
   /**
    * How many stale image temps the start-up sweep removed. The sweep starts with the sink
    * and runs beside it: this instance's own writes are never stale, so nothing waits for it.
@@ -45,6 +61,7 @@ export class OdvgFormat implements SinkFormat<PseudoLabel> {
 
   constructor(private readonly o: OdvgFormatOptions) {
     this.images = new ImageStore(o.storage, o.images);
+    this.merger = new OdvgMerger(o.storage, { shardDir: o.shardDir, mode: o.mode });
     this.staleImageTemps = this.sweepImageTemps(true);
   }
 
@@ -81,19 +98,52 @@ export class OdvgFormat implements SinkFormat<PseudoLabel> {
     return { line: JSON.stringify(out.record), signature: out.signature, versions: [p.verifierVersion] };
   }
 
-  /** label_map.json / labels.txt from the registry, dataset.json from every finished shard. */
-  async onShardsClosed(): Promise<void> {
-    const labels = this.o.labels.labels();
-    if (labels.length !== this.writtenLabels) {
-      await this.o.storage.writeAtomic(LABEL_MAP_FILE, labelMapJson(labels));
-      await this.o.storage.writeAtomic(LABELS_TXT, labels.join('\n') + (labels.length ? '\n' : ''));
-      this.writtenLabels = labels.length;
+  /**
+   * label_map.json / labels.txt from the registry, the merged training set from every
+   * finished shard, and dataset.json pointing at it. Rebuilds run one at a time, and calls
+   * that arrive during one share the next (partitions close shards concurrently).
+   */
+  onShardsClosed(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.rebuilding) return (this.rebuilding = this.rebuild().finally(() => (this.rebuilding = null)));
+    this.queued = this.rebuilding
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return (this.rebuilding = this.rebuild().finally(() => (this.rebuilding = null)));
+      });
+    return this.queued;
+  }
+
+  // Cost per call: reading the shards closed since the last call (the merger keeps the rest
+  // in memory, one entry per image), then rewriting the whole merged file, one line per
+  // image. On a very large set the rewrite dominates; it is a sequential write of a file
+  // about the size of the distinct images' records.
+  private async rebuild(): Promise<void> {
+    await this.writeLabels();
+    await this.merger.update();
+    let counts: OdvgMergeCounts;
+    try {
+      counts = await this.merger.write(this.o.mode === 'vg' ? null : this.o.labels.labels());
+    } catch (err) {
+      if (!(err instanceof LabelMapBehindError)) throw err;
+      // Another instance added these categories and this one has not read them from the
+      // label log yet: asking for their ids reads the log at least up to them.
+      await this.o.labels.idsFor(err.categories);
+      await this.writeLabels();
+      counts = await this.merger.write(this.o.labels.labels());
     }
-    const shards = (await this.o.storage.list(this.o.shardDir)).filter((f) => f.name.endsWith('.jsonl'));
-    const root = this.o.rootPath;
-    const labelMap = this.o.mode === 'vg' ? null : path.join(root, LABEL_MAP_FILE);
-    const train = shards.map((f) => datasetEntry(root, path.join(root, this.o.shardDir, f.name), labelMap));
-    await this.o.storage.writeAtomic(DATASET_FILE, datasetJson(train));
+    await this.o.storage.writeAtomic(DATASET_FILE, trainingSetJson(this.o.rootPath, this.merger.file, this.o.mode));
+    this.lastMerge = counts;
+    (this.o.logger ?? silentLogger).debug({ ...counts, file: this.merger.file }, 'merged training set rewritten');
+  }
+
+  private async writeLabels(): Promise<void> {
+    const labels = this.o.labels.labels();
+    if (labels.length === this.writtenLabels) return;
+    await this.o.storage.writeAtomic(LABEL_MAP_FILE, labelMapJson(labels));
+    await this.o.storage.writeAtomic(LABELS_TXT, labels.join('\n') + (labels.length ? '\n' : ''));
+    this.writtenLabels = labels.length;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { categoriesOf, datasetEntry, datasetJson, labelMapJson, normalizeCategory, odvgBox, odvgSignature, toOdvg } from './odvg';
+import { categoriesOf, datasetEntry, datasetJson, labelMapJson, normalizeCategory, odvgBox, odvgSignature, parseLabelMap, toOdvg, vgCaption } from './odvg';
 import type { PseudoLabel } from '../../schemas/generated/types';
 
 const box = (label: string, x1: number, y1: number, x2: number, y2: number) => ({ x1, y1, x2, y2, label, score: 0.5 });
@@ -78,5 +78,18 @@ describe('ODVG records', () => {
     expect(JSON.parse(datasetJson([datasetEntry('/data', 'a.jsonl', 'label_map.json')]))).toEqual({
       train: [{ root: '/data', anno: 'a.jsonl', label_map: 'label_map.json', dataset_mode: 'odvg' }],
     });
+  });
+
+  it('builds VG captions from distinct phrases in first-appearance order', () => {
+    expect(vgCaption(['dog', 'cat', 'dog'])).toBe('dog . cat .');
+  });
+
+  it('reads a label map back by id, and refuses keys that are not exactly 0..n-1', () => {
+    expect(parseLabelMap(labelMapJson(['x', 'y', 'z']))).toEqual(['x', 'y', 'z']);
+    expect(parseLabelMap('{"1": "b", "0": "a"}')).toEqual(['a', 'b']);
+    expect(() => parseLabelMap('{"0": "a", "2": "c"}')).toThrow(/keys must be the ids 0..1/);
+    expect(() => parseLabelMap('{"00": "a"}')).toThrow(/label map entry '00'/);
+    expect(() => parseLabelMap('{"0": 5}')).toThrow(/values category names/);
+    expect(() => parseLabelMap('["a"]')).toThrow(/JSON object/);
   });
 });

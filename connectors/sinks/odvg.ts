@@ -82,7 +82,7 @@ export function toOdvg(
   const signature = odvgSignature(filename, width, height, pairs);
   if (opts.mode === 'vg') {
     if (boxes.length === 0) return null;
-    const caption = opts.caption ?? [...new Set(boxes.map((b) => b.category))].join(' . ') + ' .';
+    const caption = opts.caption ?? vgCaption(boxes.map((b) => b.category));
     return { signature, record: { filename, height, width, grounding: { caption, regions: boxes.map((b) => ({ bbox: b.bbox, phrase: b.category })) } } };
   }
   if (boxes.length === 0 && !opts.keepNegativeOnly) return null;
@@ -94,9 +94,29 @@ export function toOdvg(
   return { signature, record: { filename, height, width, detection: { instances } } };
 }
 
+/** A VG caption: the distinct phrases in order of first appearance, as ' . '-separated names. */
+export function vgCaption(phrases: string[]): string {
+  return [...new Set(phrases)].join(' . ') + ' .';
+}
+
 /** label_map.json: string keys, as the loader indexes it. */
 export function labelMapJson(labels: string[]): string {
   return JSON.stringify(Object.fromEntries(labels.map((l, i) => [String(i), l])), null, 2) + '\n';
+}
+
+/** The categories of a label_map.json, by id; throws unless the keys are exactly 0..n-1. */
+export function parseLabelMap(text: string): string[] {
+  const map: unknown = JSON.parse(text);
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error('a label map must be a JSON object');
+  const entries = Object.entries(map as Record<string, unknown>);
+  const labels = new Array<string>(entries.length);
+  for (const [k, v] of entries) {
+    const id = Number(k);
+    if (String(id) !== k || id >= entries.length || typeof v !== 'string' || labels[id] !== undefined)
+      throw new Error(`label map entry '${k}': keys must be the ids 0..${entries.length - 1} and values category names`);
+    labels[id] = v;
+  }
+  return labels;
 }
 
 export interface DatasetEntry {

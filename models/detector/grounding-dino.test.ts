@@ -42,4 +42,14 @@ describe('GroundingDINO layout detection', () => {
     expect(det.layout).toBe('huggingface');
     expect(det.modelSha256).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it('names the config field of a missing model or tokenizer file', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gd-'));
+    const m = writeTestDetector(dir);
+    const opts = { modelPath: m.huggingface, tokenizerPath: m.vocabTxt, boxThreshold: 0.1, textThreshold: 0.1, batchSize: 1, maxTextLen: 256 };
+    const missing = path.join(dir, 'no-tokenizer.json');
+    await expect(GroundingDino.load({ ...opts, tokenizerPath: missing })).rejects.toThrow(ConfigError);
+    await expect(GroundingDino.load({ ...opts, tokenizerPath: missing })).rejects.toThrow(`cannot read tokenizer ${missing} (nodes.detect.tokenizerPath)`);
+    await expect(GroundingDino.load({ ...opts, modelPath: path.join(dir, 'no-model.onnx') })).rejects.toThrow(/\(nodes\.detect\.modelPath\)/);
+  });
 });

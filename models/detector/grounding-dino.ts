@@ -91,7 +91,7 @@ export class GroundingDino {
           'Export one as the README explains (Detector models).',
       );
     }
-    const tokenizer = DetectorTokenizer.fromFile(opts.tokenizerPath);
+    const tokenizer = DetectorTokenizer.fromFile(opts.tokenizerPath, 'nodes.detect.tokenizerPath');
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, {

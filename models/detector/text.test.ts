@@ -69,4 +69,18 @@ describe('tokenizer and GroundingDINO text masks', () => {
     expect(() => DetectorTokenizer.fromFile(path.join(dir, 'bad.txt'))).toThrow(/no \[UNK\] token/);
     expect(() => DetectorTokenizer.fromFile(path.join(dir, 'missing.json'))).toThrow(/cannot read tokenizer/);
   });
+
+  it('names the config field the path came from in every error', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tok-'));
+    fs.writeFileSync(path.join(dir, 'bad.txt'), 'a\nb\n');
+    fs.writeFileSync(path.join(dir, 'bad.json'), '{nope');
+    const field = 'nodes.detect.tokenizerPath';
+    expect(() => DetectorTokenizer.fromFile(path.join(dir, 'missing.json'), field)).toThrow(
+      /^cannot read tokenizer .*missing\.json \(nodes\.detect\.tokenizerPath\): ENOENT/,
+    );
+    expect(() => DetectorTokenizer.fromFile(path.join(dir, 'bad.txt'), field)).toThrow(
+      /bad\.txt \(nodes\.detect\.tokenizerPath\): vocab\.txt has no \[UNK\] token/,
+    );
+    expect(() => DetectorTokenizer.fromFile(path.join(dir, 'bad.json'), field)).toThrow(/bad\.json \(nodes\.detect\.tokenizerPath\) is not a tokenizer\.json/);
+  });
 });

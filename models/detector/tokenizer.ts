@@ -79,22 +79,28 @@ export class DetectorTokenizer {
     this.specialIds = new Set([this.clsId, this.sepId, id('.'), ...(this.vocab.has('?') ? [id('?')] : [])]);
   }
 
-  static fromFile(file: string): DetectorTokenizer {
+  /**
+   * Loads tokenizer.json, or vocab.txt (by its extension). `field` is the config field the
+   * path came from (e.g. `nodes.detect.tokenizerPath`): every error names it, so a person
+   * knows which setting to fix.
+   */
+  static fromFile(file: string, field?: string): DetectorTokenizer {
+    const where = `tokenizer ${file}${field ? ` (${field})` : ''}`;
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`cannot read tokenizer ${file}: ${(err as Error).message}`);
-    }
-    if (file.endsWith('.txt')) {
-      const vocab = text.split(/\r?\n/).filter((l, i, a) => l.length > 0 || i < a.length - 1);
-      return new DetectorTokenizer(bertTokenizerJson(vocab) as never, text);
+      throw new ConfigError(`cannot read ${where}: ${(err as Error).message}`);
     }
     try {
+      if (file.endsWith('.txt')) {
+        const vocab = text.split(/\r?\n/).filter((l, i, a) => l.length > 0 || i < a.length - 1);
+        return new DetectorTokenizer(bertTokenizerJson(vocab) as never, text);
+      }
       return new DetectorTokenizer(JSON.parse(text), text);
     } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError(`tokenizer ${file} is not a tokenizer.json: ${(err as Error).message}`);
+      if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
+      throw new ConfigError(`${where} is not a ${file.endsWith('.txt') ? 'vocab.txt' : 'tokenizer.json'}: ${(err as Error).message}`);
     }
   }
 

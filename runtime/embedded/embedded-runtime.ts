@@ -3,6 +3,7 @@ import { systemClock, Clock } from '../../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../../core/store';
 import { silentLogger, Logger } from '../../core/logger';
 import { Resources } from '../../core/resources';
+import { ConfigError } from '../../core/errors';
 import { lookupProcessor } from '../../processors';
 import type { RecordTypeName } from '../../schemas/catalog';
 import type { Topology } from '../../topology/topology';
@@ -93,7 +94,15 @@ export class EmbeddedRuntime {
           resources: this.resources,
         }),
     );
-    await Promise.all(this.workers.map((w) => w.prepare()));
+    // Every node prepares (loads models, checks credentials) before any record moves, and
+    // every failure is reported at once, so one start-up names all that is missing.
+    const prepared = await Promise.allSettled(this.workers.map((w) => w.prepare()));
+    const failed = prepared.flatMap((r, i) => (r.status === 'rejected' ? [{ node: this.workers[i]!.node.name, err: r.reason as Error }] : []));
+    if (failed.length === 1) throw failed[0]!.err;
+    if (failed.length > 1) {
+      const err = new ConfigError(`${failed.length} nodes cannot start:\n${failed.map((f) => `  - node ${f.node}: ${f.err?.message ?? f.err}`).join('\n')}`);
+      throw err;
+    }
     for (const w of this.workers) this.stats.set(w.node.name, { processed: 0, emitted: 0, deadLettered: 0 });
     this.started = true;
   }

@@ -1,8 +1,16 @@
 import { z } from 'zod';
 
+/** The broker `make kafka-up` starts; env KAFKA_BOOTSTRAP overrides it. */
+export const DEFAULT_BROKERS: readonly string[] = ['127.0.0.1:39092'];
+
 export const kafkaConnectionSchema = z
   .object({
-    brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'host:port')).min(1),
+    // Defaulted here, not only when the whole block is absent: a block with just `sasl` or
+    // `ssl` must still get the documented broker.
+    brokers: z
+      .array(z.string().regex(/^[^:\s]+:\d+$/, 'host:port'))
+      .min(1)
+      .default(() => [...DEFAULT_BROKERS]),
     clientId: z.string().default('valor-stream'),
     ssl: z.boolean().default(false),
     sasl: z

@@ -1,0 +1,40 @@
+// A first look at a training set without any tool: the accepted boxes of a few records drawn
+// on their images as PNGs (the same drawing code as the verifier's annotated images).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { annotate } from '../../models/verifier/verifier-images';
+
+interface Line {
+  filename: string;
+  detection?: { instances: Array<{ bbox: number[]; category: string }> };
+  grounding?: { regions: Array<{ bbox: number[]; phrase: string }> };
+}
+
+/** Writes up to `max` previews of records with boxes into `outDir`; returns their paths. */
+export async function writePreviews(datasetDir: string, outDir: string, max: number): Promise<string[]> {
+  const index = path.join(datasetDir, 'dataset.json');
+  if (!fs.existsSync(index)) return [];
+  const train = (JSON.parse(fs.readFileSync(index, 'utf8')) as { train?: Array<{ root: string; anno: string }> }).train ?? [];
+  fs.mkdirSync(outDir, { recursive: true });
+  const written: string[] = [];
+  for (const entry of train) {
+    for (const text of fs.readFileSync(entry.anno, 'utf8').split('\n')) {
+      if (written.length >= max) return written;
+      if (!text.trim()) continue;
+      const r = JSON.parse(text) as Line;
+      const boxes = (r.detection?.instances ?? r.grounding?.regions.map((g) => ({ bbox: g.bbox, category: g.phrase })) ?? []).map((b) => ({
+        x1: b.bbox[0]!,
+        y1: b.bbox[1]!,
+        x2: b.bbox[2]!,
+        y2: b.bbox[3]!,
+        label: b.category,
+      }));
+      if (boxes.length === 0) continue;
+      const out = path.join(outDir, path.basename(r.filename).replace(/\.[^.]+$/, '') + '.png');
+      const png = await annotate(fs.readFileSync(path.join(entry.root, r.filename)), boxes);
+      fs.writeFileSync(out, png.png);
+      written.push(out);
+    }
+  }
+  return written;
+}
