@@ -56,6 +56,8 @@ export interface JobReport {
   providers: ProviderTotals[];
   odvg: (SinkTotals & { dir: string; dataset: string; unchanged: boolean }) | null;
   topicsDir: string;
+  /** The run's dead letters, decoded, one per line. */
+  deadLetterFile: string;
   seconds: number;
 }
 
@@ -158,6 +160,7 @@ export async function runEmbeddedJob(config: AppConfig, opts: JobOptions): Promi
         unchanged: before !== null && before === datasetDigest(config.sinks.odvg.dir),
       },
       topicsDir,
+      deadLetterFile: path.join(topicsDir, `${topology.deadLetterTopic}.jsonl`),
       seconds: (Date.now() - t0) / 1000,
     };
     return report;

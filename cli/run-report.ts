@@ -114,7 +114,7 @@ export function formatDeadLetters(r: JobReport): string[] {
   if (r.deadLetters.length === 0) return ['dead letters:    none'];
   const groups = groupDeadLetters(r.deadLetters);
   return [
-    `dead letters:    ${r.deadLetters.length} (all in ${r.topicsDir}/<dead-letter topic>.jsonl), by reason:`,
+    `dead letters:    ${r.deadLetters.length} (all in ${r.deadLetterFile}), by reason:`,
     ...groups.map((g) => `  ${String(g.count).padStart(5)} × ${g.node} ${g.errorClass}: ${g.example}`),
   ];
 }
