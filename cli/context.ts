@@ -6,6 +6,12 @@ import { TOPOLOGIES } from '../topology/valor-topology';
 import type { Topology } from '../topology/topology';
 import { ConfluentRegistry } from '../runtime/registry/confluent-registry';
 import { SerdeSet, serdesFor } from '../runtime/serde/topic-serde';
+import * as path from 'node:path';
+import type { Logger } from '../core/logger';
+import { OdvgFormat } from '../connectors/sinks/odvg-format';
+import type { LabelRegistry } from '../connectors/sinks/label-registry';
+import type { ShardStorage } from '../connectors/sinks/shard-storage';
+import type { OdvgSinkConfig } from '../connectors/sinks/sink-config';
 
 /** The options `withCommon` adds. */
 export interface CommonOpts {
@@ -60,4 +66,18 @@ export function corpusTopics(topology: Topology): { imageQueries: string; deadLe
   const source = topology.topics.find((t) => t.source && t.type === 'ImageQuery');
   if (!source) throw new Error(`topology '${topology.name}' has no ImageQuery source topic to feed the corpus into`);
   return { imageQueries: source.name, deadLetters: topology.deadLetterTopic };
+}
+
+/** The ODVG sink's format for a dataset directory, as `sink odvg` and the embedded runs build it. */
+export function odvgFormatFrom(c: OdvgSinkConfig, storage: ShardStorage, labels: LabelRegistry, logger: Logger): OdvgFormat {
+  return new OdvgFormat({
+    storage,
+    rootPath: path.resolve(c.dir),
+    shardDir: 'shards',
+    labels,
+    images: c.images,
+    mode: c.mode,
+    keepNegativeOnly: c.keepNegativeOnly,
+    logger,
+  });
 }

@@ -14,13 +14,13 @@ import { intakeLimits, produceCorpus } from '../connectors/corpus/corpus-source'
 import { countLines } from '../connectors/corpus/corpus-reader';
 import { LocalFileStorage } from '../connectors/sinks/shard-storage';
 import { FileLabelRegistry } from '../connectors/sinks/label-registry';
-import { DATASET_FILE, LABEL_MAP_FILE, OdvgFormat } from '../connectors/sinks/odvg-format';
+import { DATASET_FILE, LABEL_MAP_FILE } from '../connectors/sinks/odvg-format';
 import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
 import { providerTotals } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/provider-metrics';
 import { nodesDownstreamOf, Topology } from '../topology/topology';
 import type { DeadLetter, DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
-import { corpusTopics, topologyFrom } from './context';
+import { corpusTopics, odvgFormatFrom, topologyFrom } from './context';
 import { progress } from './progress';
 import { stageProgress } from './stage-progress';
 
@@ -84,16 +84,7 @@ async function writeOdvg(config: AppConfig, runtime: EmbeddedRuntime, stateDir: 
   const storage = new LocalFileStorage(c.dir);
   const labels = await FileLabelRegistry.open(path.join(stateDir, 'labels.log'));
   try {
-    const format = new OdvgFormat({
-      storage,
-      rootPath: path.resolve(c.dir),
-      shardDir: 'shards',
-      labels,
-      images: c.images,
-      mode: c.mode,
-      keepNegativeOnly: c.keepNegativeOnly,
-      logger,
-    });
+    const format = odvgFormatFrom(c, storage, labels, logger);
     const r = await runEmbeddedSink({ runtime, topic, storage, shardDir: 'shards', format, rotation: c.rotation, logger, continueFiles: true });
     await format.onShardsClosed();
     return r;

@@ -22,7 +22,7 @@ function providerNeeds(field: string, raw: unknown, env: NodeJS.ProcessEnv): str
   }
   if (p.apiKeyEnv && !env[p.apiKeyEnv]) {
     return [
-      `${field}.apiKeyEnv: the API key for ${p.kind} (${p.model}): export ${p.apiKeyEnv}=<your key>, or point ${field} at another provider (README: Providers)`,
+      `${field}.apiKeyEnv: the API key for ${p.kind} (${p.model}): export ${p.apiKeyEnv}=<your key>, or point ${field} at another provider (README: Verification)`,
     ];
   }
   return [];

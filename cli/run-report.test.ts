@@ -10,6 +10,7 @@ import { runEmbedded } from './commands/run';
 import { deadLetterVerdict, EXIT, formatJobReport, groupDeadLetters, reasonPattern } from './run-report';
 import type { JobReport } from './embedded-job';
 import type { DeadLetter } from '../schemas/generated/types';
+import { captureConsole } from '../test/harness/capture-console';
 
 function dl(node: string, reason: string): DeadLetter {
   return {
@@ -69,9 +70,6 @@ describe('run report', () => {
 
   it('an embedded run whose every image is missing exits 3 and says why', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'run-dl-'));
-    const logs: string[] = [];
-    const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-    const err = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
     const before = process.exitCode;
     try {
       const corpus = await generateSyntheticCorpus({ outDir: path.join(dir, 'corpus'), count: 3, seed: 2 });
@@ -84,16 +82,14 @@ describe('run report', () => {
       config.sinks.odvg = { ...config.sinks.odvg, dir: path.join(dir, 'odvg') };
       config = allowImageRoot(config, dir);
       process.env.VALOR_LOG_LEVEL ??= 'warn';
-      const r = await runEmbedded(config, missing, path.join(dir, 'out'), path.join(dir, 'state'));
-      expect(r.nodes.find((n) => n.node === 'detect')).toMatchObject({ processed: 3, deadLettered: 3 });
+      let r: JobReport | undefined;
+      const text = await captureConsole(async () => (r = await runEmbedded(config, missing, path.join(dir, 'out'), path.join(dir, 'state'))));
+      expect(r!.nodes.find((n) => n.node === 'detect')).toMatchObject({ processed: 3, deadLettered: 3 });
       expect(process.exitCode).toBe(EXIT.deadLetters);
-      const text = logs.join('\n');
       expect(text).toMatch(/3 × detect \w+: .*gone-[abc]\.png/);
       expect(text).toMatch(/node detect dead-lettered every input it got: 3 of 3 \(exit code 3/);
     } finally {
       process.exitCode = before;
-      log.mockRestore();
-      err.mockRestore();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

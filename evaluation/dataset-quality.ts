@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sha256Hex } from '../core/ids';
+import { odvgLineBoxes, OdvgRecord } from '../connectors/sinks/odvg';
 import { labelQuality, normalizeCategory, Quality, readGroundTruth } from './label-quality';
 import type { GroundTruthRecord } from './synthetic-corpus';
 
@@ -12,12 +13,6 @@ export interface DatasetQuality extends Quality {
   /** Records (images) in the training set, and those the ground truth knows. */
   records: number;
   matchedImages: number;
-}
-
-interface OdvgLine {
-  filename: string;
-  detection?: { instances: Array<{ bbox: number[]; category: string }> };
-  grounding?: { regions: Array<{ bbox: number[]; phrase: string }> };
 }
 
 /** The annotation files dataset.json names (train split), absolute. */
@@ -39,18 +34,11 @@ export function datasetQuality(datasetDir: string, groundTruthFile: string, aske
     for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
       if (!line.trim()) continue;
       records++;
-      const r = JSON.parse(line) as OdvgLine;
+      const r = JSON.parse(line) as OdvgRecord;
       const sha = path.basename(r.filename).replace(/\.[^.]+$/, '');
       const truth = bySha.get(sha);
       if (!truth) continue;
-      const boxes = (r.detection?.instances ?? r.grounding?.regions.map((g) => ({ bbox: g.bbox, category: g.phrase })) ?? []).map((b) => ({
-        x1: b.bbox[0]!,
-        y1: b.bbox[1]!,
-        x2: b.bbox[2]!,
-        y2: b.bbox[3]!,
-        label: b.category,
-        score: 1,
-      }));
+      const boxes = odvgLineBoxes(r).map((b) => ({ ...b, score: 1 }));
       items.push({ boxes, phrases: [...(asked.get(sha) ?? [])].map(normalizeCategory), truth });
     }
   }

@@ -1,28 +1,11 @@
-import { firstValueFrom, from, queueScheduler, toArray } from 'rxjs';
-import { systemClock } from '../core/clock';
-import { silentLogger } from '../core/logger';
+import { firstValueFrom, from, toArray } from 'rxjs';
 import type { ProcessorContext } from '../core/processor';
-import { MemoryStoreProvider } from '../core/store';
-import { ChangelogState } from '../core/keyed-state';
-import { Resources } from '../core/resources';
-import { SimpleFlowControl } from '../runtime/node-worker';
+import { testProcessorContext } from '../test/harness/processor-context';
 import type { ImageQuery } from '../schemas/generated/types';
 import { imageQuery } from '../test/fixtures/records';
 import { checkImageQuery, passthrough, passthroughConfig } from './passthrough';
 
-const ctx: ProcessorContext = {
-  node: 'p',
-  logger: silentLogger,
-  clock: systemClock,
-  scheduler: queueScheduler,
-  flow: new SimpleFlowControl(),
-  signal: new AbortController().signal,
-  stores: new MemoryStoreProvider(),
-  state: new ChangelogState(),
-  schedule: () => undefined,
-  resources: new Resources(),
-  onClose: () => undefined,
-};
+const ctx: ProcessorContext = testProcessorContext('p');
 const rec = (v: ImageQuery, offset: number) => ({ key: v.id, value: v, origin: { topic: 't', partition: 0, offset: String(offset) }, timestamp: 0 });
 
 describe('passthrough processor', () => {

@@ -1,10 +1,5 @@
-import { firstValueFrom, from, queueScheduler, toArray } from 'rxjs';
-import { systemClock } from '../core/clock';
-import { silentLogger } from '../core/logger';
-import { MemoryStoreProvider } from '../core/store';
-import { ChangelogState } from '../core/keyed-state';
-import { Resources } from '../core/resources';
-import { SimpleFlowControl } from '../runtime/node-worker';
+import { firstValueFrom, from, toArray } from 'rxjs';
+import { testProcessorContext } from '../test/harness/processor-context';
 import { detectCallPhrases, plan, planConfig, programOf, splitPhrases } from './plan';
 
 describe('phrase extraction as the method does it', () => {
@@ -205,19 +200,7 @@ describe('plan node text limits', () => {
   it('refuses an unpaired surrogate in the question, a phrase or the program', async () => {
     // Straight into the node: Avro encoding (the driver's and Kafka's) would already have
     // replaced a lone surrogate, so only an in-process value can still carry one.
-    const ctx = {
-      node: 'plan',
-      logger: silentLogger,
-      clock: systemClock,
-      scheduler: queueScheduler,
-      flow: new SimpleFlowControl(),
-      signal: new AbortController().signal,
-      stores: new MemoryStoreProvider(),
-      state: new ChangelogState(),
-      schedule: () => undefined,
-      resources: new Resources(),
-      onClose: () => undefined,
-    };
+    const ctx = testProcessorContext('plan');
     const op = plan.create(planConfig.parse({}), ctx);
     const values: ImageQuery[] = [
       { ...imageQuery(1), question: 'Is it \ud800 red?' },

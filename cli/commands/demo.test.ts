@@ -5,19 +5,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { captureConsole } from '../../test/harness/capture-console';
 import { registerDemoCommand } from './demo';
 
 const ROOT = path.join(__dirname, '..', '..');
 
-async function demo(argv: string[]): Promise<string> {
-  const logs: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-  try {
-    await registerDemoCommand(new Command().exitOverride()).parent!.parseAsync(['node', 'valor-stream', 'demo', ...argv]);
-  } finally {
-    log.mockRestore();
-  }
-  return logs.join('\n');
+function demo(argv: string[]): Promise<string> {
+  return captureConsole(() => registerDemoCommand(new Command().exitOverride()).parent!.parseAsync(['node', 'valor-stream', 'demo', ...argv]));
 }
 
 describe('valor-stream demo', () => {

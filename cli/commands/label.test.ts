@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { captureConsole } from '../../test/harness/capture-console';
 import { generateSyntheticCorpus } from '../../evaluation/synthetic-corpus';
 import { readGroundTruth } from '../../evaluation/label-quality';
 import { FakeOpenAIServer } from '../../test/fakes/fake-openai-server';
@@ -27,15 +28,8 @@ function snapshot(dir: string): Map<string, Buffer> {
   return out;
 }
 
-async function label(argv: string[]): Promise<string> {
-  const logs: string[] = [];
-  const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
-  try {
-    await registerLabelCommand(new Command().exitOverride()).parent!.parseAsync(['node', 'valor-stream', 'label', ...argv]);
-  } finally {
-    log.mockRestore();
-  }
-  return logs.join('\n');
+function label(argv: string[]): Promise<string> {
+  return captureConsole(() => registerLabelCommand(new Command().exitOverride()).parent!.parseAsync(['node', 'valor-stream', 'label', ...argv]));
 }
 
 describe('valor-stream label', () => {

@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import type { Kafka } from 'kafkajs';
 import type { AppConfig } from '../config';
@@ -8,14 +7,13 @@ import { createKafka } from '../../runtime/kafka/kafka-client';
 import { ensureTopics } from '../../runtime/kafka/kafka-admin';
 import { LocalFileStorage } from '../../connectors/sinks/shard-storage';
 import { KafkaLabelRegistry } from '../../connectors/sinks/label-registry';
-import { OdvgFormat } from '../../connectors/sinks/odvg-format';
 import { RewardFormat } from '../../connectors/sinks/reward-format';
 import { KafkaSinkRunner } from '../../connectors/sinks/kafka-sink-runner';
 import type { RecordTypeName } from '../../schemas/catalog';
 import type { SinkFormat } from '../../connectors/sinks/partition-sink';
 import type { ShardStorage } from '../../connectors/sinks/shard-storage';
 import type { ShardRotation } from '../../connectors/sinks/shard-writer';
-import { CommonOpts, configFrom, registryFrom, serdesFrom, topologyFrom, withCommon } from '../context';
+import { CommonOpts, configFrom, odvgFormatFrom, registryFrom, serdesFrom, topologyFrom, withCommon } from '../context';
 import { stopOnSignals } from '../signals';
 
 /** Adds `sink odvg` and `sink rewards` to the program. */
@@ -38,16 +36,7 @@ export function registerSinkCommand(program: Command): Command {
         };
         const storage = new LocalFileStorage(c.dir);
         const labels = await KafkaLabelRegistry.open(kafka, c.labelTopic, registryFrom(config));
-        const format = new OdvgFormat({
-          storage,
-          rootPath: path.resolve(c.dir),
-          shardDir: 'shards',
-          labels,
-          images: c.images,
-          mode: c.mode,
-          keepNegativeOnly: c.keepNegativeOnly,
-          logger,
-        });
+        const format = odvgFormatFrom(c, storage, labels, logger);
         return { type: 'PseudoLabel', storage, shardDir: 'shards', format, rotation: c.rotation };
       });
     });

@@ -3,12 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { annotate } from '../../models/verifier/verifier-images';
-
-interface Line {
-  filename: string;
-  detection?: { instances: Array<{ bbox: number[]; category: string }> };
-  grounding?: { regions: Array<{ bbox: number[]; phrase: string }> };
-}
+import { odvgLineBoxes, OdvgRecord } from './odvg';
 
 /** Writes up to `max` previews of records with boxes into `outDir`; returns their paths. */
 export async function writePreviews(datasetDir: string, outDir: string, max: number): Promise<string[]> {
@@ -21,14 +16,8 @@ export async function writePreviews(datasetDir: string, outDir: string, max: num
     for (const text of fs.readFileSync(entry.anno, 'utf8').split('\n')) {
       if (written.length >= max) return written;
       if (!text.trim()) continue;
-      const r = JSON.parse(text) as Line;
-      const boxes = (r.detection?.instances ?? r.grounding?.regions.map((g) => ({ bbox: g.bbox, category: g.phrase })) ?? []).map((b) => ({
-        x1: b.bbox[0]!,
-        y1: b.bbox[1]!,
-        x2: b.bbox[2]!,
-        y2: b.bbox[3]!,
-        label: b.category,
-      }));
+      const r = JSON.parse(text) as OdvgRecord;
+      const boxes = odvgLineBoxes(r);
       if (boxes.length === 0) continue;
       const out = path.join(outDir, path.basename(r.filename).replace(/\.[^.]+$/, '') + '.png');
       const png = await annotate(fs.readFileSync(path.join(entry.root, r.filename)), boxes);

@@ -136,3 +136,9 @@ export function datasetEntry(root: string, anno: string, labelMap: string | null
 export function datasetJson(train: DatasetEntry[]): string {
   return JSON.stringify({ train }, null, 2) + '\n';
 }
+
+/** The boxes of an ODVG line as read back (OD instances or VG regions), each with its name. */
+export function odvgLineBoxes(r: OdvgRecord): Array<{ x1: number; y1: number; x2: number; y2: number; label: string }> {
+  const named = r.detection?.instances ?? r.grounding?.regions.map((g) => ({ bbox: g.bbox, category: g.phrase })) ?? [];
+  return named.map(({ bbox: [x1, y1, x2, y2], category }) => ({ x1, y1, x2, y2, label: category }));
+}
