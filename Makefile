@@ -8,15 +8,19 @@ export KAFKA_PORT ?= 39092
 export KAFKA_CONTROLLER_PORT ?= 39093
 export REGISTRY_PORT ?= 38081
 
-.PHONY: setup deps build typecheck lint format demo test test-unit test-integration kafka-up kafka-down bench clean
+.PHONY: setup deps browser build typecheck lint format demo test test-unit test-integration kafka-up kafka-down bench clean
 
-setup: deps build docker/local/target/.resolved  ## everything installed
+setup: deps build docker/local/target/.resolved browser  ## everything installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
 deps: node_modules/.installed
+
+# Debian's chromium for the review page's browser test (installed when missing, as root).
+browser:
+	bash scripts/ensure-chromium.sh
 
 # Kafka jars and the Apicurio archive from Maven Central (cached in ~/.m2).
 docker/local/target/.resolved: docker/local/pom.xml

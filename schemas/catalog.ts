@@ -20,6 +20,7 @@ export interface RecordTypes {
   DeadLetter: T.DeadLetter;
   VerdictCacheEntry: T.VerdictCacheEntry;
   LabelLogEntry: T.LabelLogEntry;
+  HumanVerdict: T.HumanVerdict;
 }
 export type RecordTypeName = keyof RecordTypes;
 
@@ -37,6 +38,7 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   DeadLetter: 'dead-letters.avsc',
   VerdictCacheEntry: 'store-verdicts.avsc',
   LabelLogEntry: 'labels.avsc',
+  HumanVerdict: 'human-verdicts.avsc',
 };
 
 /**

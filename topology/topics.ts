@@ -13,6 +13,8 @@ export const DEFAULT_TOPIC_NAMES = {
   /** The group node's pending groups (compacted): its state, restored on restart. */
   rewardGroupsChangelog: 'valor.reward-groups-changelog',
   deadLetters: 'valor.dead-letters',
+  /** People's decisions on boxes (`valor-stream review`): they override the verifier's in the training set. */
+  humanVerdicts: 'valor.human-verdicts',
 } as const;
 
 export type TopicKey = keyof typeof DEFAULT_TOPIC_NAMES;

@@ -28,6 +28,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: t.rewardRecords, type: 'RewardRecord', partitions, sink: true },
       { name: t.rewardGroups, type: 'RewardGroup', partitions, sink: true },
       { name: t.rewardGroupsChangelog, type: 'RewardGroupState', partitions, compacted: true },
+      { name: t.humanVerdicts, type: 'HumanVerdict', partitions, source: true, sink: true },
       { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
     ],
     nodes: [

@@ -7,6 +7,7 @@ import { Logger, silentLogger } from '../../core/logger';
 import type { ImageIntakeConfig } from '../../models/images/image-intake';
 import type { PseudoLabel } from '../../schemas/generated/types';
 import { ImageStore } from './image-store';
+import { FileHumanVerdictLog } from '../review/human-verdicts';
 import type { LabelRegistry } from './label-registry';
 import { categoriesOf, datasetEntry, datasetJson, labelMapJson, OdvgMode, toOdvg } from './odvg';
 import { LabelMapBehindError, OdvgMerger, type OdvgMergeCounts } from './odvg-merge';
@@ -61,7 +62,9 @@ export class OdvgFormat implements SinkFormat<PseudoLabel> {
 
   constructor(private readonly o: OdvgFormatOptions) {
     this.images = new ImageStore(o.storage, o.images);
-    this.merger = new OdvgMerger(o.storage, { shardDir: o.shardDir, mode: o.mode });
+    // People's verdicts from `valor-stream review` live in the dataset directory and apply at every rebuild.
+    const verdicts = new FileHumanVerdictLog(o.rootPath);
+    this.merger = new OdvgMerger(o.storage, { shardDir: o.shardDir, mode: o.mode, verdicts: () => verdicts.all() });
     this.staleImageTemps = this.sweepImageTemps(true);
   }
 

@@ -19,6 +19,7 @@ import { OdvgFormat } from './odvg-format';
 import { LabelMapBehindError, MERGED_FILE, OdvgMerger } from './odvg-merge';
 import { ShardCorruptionError } from './shard-files';
 import { LocalFileStorage } from './shard-storage';
+import { FileHumanVerdictLog, newVerdict } from '../review/human-verdicts';
 
 const ROOT = path.join(__dirname, '..', '..');
 const loaderCheck = (dataset: string) =>
@@ -128,7 +129,16 @@ describe('the merged ODVG training set', () => {
       { bbox: [50, 50, 80, 80], label: id('red circle'), category: 'red circle' },
     ]);
     // 7 boxes on image 0, 4 distinct; the other images have no duplicates.
-    expect(format.lastMerge).toEqual({ records: 8, images: 4, instances: 6, duplicatesRemoved: 3, backgroundOnly: 1, otherMode: 0, shards: 8 });
+    expect(format.lastMerge).toEqual({
+      records: 8,
+      images: 4,
+      instances: 6,
+      duplicatesRemoved: 3,
+      backgroundOnly: 1,
+      otherMode: 0,
+      shards: 8,
+      humanVerdicts: 0,
+    });
 
     const dataset = JSON.parse(fs.readFileSync(path.join(dir, 'dataset.json'), 'utf8'));
     expect(dataset.train).toEqual([{ root: dir, anno: path.join(dir, MERGED_FILE), label_map: path.join(dir, 'label_map.json'), dataset_mode: 'odvg' }]);
@@ -201,6 +211,62 @@ describe('the merged ODVG training set', () => {
     expect(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')).toBe(fs.readFileSync(path.join(work, 'od', 'label_map.json'), 'utf8'));
     expect(fs.readFileSync(path.join(dir, MERGED_FILE))).toEqual(fs.readFileSync(path.join(work, 'od', MERGED_FILE)));
     expect(loaderCheck(path.join(dir, 'dataset.json'))).toMatchObject({ ok: true, records: 4 });
+  });
+
+  it('applies people’s verdicts over the verifier’s, each once, and a rebuild (as after a replay) keeps them', async () => {
+    const dir = path.join(work, 'od');
+    const storage = new LocalFileStorage(dir);
+    const labels = Object.values(JSON.parse(fs.readFileSync(path.join(dir, 'label_map.json'), 'utf8')) as Record<string, string>);
+    const sha = base[0]!.image.sha256!;
+    const log = new FileHumanVerdictLog(fs.mkdtempSync(path.join(work, 'hv-')));
+    const v = (action: 'REJECT' | 'ADD' | 'RELABEL', category: string, b: [number, number, number, number], at: number, newLabel: string | null = null) =>
+      newVerdict(
+        {
+          reviewer: 'ann',
+          action,
+          imageSha256: sha,
+          filename: null,
+          imageWidth: 320,
+          imageHeight: 240,
+          box: { x1: b[0], y1: b[1], x2: b[2], y2: b[3], category },
+          newLabel,
+          vlmDecision: action === 'ADD' ? 'NONE' : 'ACCEPTED',
+          rejectedAt: null,
+          pseudoLabelIds: [],
+          verifierVersions: [],
+          audit: false,
+        },
+        at,
+      );
+    const reject = v('REJECT', 'red circle', [50, 50, 80, 80], 1);
+    await log.append(reject);
+    await log.append(reject); // the same verdict delivered twice
+    await log.append(v('ADD', 'green triangle', [100, 100, 150, 150], 2));
+    await log.append(v('RELABEL', 'blue square', [5, 5, 30, 30], 3, 'green triangle'));
+    const rebuild = async (out: string) => {
+      const m = new OdvgMerger(storage, { shardDir: 'shards', out, verdicts: () => log.all() });
+      await m.update();
+      return m.write(labels);
+    };
+    const counts = await rebuild('merged/h1.jsonl');
+    expect(counts.humanVerdicts).toBe(3);
+    const rec = fs
+      .readFileSync(path.join(dir, 'merged/h1.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((l) => l.filename.includes(sha));
+    expect(rec.detection.instances.map((i: { category: string; bbox: number[] }) => `${i.category} ${i.bbox.join(',')}`)).toEqual([
+      'green triangle 5,5,30,30',
+      'green triangle 100,100,150,150',
+      'red circle 10,10,40,40',
+      'red circle 11,10,40,40',
+    ]);
+    expect(rec.valor.human.map((h: { action: string }) => h.action)).toEqual(['REJECT', 'ADD', 'RELABEL']);
+    // Folding every shard again from scratch (what a replay's new lines lead to) gives the same bytes.
+    await rebuild('merged/h2.jsonl');
+    expect(fs.readFileSync(path.join(dir, 'merged/h2.jsonl'))).toEqual(fs.readFileSync(path.join(dir, 'merged/h1.jsonl')));
+    expect(loaderCheck(path.join(dir, 'dataset.json'))).toMatchObject({ ok: true });
   });
 
   it('refuses a label map that names an id differently, and a shard changed after it was published', async () => {

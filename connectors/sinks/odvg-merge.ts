@@ -22,7 +22,12 @@
 // re-run (or another sink instance over the same shards) writes the same file.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import * as path from 'node:path';
 import { ValorError } from '../../core/errors';
+import type { HumanVerdict } from '../../schemas/generated/types';
+import { applyVerdicts } from '../review/apply-verdicts';
+import { verdictsByImage } from '../review/human-verdicts';
+import { MetaUnion } from './odvg-merge-meta';
 import { vgCaption, type OdvgMode, type OdvgRecord } from './odvg';
 import { join, ShardCorruptionError } from './shard-files';
 import { Manifest, type ManifestShard } from './shard-manifest';
@@ -46,6 +51,8 @@ export interface OdvgMergeCounts {
   otherMode: number;
   /** Finished shards merged. */
   shards: number;
+  /** People's verdicts applied (review). */
+  humanVerdicts: number;
 }
 
 /** The shards use label ids the label map does not have yet: it lags the label log. */
@@ -67,6 +74,7 @@ interface ImageEntry {
   height: number;
   /** By `category \0 bbox`: exact duplicates meet on one key. */
   boxes: Map<string, Box>;
+  meta: MetaUnion;
 }
 type Instance = { bbox?: unknown; label?: unknown; category?: unknown };
 type Region = { bbox?: unknown; phrase?: unknown };
@@ -76,6 +84,7 @@ interface RawLine {
   height?: unknown;
   detection?: { instances?: unknown };
   grounding?: { regions?: unknown };
+  valor?: unknown;
 }
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -98,13 +107,21 @@ export class OdvgMerger {
   private dirty = true;
   private swept = false;
   private last: OdvgMergeCounts | null = null;
+  private verdictDigest = '';
   /** The records' mode: as configured, or that of the first line read. */
   mode: OdvgMode | undefined;
 
   constructor(
     private readonly storage: ShardStorage,
     /** `out` (default MERGED_FILE) is a path in `target`, which is the shards' storage unless given. */
-    private readonly o: { shardDir: string; mode?: OdvgMode; out?: string; target?: ShardStorage },
+    private readonly o: {
+      shardDir: string;
+      mode?: OdvgMode;
+      out?: string;
+      target?: ShardStorage;
+      /** People's decisions to apply over the verifier's (review); read at every write. */
+      verdicts?: () => Promise<HumanVerdict[]>;
+    },
   ) {
     this.mode = o.mode;
   }
@@ -143,6 +160,10 @@ export class OdvgMerger {
    * lacks throws LabelMapBehindError, an id naming another category a ShardCorruptionError.
    */
   async write(labelMap: string[] | null): Promise<OdvgMergeCounts> {
+    const verdicts = verdictsByImage((await this.o.verdicts?.()) ?? []);
+    // New verdicts change the output as new shards do.
+    const verdictDigest = [...verdicts.values()].map((l) => l.map((v) => v.id).join(',')).join(';');
+    if (verdictDigest !== this.verdictDigest) this.dirty = true;
     if (!this.dirty && this.last) return this.last;
     if (this.mode === 'od' && !labelMap) throw new Error('merging OD records needs the label map');
     const chunks: Buffer[] = [];
@@ -151,14 +172,22 @@ export class OdvgMerger {
     let images = 0;
     let backgroundOnly = 0;
     const behind = new Set<string>();
+    const labelIds = new Map((labelMap ?? []).map((name, id) => [name, id]));
+    const labelOf = (category: string) => (this.mode === 'vg' ? -1 : labelIds.get(category));
+    let humanApplied = 0;
     for (const filename of [...this.images.keys()].sort(byString)) {
-      const { width, height, boxes: byKey } = this.images.get(filename)!;
-      const boxes = [...byKey.values()].sort(byBox);
+      const { width, height, boxes: byKey, meta } = this.images.get(filename)!;
+      // Images are stored under their sha256: that is how a verdict names its image.
+      const own = verdicts.get(path.posix.basename(filename).replace(/\.[^.]+$/, '')) ?? [];
+      const human = applyVerdicts({ boxes: [...byKey.values()], negatives: meta.allNegatives() }, own, labelOf);
+      humanApplied += human.applied.length;
+      const boxes = human.boxes.sort(byBox);
+      const valor = meta.meta(human.negatives, human.applied);
       let record: OdvgRecord;
       if (this.mode === 'vg') {
         if (!boxes.length) continue;
         const regions = boxes.map((b) => ({ bbox: b.bbox, phrase: b.category }));
-        record = { filename, height, width, grounding: { caption: vgCaption(boxes.map((b) => b.category)), regions } };
+        record = { filename, height, width, grounding: { caption: vgCaption(boxes.map((b) => b.category)), regions }, valor };
       } else {
         for (const b of boxes) {
           const name = labelMap![b.label];
@@ -166,7 +195,7 @@ export class OdvgMerger {
           else if (name !== b.category)
             throw new ShardCorruptionError(`${filename}: instance '${b.category}' has label ${b.label}, which the label map names '${name}'`);
         }
-        record = { filename, height, width, detection: { instances: boxes.map((b) => ({ bbox: b.bbox, label: b.label, category: b.category })) } };
+        record = { filename, height, width, detection: { instances: boxes.map((b) => ({ bbox: b.bbox, label: b.label, category: b.category })) }, valor };
         if (!boxes.length) backgroundOnly++;
       }
       images++;
@@ -189,7 +218,9 @@ export class OdvgMerger {
     let unique = 0;
     for (const e of this.images.values()) unique += e.boxes.size;
     this.dirty = false;
+    this.verdictDigest = verdictDigest;
     this.last = {
+      humanVerdicts: humanApplied,
       records: this.records,
       images,
       instances,
@@ -244,10 +275,11 @@ export class OdvgMerger {
       return;
     }
     let e = this.images.get(filename);
-    if (!e) this.images.set(filename, (e = { width: width as number, height: height as number, boxes: new Map() }));
+    if (!e) this.images.set(filename, (e = { width: width as number, height: height as number, boxes: new Map(), meta: new MetaUnion() }));
     // The same content cannot have two sizes: a size mismatch is a bug upstream, not a choice to make here.
     else if (e.width !== width || e.height !== height)
       throw new ShardCorruptionError(`${where}: ${filename} is ${width}x${height} here but ${e.width}x${e.height} in an earlier record`);
+    e.meta.add(r.valor);
     for (const b of raw) {
       if (typeof b.category !== 'string' || !b.category || !isBbox(b.bbox) || !Number.isInteger(b.label))
         throw new ShardCorruptionError(`${where}: a box is not {bbox: 4 numbers, ${kind === 'od' ? 'label, category' : 'phrase'}}`);

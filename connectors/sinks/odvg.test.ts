@@ -47,6 +47,7 @@ describe('ODVG records', () => {
           { bbox: [50, 10, 90, 70], label: 1, category: 'blue square' },
         ],
       },
+      valor: expect.objectContaining({ pseudoLabels: [expect.any(String)], queries: [expect.any(String)], negatives: [] }),
     });
     const b = toOdvg(label([box('Blue Square', 50, 10, 90, 70), box('red-circle', 1, 2, 30, 40)]), 'images/ab/x.png', ids, {
       mode: 'od',

@@ -16,12 +16,47 @@ export interface OdvgInstance {
   category: string;
 }
 
+/** A box the verifier rejected, kept for review: where, what, which stage and why. */
+export interface ReviewNegative {
+  bbox: [number, number, number, number];
+  category: string;
+  stage: 'COARSE' | 'CROP' | 'FINAL';
+  reason: string | null;
+}
+
+/**
+ * What a line carries for review beyond ODVG (Open-GroundingDino's loader reads only
+ * filename, height, width, detection/grounding, so the extra key rides along unread): the
+ * pseudo-label(s) and verifier version(s) behind the record and its hard negatives. Per-query
+ * lines name one pseudo-label; merged records name every one on the image.
+ */
+export interface ReviewMeta {
+  pseudoLabels: string[];
+  queries: string[];
+  verifierVersions: string[];
+  negatives: ReviewNegative[];
+  /** Merged records: the human verdicts applied, in the order applied. */
+  human?: Array<{ id: string; action: string; reviewer: string; at: number; category: string; bbox: [number, number, number, number]; newLabel: string | null }>;
+}
+
 export interface OdvgRecord {
   filename: string;
   height: number;
   width: number;
   detection?: { instances: OdvgInstance[] };
   grounding?: { caption: string; regions: Array<{ bbox: [number, number, number, number]; phrase: string }> };
+  valor?: ReviewMeta;
+}
+
+/** A pseudo-label's review metadata: its ids, version, and negatives in the dataset's box convention. */
+export function reviewMetaOf(p: PseudoLabel): ReviewMeta {
+  const negatives: ReviewNegative[] = [];
+  for (const n of p.negatives) {
+    const bbox = odvgBox(n.box, p.width, p.height);
+    const category = normalizeCategory(n.box.label);
+    if (bbox && category) negatives.push({ bbox, category, stage: n.rejectedAt, reason: n.reason ?? null });
+  }
+  return { pseudoLabels: [p.id], queries: [p.queryId], verifierVersions: [p.verifierVersion], negatives };
 }
 
 export function normalizeCategory(label: string): string {
@@ -83,7 +118,10 @@ export function toOdvg(
   if (opts.mode === 'vg') {
     if (boxes.length === 0) return null;
     const caption = opts.caption ?? vgCaption(boxes.map((b) => b.category));
-    return { signature, record: { filename, height, width, grounding: { caption, regions: boxes.map((b) => ({ bbox: b.bbox, phrase: b.category })) } } };
+    return {
+      signature,
+      record: { filename, height, width, grounding: { caption, regions: boxes.map((b) => ({ bbox: b.bbox, phrase: b.category })) }, valor: reviewMetaOf(p) },
+    };
   }
   if (boxes.length === 0 && !opts.keepNegativeOnly) return null;
   const instances = boxes.map((b) => {
@@ -91,7 +129,7 @@ export function toOdvg(
     if (label === undefined) throw new Error(`no label id for category '${b.category}' (the label registry must assign it first)`);
     return { bbox: b.bbox, label, category: b.category };
   });
-  return { signature, record: { filename, height, width, detection: { instances } } };
+  return { signature, record: { filename, height, width, detection: { instances }, valor: reviewMetaOf(p) } };
 }
 
 /** A VG caption: the distinct phrases in order of first appearance, as ' . '-separated names. */

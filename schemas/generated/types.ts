@@ -280,6 +280,142 @@ export namespace DetectorProposalsSchema {
 }
 export type DetectorProposals = DetectorProposalsSchema.DetectorProposals;
 
+// human-verdicts.avsc
+export namespace HumanVerdictSchema {
+  
+  export type HumanVerdict = IoValorV1.HumanVerdict;
+  
+  export namespace IoValorV1 {
+      export const HumanActionSchema = "{\"type\":\"enum\",\"name\":\"HumanAction\",\"symbols\":[\"ACCEPT\",\"REJECT\",\"RELABEL\",\"ADD\"]}";
+      export const HumanActionName = "io.valor.v1.HumanAction";
+      export type HumanAction = "ACCEPT" | "REJECT" | "RELABEL" | "ADD";
+      export const ReviewedBoxSchema = "{\"type\":\"record\",\"name\":\"ReviewedBox\",\"fields\":[{\"name\":\"x1\",\"type\":\"int\"},{\"name\":\"y1\",\"type\":\"int\"},{\"name\":\"x2\",\"type\":\"int\"},{\"name\":\"y2\",\"type\":\"int\"},{\"name\":\"category\",\"type\":\"string\"}]}";
+      export const ReviewedBoxName = "io.valor.v1.ReviewedBox";
+      export interface ReviewedBox {
+          x1: number;
+          y1: number;
+          x2: number;
+          y2: number;
+          category: string;
+      }
+      export const VlmDecisionSchema = "{\"type\":\"enum\",\"name\":\"VlmDecision\",\"symbols\":[\"ACCEPTED\",\"REJECTED\",\"NONE\"]}";
+      export const VlmDecisionName = "io.valor.v1.VlmDecision";
+      export type VlmDecision = "ACCEPTED" | "REJECTED" | "NONE";
+      export const VerifierStageSchema = "{\"type\":\"enum\",\"name\":\"VerifierStage\",\"symbols\":[\"COARSE\",\"CROP\",\"FINAL\"]}";
+      export const VerifierStageName = "io.valor.v1.VerifierStage";
+      export type VerifierStage = "COARSE" | "CROP" | "FINAL";
+      export const SourceOffsetSchema = "{\"type\":\"record\",\"name\":\"SourceOffset\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"}]}";
+      export const SourceOffsetName = "io.valor.v1.SourceOffset";
+      export interface SourceOffset {
+          topic: string;
+          partition: number;
+          offset: number;
+      }
+      export const LineageSchema = "{\"type\":\"record\",\"name\":\"Lineage\",\"fields\":[{\"name\":\"parents\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"Ids of the records this one was derived from.\"},{\"name\":\"producedBy\",\"type\":\"string\",\"doc\":\"Topology node (or connector) that wrote this record.\"},{\"name\":\"producerVersion\",\"type\":\"string\",\"doc\":\"valor-stream version that wrote it.\"},{\"name\":\"versions\",\"type\":{\"type\":\"map\",\"values\":\"string\"},\"doc\":\"Versions that shaped the record: model sha256, prompt hash, thresholds, provider/model names.\"},{\"name\":\"source\",\"default\":null,\"doc\":\"Kafka coordinates of the input record, when there was one.\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"SourceOffset\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"}]}]}]}";
+      export const LineageName = "io.valor.v1.Lineage";
+      export interface Lineage {
+          /**
+           * Ids of the records this one was derived from.
+           */
+          parents: string[];
+          /**
+           * Topology node (or connector) that wrote this record.
+           */
+          producedBy: string;
+          /**
+           * valor-stream version that wrote it.
+           */
+          producerVersion: string;
+          /**
+           * Versions that shaped the record: model sha256, prompt hash, thresholds, provider/model names.
+           */
+          versions: {
+              [index: string]: string;
+          };
+          /**
+           * Kafka coordinates of the input record, when there was one.
+           *
+           * Default: null
+           */
+          source: null | IoValorV1.SourceOffset;
+      }
+      export const HumanVerdictSchema = "{\"type\":\"record\",\"name\":\"HumanVerdict\",\"namespace\":\"io.valor.v1\",\"doc\":\"A person's decision on one box of the training set, made in `valor-stream review`. It overrides the VLM verifier's decision on that box in the merged training set and in every export, and is applied once per id. Keyed by the image's sha256 (plain UTF-8).\",\"fields\":[{\"name\":\"id\",\"type\":\"string\",\"doc\":\"Unique per action (a UUID); a verdict seen twice is applied once.\"},{\"name\":\"reviewer\",\"type\":\"string\",\"doc\":\"Who decided (the --reviewer name of the review server).\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"When; the latest verdict on a box wins.\"},{\"name\":\"action\",\"type\":{\"type\":\"enum\",\"name\":\"HumanAction\",\"symbols\":[\"ACCEPT\",\"REJECT\",\"RELABEL\",\"ADD\"]},\"doc\":\"ACCEPT keeps a box (or restores a rejected one), REJECT removes it, RELABEL renames it to newLabel, ADD draws a box the detector missed.\"},{\"name\":\"imageSha256\",\"type\":\"string\",\"doc\":\"The image, by content: the training set stores it under this hash.\"},{\"name\":\"filename\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"The image's path in the dataset directory, for people reading the topic.\"},{\"name\":\"imageWidth\",\"type\":\"int\"},{\"name\":\"imageHeight\",\"type\":\"int\"},{\"name\":\"box\",\"doc\":\"The box acted on, as the training set has it: integer pixel xyxy and its category.\",\"type\":{\"type\":\"record\",\"name\":\"ReviewedBox\",\"fields\":[{\"name\":\"x1\",\"type\":\"int\"},{\"name\":\"y1\",\"type\":\"int\"},{\"name\":\"x2\",\"type\":\"int\"},{\"name\":\"y2\",\"type\":\"int\"},{\"name\":\"category\",\"type\":\"string\"}]}},{\"name\":\"newLabel\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"RELABEL: the new category.\"},{\"name\":\"vlmDecision\",\"type\":{\"type\":\"enum\",\"name\":\"VlmDecision\",\"symbols\":[\"ACCEPTED\",\"REJECTED\",\"NONE\"]},\"doc\":\"What the VLM verifier had decided on this box (NONE for ADD): what agreement is measured against.\"},{\"name\":\"rejectedAt\",\"type\":[\"null\",{\"type\":\"enum\",\"name\":\"VerifierStage\",\"symbols\":[\"COARSE\",\"CROP\",\"FINAL\"]}],\"default\":null,\"doc\":\"The verifier stage that rejected the box, when it did.\"},{\"name\":\"pseudoLabelIds\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"The pseudo-labels whose decision this corrects.\"},{\"name\":\"verifierVersions\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"The verifier versions that made those decisions.\"},{\"name\":\"audit\",\"type\":\"boolean\",\"default\":false,\"doc\":\"True when made in audit mode (a uniform random sample), so agreement estimates can use only those.\"},{\"name\":\"lineage\",\"doc\":\"Where this record came from and what made it.\",\"type\":{\"type\":\"record\",\"name\":\"Lineage\",\"fields\":[{\"name\":\"parents\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"Ids of the records this one was derived from.\"},{\"name\":\"producedBy\",\"type\":\"string\",\"doc\":\"Topology node (or connector) that wrote this record.\"},{\"name\":\"producerVersion\",\"type\":\"string\",\"doc\":\"valor-stream version that wrote it.\"},{\"name\":\"versions\",\"type\":{\"type\":\"map\",\"values\":\"string\"},\"doc\":\"Versions that shaped the record: model sha256, prompt hash, thresholds, provider/model names.\"},{\"name\":\"source\",\"default\":null,\"doc\":\"Kafka coordinates of the input record, when there was one.\",\"type\":[\"null\",{\"type\":\"record\",\"name\":\"SourceOffset\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"}]}]}]}}]}";
+      export const HumanVerdictName = "io.valor.v1.HumanVerdict";
+      /**
+       * A person's decision on one box of the training set, made in `valor-stream review`. It overrides the VLM verifier's decision on that box in the merged training set and in every export, and is applied once per id. Keyed by the image's sha256 (plain UTF-8).
+       */
+      export interface HumanVerdict {
+          /**
+           * Unique per action (a UUID); a verdict seen twice is applied once.
+           */
+          id: string;
+          /**
+           * Who decided (the --reviewer name of the review server).
+           */
+          reviewer: string;
+          /**
+           * When; the latest verdict on a box wins.
+           */
+          at: number;
+          /**
+           * ACCEPT keeps a box (or restores a rejected one), REJECT removes it, RELABEL renames it to newLabel, ADD draws a box the detector missed.
+           */
+          action: IoValorV1.HumanAction;
+          /**
+           * The image, by content: the training set stores it under this hash.
+           */
+          imageSha256: string;
+          /**
+           * The image's path in the dataset directory, for people reading the topic.
+           *
+           * Default: null
+           */
+          filename: null | string;
+          imageWidth: number;
+          imageHeight: number;
+          /**
+           * The box acted on, as the training set has it: integer pixel xyxy and its category.
+           */
+          box: IoValorV1.ReviewedBox;
+          /**
+           * RELABEL: the new category.
+           *
+           * Default: null
+           */
+          newLabel: null | string;
+          /**
+           * What the VLM verifier had decided on this box (NONE for ADD): what agreement is measured against.
+           */
+          vlmDecision: IoValorV1.VlmDecision;
+          /**
+           * The verifier stage that rejected the box, when it did.
+           *
+           * Default: null
+           */
+          rejectedAt: null | IoValorV1.VerifierStage;
+          /**
+           * The pseudo-labels whose decision this corrects.
+           */
+          pseudoLabelIds: string[];
+          /**
+           * The verifier versions that made those decisions.
+           */
+          verifierVersions: string[];
+          /**
+           * True when made in audit mode (a uniform random sample), so agreement estimates can use only those.
+           *
+           * Default: false
+           */
+          audit: boolean;
+          /**
+           * Where this record came from and what made it.
+           */
+          lineage: IoValorV1.Lineage;
+      }
+  }
+}
+export type HumanVerdict = HumanVerdictSchema.HumanVerdict;
+
 // image-queries.avsc
 export namespace ImageQuerySchema {
   

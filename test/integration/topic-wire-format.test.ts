@@ -34,6 +34,8 @@ import type { PseudoLabel } from '../../schemas/generated/types';
 import { valorTopology } from '../../topology/valor-topology';
 import { FakeOpenAIServer } from '../fakes/fake-openai-server';
 import { VerifierOracle } from '../fakes/verifier-oracle';
+import { newVerdict } from '../../connectors/review/human-verdicts';
+import { kafkaVerdictMirror } from '../../connectors/review/kafka-verdicts';
 import { readTopic, runId, services, testKafka, testRegistry, testTopicNames } from './services';
 
 jest.setTimeout(300_000);
@@ -185,6 +187,24 @@ describe('wire format of every topic', () => {
         topics.reasoningRollouts,
         rollouts.map((r) => ({ key: r.groupId, value: r })),
       );
+      // A person's verdict, as the review server mirrors it to Kafka.
+      const sha = simulated[0]!.image.sha256!;
+      const verdict = newVerdict({
+        reviewer: 'it',
+        action: 'REJECT',
+        imageSha256: sha,
+        filename: null,
+        imageWidth: simulated[0]!.imageWidth,
+        imageHeight: simulated[0]!.imageHeight,
+        box: { x1: 1, y1: 1, x2: 10, y2: 10, category: 'red circle' },
+        newLabel: null,
+        vlmDecision: 'ACCEPTED',
+        rejectedAt: null,
+        pseudoLabelIds: ['pl'],
+        verifierVersions: ['v'],
+        audit: false,
+      });
+      await kafkaVerdictMirror(writer, topics.humanVerdicts)(verdict);
       await writer.close();
 
       const expectedLabels = produced.produced + simulated.length;
@@ -246,7 +266,7 @@ describe('wire format of every topic', () => {
       [`${storePrefix}verdicts`, { type: 'VerdictCacheEntry', compacted: true }],
       [labelTopic, { type: 'LabelLogEntry', compacted: false }],
     ]);
-    expect(expected.size).toBe(12);
+    expect(expected.size).toBe(13);
     const records = await readAll(kafka, [...expected.keys()]);
     const decoder = new WireFormatDecoder(ccompatBase(registryUrl));
     const problems: string[] = [];
