@@ -7,7 +7,13 @@ import { FileHumanVerdictLog, HUMAN_VERDICTS_FILE, newVerdict, verdictsByImage }
 
 const SHA = 'a'.repeat(64);
 
-function verdict(action: HumanVerdict['action'], category: string, bbox: [number, number, number, number], at: number, extra: Partial<HumanVerdict> = {}): HumanVerdict {
+function verdict(
+  action: HumanVerdict['action'],
+  category: string,
+  bbox: [number, number, number, number],
+  at: number,
+  extra: Partial<HumanVerdict> = {},
+): HumanVerdict {
   return {
     ...newVerdict(
       {

@@ -82,7 +82,9 @@ export class FileHumanVerdictLog implements HumanVerdictLog {
       } catch (err) {
         throw new ValidationError(`${this.file}:${i + 1}: ${(err as Error).message}`);
       }
-      if (!seen.has(v.id)) out.push(v), seen.add(v.id);
+      if (seen.has(v.id)) return;
+      seen.add(v.id);
+      out.push(v);
     });
     return out;
   }
