@@ -14,6 +14,7 @@ import { registerModelsCommand } from './commands/models';
 import { registerConsumeCommand } from './commands/consume';
 import { registerLabelCommand } from './commands/label';
 import { registerExportCommand } from './commands/export';
+import { registerReviewCommand } from './commands/review';
 import { registerConfigCommand } from './commands/config';
 
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerLabelCommand(program);
   registerExportCommand(program);
+  registerReviewCommand(program);
   registerEvalCommand(program);
   registerModelsCommand(program);
   registerConsumeCommand(program);

@@ -25,7 +25,8 @@ export class MetaUnion {
       const key = `${n.category}\0${n.bbox.join(',')}\0${n.stage}`;
       const had = this.negatives.get(key);
       const reason = typeof n.reason === 'string' ? n.reason : null;
-      if (!had || (reason !== null && (had.reason === null || reason < had.reason))) this.negatives.set(key, { bbox: n.bbox, category: n.category, stage: n.stage, reason });
+      if (!had || (reason !== null && (had.reason === null || reason < had.reason)))
+        this.negatives.set(key, { bbox: n.bbox, category: n.category, stage: n.stage, reason });
     }
   }
 

@@ -36,7 +36,15 @@ export interface ReviewMeta {
   verifierVersions: string[];
   negatives: ReviewNegative[];
   /** Merged records: the human verdicts applied, in the order applied. */
-  human?: Array<{ id: string; action: string; reviewer: string; at: number; category: string; bbox: [number, number, number, number]; newLabel: string | null }>;
+  human?: Array<{
+    id: string;
+    action: string;
+    reviewer: string;
+    at: number;
+    category: string;
+    bbox: [number, number, number, number];
+    newLabel: string | null;
+  }>;
 }
 
 export interface OdvgRecord {
