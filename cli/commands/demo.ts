@@ -100,6 +100,7 @@ export function registerDemoCommand(program: Command): Command {
             `  previews       ${previews.length ? `${path.dirname(previews[0]!)}/*.png (accepted boxes drawn on ${previews.length} images)` : 'none (no accepted boxes)'}`,
           );
           console.log(`  the topics     ${report.topicsDir}/*.jsonl (proposals, verdicts with reasons, pseudo-labels, dead letters)`);
+          console.log(`  review page    npx valor-stream review --dataset ${report.odvg.dir} (boxes and hard negatives on the images; correct them)`);
         }
         console.log(`(run the demo again: every verdict then comes from the cache in ${path.join(opts.out, 'state')} and costs no calls)`);
         console.log('\n== loop 2: groups of reasoning rollouts -> reward (sandbox + 4 judges) -> reward-group -> reward shards');
