@@ -6,6 +6,7 @@ import { defineProcessor, Emit, InputRecord } from '../core/processor';
 import { resourceKind, Resources } from '../core/resources';
 import { retryPolicySchema } from '../core/retry';
 import { DetectResult, GroundingDino } from '../models/detector/grounding-dino';
+import { EXECUTION_PROVIDERS } from '../models/detector/execution-providers';
 import { SimulatedDetector } from '../models/detector/simulated-detector';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
 import { preprocessImage, Preprocessed } from '../models/images/preprocess';
@@ -36,6 +37,8 @@ export const detectConfig = z
       .strict()
       .prefault({}),
     intraOpThreads: z.number().int().min(1).optional(),
+    /** onnxruntime execution providers in order of preference, e.g. ["cuda", "cpu"]; a missing GPU provider stops start-up. */
+    executionProviders: z.array(z.enum(EXECUTION_PROVIDERS)).min(1).default(['cpu']),
     images: imageIntakeConfig.prefault({}),
     retry: retryPolicySchema.prefault({}),
   })
@@ -53,7 +56,16 @@ const DETECTORS = resourceKind<Promise<GroundingDino>>('detector', (d) =>
 
 /** One loaded model per distinct model/tokenizer/threshold set in the runtime's resources. */
 export function loadDetector(resources: Resources, c: DetectConfig): Promise<GroundingDino> {
-  const key = JSON.stringify([c.modelPath, c.tokenizerPath, c.boxThreshold, c.textThreshold, c.batchSize, c.maxTextLen, c.intraOpThreads]);
+  const key = JSON.stringify([
+    c.modelPath,
+    c.tokenizerPath,
+    c.boxThreshold,
+    c.textThreshold,
+    c.batchSize,
+    c.maxTextLen,
+    c.intraOpThreads,
+    c.executionProviders,
+  ]);
   const d = resources.get(DETECTORS, key, () => GroundingDino.load(c));
   d.catch(() => resources.forget(DETECTORS, key, d)); // the next node or start-up tries again
   return d;

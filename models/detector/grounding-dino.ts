@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ConfigError } from '../../core/errors';
+import { checkExecutionProviders } from './execution-providers';
 import { sha256Hex } from '../../core/ids';
 import { padBatch, Preprocessed } from '../images/preprocess';
 import { buildCaption } from './caption';
@@ -67,6 +68,8 @@ export interface DetectorOptions {
   batchSize: number;
   maxTextLen: number;
   intraOpThreads?: number;
+  /** In order of preference; default CPU only. Checked before the session is made. */
+  executionProviders?: readonly string[];
 }
 
 /** GroundingDINO on onnxruntime-node: text prep, batched inference, post-processing. */
@@ -92,11 +95,13 @@ export class GroundingDino {
       );
     }
     const tokenizer = DetectorTokenizer.fromFile(opts.tokenizerPath, 'nodes.detect.tokenizerPath');
+    checkExecutionProviders(opts.executionProviders ?? ['cpu']);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, {
         graphOptimizationLevel: 'all',
         ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+        executionProviders: [...(opts.executionProviders ?? ['cpu'])],
       });
     } catch (err) {
       throw new ConfigError(`onnxruntime cannot load '${opts.modelPath}': ${(err as Error).message}`);
