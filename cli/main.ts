@@ -16,6 +16,8 @@ import { registerLabelCommand } from './commands/label';
 import { registerExportCommand } from './commands/export';
 import { registerReviewCommand } from './commands/review';
 import { registerConfigCommand } from './commands/config';
+import { registerTailCommand } from './commands/tail';
+import { registerStatusCommand } from './commands/status';
 
 export function buildProgram(): Command {
   const program = new Command('valor-stream')
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerModelsCommand(program);
   registerConsumeCommand(program);
   registerConfigCommand(program);
+  registerTailCommand(program);
+  registerStatusCommand(program);
   return program;
 }
 

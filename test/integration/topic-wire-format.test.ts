@@ -37,6 +37,7 @@ import { VerifierOracle } from '../fakes/verifier-oracle';
 import { newVerdict } from '../../connectors/review/human-verdicts';
 import { kafkaVerdictMirror } from '../../connectors/review/kafka-verdicts';
 import { readTopic, runId, services, testKafka, testRegistry, testTopicNames } from './services';
+import { checkTailAndStatus } from './inspect-checks';
 
 jest.setTimeout(300_000);
 
@@ -315,6 +316,8 @@ describe('wire format of every topic', () => {
       `wire format: ${records.length} records in ${expected.size} topics decoded: ` +
         [...expected.keys()].map((t) => `${t.replace(`it.${id}.`, '')}=${counts.get(t) ?? 0}`).join(', '),
     );
+    // The same topics through `tail`, and every node's group through `status`.
+    await checkTailAndStatus({ dir, topics, storePrefix, labelTopic, groupPrefix: `g.${id}`, counts });
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
