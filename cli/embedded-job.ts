@@ -16,13 +16,14 @@ import { LocalFileStorage } from '../connectors/sinks/shard-storage';
 import { FileLabelRegistry } from '../connectors/sinks/label-registry';
 import { DATASET_FILE, LABEL_MAP_FILE } from '../connectors/sinks/odvg-format';
 import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
-import { providerTotals } from '../models/llm/shared-providers';
+import { providerTotals, sharedProviders } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/provider-metrics';
 import { nodesDownstreamOf, Topology } from '../topology/topology';
 import type { DeadLetter, DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
 import { corpusTopics, odvgFormatFrom, topologyFrom } from './context';
 import { progress } from './progress';
 import { stageProgress } from './stage-progress';
+import type { MetricsHandle } from './metrics-options';
 
 export interface JobOptions {
   corpus: string;
@@ -33,6 +34,8 @@ export interface JobOptions {
   /** Bars on stderr (default true). */
   progress?: boolean;
   logger?: Logger;
+  /** Stream metrics and readiness of the run (--metrics-port); none by default. */
+  metrics?: Pick<MetricsHandle, 'metrics' | 'started' | 'watchBreakers'>;
 }
 
 export interface SinkTotals {
@@ -77,7 +80,13 @@ function datasetDigest(dir: string): string | null {
 }
 
 /** The embedded run's pseudo-labels as ODVG shards (the same sink code as on Kafka). */
-async function writeOdvg(config: AppConfig, runtime: EmbeddedRuntime, stateDir: string, logger: Logger): Promise<SinkTotals | null> {
+async function writeOdvg(
+  config: AppConfig,
+  runtime: EmbeddedRuntime,
+  stateDir: string,
+  logger: Logger,
+  metrics?: JobOptions['metrics'],
+): Promise<SinkTotals | null> {
   const topic = runtime.topology.topics.find((t) => t.type === 'PseudoLabel')?.name;
   if (!topic || !runtime.topology.nodes.some((n) => Object.values(n.outputs).includes(topic))) return null;
   const c = config.sinks.odvg;
@@ -85,7 +94,17 @@ async function writeOdvg(config: AppConfig, runtime: EmbeddedRuntime, stateDir: 
   const labels = await FileLabelRegistry.open(path.join(stateDir, 'labels.log'));
   try {
     const format = odvgFormatFrom(c, storage, labels, logger);
-    const r = await runEmbeddedSink({ runtime, topic, storage, shardDir: 'shards', format, rotation: c.rotation, logger, continueFiles: true });
+    const r = await runEmbeddedSink({
+      runtime,
+      topic,
+      storage,
+      shardDir: 'shards',
+      format,
+      rotation: c.rotation,
+      logger,
+      continueFiles: true,
+      metrics: metrics?.metrics,
+    });
     await format.onShardsClosed();
     return r;
   } finally {
@@ -108,13 +127,15 @@ export async function runEmbeddedJob(config: AppConfig, opts: JobOptions): Promi
   const topology = topologyFrom(config);
   const logger = opts.logger ?? createLogger('valor-stream');
   const only = corpusNodes(topology);
-  const runtime = new EmbeddedRuntime(topology, { logger, stores: new FileStoreProvider(opts.stateDir), only });
+  const runtime = new EmbeddedRuntime(topology, { logger, stores: new FileStoreProvider(opts.stateDir), only, metrics: opts.metrics?.metrics });
   const showProgress = opts.progress ?? true;
   const before = datasetDigest(config.sinks.odvg.dir);
   try {
     // Models load and credentials are checked before the corpus is read: a run that cannot
     // finish says so at once, listing every node's problem.
     await runtime.start();
+    opts.metrics?.watchBreakers(sharedProviders(runtime.resources));
+    opts.metrics?.started();
     const total = await countLines(opts.corpus);
     const bar = showProgress ? progress('corpus', total) : null;
     const produced = await produceCorpus(opts.corpus, new EmbeddedWriter(runtime), corpusTopics(topology), {
@@ -132,7 +153,7 @@ export async function runEmbeddedJob(config: AppConfig, opts: JobOptions): Promi
     }
     const topicsDir = path.join(opts.outDir, 'topics');
     await dumpTopics(runtime, topicsDir);
-    const odvg = await writeOdvg(config, runtime, opts.stateDir, logger);
+    const odvg = await writeOdvg(config, runtime, opts.stateDir, logger, opts.metrics);
     const judgements = await values<VerifierJudgement>(runtime, 'VerifierJudgement');
     const report: JobReport = {
       corpus: opts.corpus,

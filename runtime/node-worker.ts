@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, SchedulerLike } from 'rxjs';
+import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, SchedulerLike, Subscription } from 'rxjs';
 import { DecodeError, isRetriable, ValorError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, AnyProcessorSpec, Punctuator } from '../core/processor';
@@ -8,6 +8,7 @@ import { systemClock, Clock } from '../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../core/store';
 import { Resources } from '../core/resources';
 import { deadLetterKey, deadLetterRecord } from './dead-letter';
+import type { NodeMetrics } from './metrics/stream-metrics';
 import type { SerdeSet } from './serde/topic-serde';
 import type { NodeSpec, Topology } from '../topology/topology';
 
@@ -50,6 +51,8 @@ export interface ChunkResult {
   processed: number;
   emitted: number;
   deadLettered: number;
+  /** Dead letters by error class (absent when none). */
+  deadLetterClasses?: Record<string, number>;
 }
 
 /** Flow control that records pause requests; runtimes subscribe to act on them. */
@@ -75,6 +78,8 @@ export interface NodeWorkerOptions {
   stores?: StoreProvider;
   /** The runtime's shared resources; without them the worker has its own, closed with it. */
   resources?: Resources;
+  /** The node's metrics (runtime/metrics); none by default. */
+  metrics?: NodeMetrics;
 }
 
 /**
@@ -95,6 +100,9 @@ export class NodeWorker {
   private readonly ctx: ProcessorContext;
   private readonly releases: Array<() => void | Promise<void>> = [];
   private closing: Promise<void> | null = null;
+  /** The runtimes count committed chunks through it; the worker times chunks and reports pauses. */
+  readonly metrics?: NodeMetrics;
+  private pauseSub?: Subscription;
 
   constructor(
     readonly topology: Topology,
@@ -128,6 +136,11 @@ export class NodeWorker {
       },
     };
     this.operator = spec.create(config, this.ctx);
+    this.metrics = opts.metrics;
+    if (this.metrics) {
+      const m = this.metrics;
+      this.pauseSub = this.flow.paused$.subscribe((p) => m.paused(p ? ((this.flow as Partial<SimpleFlowControl>).reason ?? 'paused') : null));
+    }
   }
 
   /** The compacted topic of the node's keyed state, when its processor keeps one. */
@@ -183,6 +196,7 @@ export class NodeWorker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.pauseSub?.unsubscribe();
       for (const release of this.releases.splice(0).reverse()) {
         try {
           await release();
@@ -196,6 +210,14 @@ export class NodeWorker {
   }
 
   async process(messages: RawMessage[]): Promise<ChunkResult> {
+    if (!this.metrics) return this.processState(messages);
+    const started = performance.now();
+    const result = await this.processState(messages);
+    this.metrics.processed(messages.length, (performance.now() - started) / 1000);
+    return result;
+  }
+
+  private async processState(messages: RawMessage[]): Promise<ChunkResult> {
     if (!this.changelog) return this.processChunk(messages);
     const partitions = [...new Set(messages.map((m) => m.partition))];
     const missing = partitions.filter((p) => !this.state.isRestored(p));
@@ -259,8 +281,11 @@ export class NodeWorker {
         failure = { error: new Error('processor produced no outcome for this record'), attempts: 1 };
       }
       if (failure) {
-        result.messages.push(await this.deadLetter(m, failure.error, failure.attempts));
+        const dl = await this.deadLetter(m, failure.error, failure.attempts);
+        result.messages.push(dl.message);
         result.deadLettered++;
+        result.deadLetterClasses ??= {};
+        result.deadLetterClasses[dl.errorClass] = (result.deadLetterClasses[dl.errorClass] ?? 0) + 1;
       } else {
         result.messages.push(...encoded);
         result.emitted += encoded.length;
@@ -288,14 +313,14 @@ export class NodeWorker {
     return out;
   }
 
-  private async deadLetter(m: RawMessage, error: unknown, attempts: number): Promise<OutMessage> {
+  private async deadLetter(m: RawMessage, error: unknown, attempts: number): Promise<{ message: OutMessage; errorClass: string }> {
     const dl = deadLetterRecord(this.node.name, m, error, attempts, this.clock.now());
     this.opts.logger.warn(
       { node: this.node.name, topic: m.topic, partition: m.partition, offset: m.offset, errorClass: dl.errorClass, reason: dl.reason },
       'record dead-lettered',
     );
     const topic = this.topology.deadLetterTopic;
-    return { topic, key: deadLetterKey(m), value: await this.serdes.for(topic).encode(dl) };
+    return { message: { topic, key: deadLetterKey(m), value: await this.serdes.for(topic).encode(dl) }, errorClass: dl.errorClass };
   }
 }
 

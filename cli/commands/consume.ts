@@ -14,6 +14,8 @@ import { Batch, TrainingConsumer, TrainingConsumerOptions, TrainingConsumerStats
 import type { RegistryClient } from '../../runtime/registry/registry-client';
 import { resolveTopicNames } from '../../topology/topics';
 import type { PseudoLabel } from '../../schemas/generated/types';
+import type { NodeMetrics } from '../../runtime/metrics/stream-metrics';
+import { MetricsFlags, startMetrics, withMetricsOptions } from '../metrics-options';
 
 export const CONSUME_TYPES = ['PseudoLabel', 'RewardGroup'] as const;
 export type ConsumeType = (typeof CONSUME_TYPES)[number];
@@ -30,8 +32,8 @@ export interface ConsumeDeps {
    * broker-preflight.ts's checkBrokerReachable, naming where the brokers came from).
    */
   preflight?: (config: AppConfig, configFile: string | undefined) => Promise<void>;
-  /** Builds the consumer (tests substitute a fake). */
-  consumerFrom?: (options: TrainingConsumerOptions<unknown>) => BatchSource;
+  /** Builds the consumer (tests substitute a fake); `metrics` is set with --metrics-port. */
+  consumerFrom?: (options: TrainingConsumerOptions<unknown>, metrics?: NodeMetrics) => BatchSource;
   stdout?: Writable;
   stdin?: Readable;
   /** Logs go to stderr by default, so stdout carries only batches. */
@@ -47,7 +49,7 @@ export interface BatchSource {
   readonly stats?: TrainingConsumerStats;
 }
 
-interface ConsumeOpts {
+interface ConsumeOpts extends MetricsFlags {
   config?: string;
   topic: string;
   type?: ConsumeType;
@@ -62,8 +64,7 @@ interface ConsumeOpts {
 
 /** Adds `consume` to the program. */
 export function registerConsumeCommand(program: Command, deps: ConsumeDeps = {}): Command {
-  return program
-    .command('consume')
+  return withMetricsOptions(program.command('consume'))
     .description('print training batches from a topic as JSON lines; each batch is committed once its line is written')
     .option('-c, --config <file>', 'JSON config file (see README: Configuration)')
     .requiredOption('--topic <name>', 'topic to read, e.g. valor.pseudo-labels or valor.reward-groups')
@@ -105,10 +106,15 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
     filter: opts.skipNegativeOnly ? (v) => (v as PseudoLabel).accepted.length > 0 : undefined,
     logger,
   };
-  const consumer = (deps.consumerFrom ?? ((o) => new TrainingConsumer(o)))(options);
+  const metrics = await startMetrics(opts, { command: 'consume' });
+  const node = metrics?.metrics.node('consume');
+  const consumer = (deps.consumerFrom ?? ((o, m) => new TrainingConsumer(o, m)))(options, node);
+  metrics?.metrics.pollLag(options.kafka, logger);
+  metrics?.started(); // the group condition says when partitions are held
 
   const onSignal = (signal: string) => {
     logger.info({ signal }, 'stopping: the batch not yet acked will be redelivered');
+    metrics?.stopping();
     void consumer.close().then(() => process.exit(0));
   };
   if (deps.handleSignals !== false) {
@@ -119,7 +125,7 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
   const ackLines = opts.ackStdin ? readline.createInterface({ input: deps.stdin ?? process.stdin, crlfDelay: Infinity }) : undefined;
   const acks = ackLines?.[Symbol.asyncIterator]();
   try {
-    const r = await pipeBatches(consumer.batches(), stdout, { maxBatches, acks });
+    const r = await pipeBatches(consumer.batches(), stdout, { maxBatches, acks, metrics: node });
     const s = consumer.stats;
     logger.info(
       { topic: opts.topic, group: options.groupId, ...r, filtered: s?.filtered, undecodable: s?.undecodable },
@@ -131,6 +137,7 @@ async function runConsume(opts: ConsumeOpts, deps: ConsumeDeps): Promise<void> {
   } finally {
     ackLines?.close(); // an open stdin would keep the process alive
     await consumer.close();
+    await metrics?.close();
     if (deps.handleSignals !== false) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -188,7 +195,7 @@ function jsonSafe(v: unknown): unknown {
 export async function pipeBatches(
   source: AsyncIterable<Batch<unknown>>,
   out: Writable,
-  opts: { maxBatches?: number; acks?: AsyncIterator<string> } = {},
+  opts: { maxBatches?: number; acks?: AsyncIterator<string>; metrics?: NodeMetrics } = {},
 ): Promise<{ batches: number; records: number }> {
   let batches = 0;
   let records = 0;
@@ -209,8 +216,11 @@ export async function pipeBatches(
           batch.records.map((r) => r.value),
         ),
       );
+      opts.metrics?.committed(0, { processed: 0, emitted: batch.records.length }); // out: written to the reader
       if (opts.acks) await awaitAckLine(opts.acks, n);
       await batch.ack();
+      // In: records of acked (committed) batches, by partition.
+      if (opts.metrics) for (const [p, count] of countBy(batch.records.map((r) => r.partition))) opts.metrics.committed(p, { processed: count, emitted: 0 });
       batches = n;
       records += batch.records.length;
       if (opts.maxBatches !== undefined && batches >= opts.maxBatches) break;
@@ -236,4 +246,10 @@ async function awaitAckLine(acks: AsyncIterator<string>, n: number): Promise<voi
   if (next.done) throw Object.assign(new Error(`stdin closed before batch ${n} was acknowledged`), { code: 'ACK_EOF' });
   const got = next.value.trim();
   if (got !== String(n)) throw new Error(`expected the acknowledgement '${n}' on stdin, got '${got.slice(0, 80)}'`);
+}
+
+function countBy(keys: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
+  return m;
 }

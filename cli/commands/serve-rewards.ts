@@ -11,10 +11,12 @@ import { RewardServer } from '../../connectors/reward-endpoint/reward-server';
 import { rewardGroupConfig } from '../../processors/reward-group';
 import { configFrom, serdesFrom, topologyFrom, withCommon } from '../context';
 import { stopOnSignals } from '../signals';
+import { startMetrics, withMetricsOptions } from '../metrics-options';
+import { sharedProviders } from '../../models/llm/shared-providers';
 
 /** Adds `serve-rewards` (POST /get_reward) to the program. */
 export function registerServeRewardsCommand(program: Command): Command {
-  return withCommon(program.command('serve-rewards'))
+  return withMetricsOptions(withCommon(program.command('serve-rewards')))
     .description(
       "POST /get_reward for trainers (OpenRLHF remote reward model): rollouts in, their rewards and components out; groups a prompt's samples across requests",
     )
@@ -37,6 +39,8 @@ export function registerServeRewardsCommand(program: Command): Command {
         [['rewardEndpoint', 'runId'], opts.runId],
       ]);
       const logger = createLogger('valor-stream');
+      // Besides the endpoint's own /metrics: the embedded runtime's node metrics and /ready.
+      const metrics = await startMetrics(opts, { command: 'serve-rewards' });
       let exchange: RewardExchange;
       // The embedded runtime lives in this process: stopping closes its processors and providers.
       let closeRuntime = async (): Promise<void> => undefined;
@@ -44,8 +48,9 @@ export function registerServeRewardsCommand(program: Command): Command {
         // One partition: the embedded runtime steps partitions one after another, so one
         // partition keeps a whole batch in work at once.
         const topology = topologyFrom(config, 1);
-        const runtime = new EmbeddedRuntime(topology, { logger, only: ['reward'] });
+        const runtime = new EmbeddedRuntime(topology, { logger, only: ['reward'], metrics: metrics?.metrics });
         exchange = new EmbeddedRewardExchange(runtime, { logger, down: judgeBreakerDown(runtime, config.nodes.reward, logger) });
+        metrics?.watchBreakers(sharedProviders(runtime.resources));
         closeRuntime = () => runtime.close();
       } else {
         const topology = topologyFrom(config);
@@ -75,9 +80,16 @@ export function registerServeRewardsCommand(program: Command): Command {
         grouping,
       });
       const url = await server.start();
+      metrics?.metrics.ready.probe('reward-endpoint:pipeline', () => {
+        const down = exchange.down();
+        return { ok: down === null, reason: down ?? undefined };
+      });
+      metrics?.started();
       stopOnSignals(logger, 'closing the reward endpoint', async () => {
+        metrics?.stopping();
         await Promise.all([server.close(), exchange.close()]);
         await closeRuntime();
+        await metrics?.close();
       });
       console.log(`reward endpoint: POST ${url}/get_reward (${opts.embedded ? 'embedded' : 'kafka'}); GET ${url}/healthz, ${url}/metrics`);
       console.log(

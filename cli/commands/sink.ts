@@ -15,11 +15,12 @@ import type { ShardStorage } from '../../connectors/sinks/shard-storage';
 import type { ShardRotation } from '../../connectors/sinks/shard-writer';
 import { CommonOpts, configFrom, odvgFormatFrom, registryFrom, serdesFrom, topologyFrom, withCommon } from '../context';
 import { stopOnSignals } from '../signals';
+import { MetricsFlags, MetricsHandle, startMetrics, withMetricsOptions } from '../metrics-options';
 
 /** Adds `sink odvg` and `sink rewards` to the program. */
 export function registerSinkCommand(program: Command): Command {
   const sink = program.command('sink').description('exactly-once file sinks on Kafka (resume from the files, not the group offsets)');
-  withCommon(sink.command('odvg'))
+  withMetricsOptions(withCommon(sink.command('odvg')))
     .description('pseudo-labels -> ODVG shards for Open-GroundingDino (images, label_map.json, labels.txt, dataset.json)')
     .option('--out <dir>', 'dataset root (default: sinks.odvg.dir)')
     .addOption(new Option('--mode <mode>', 'od: detection records; vg: grounding records').choices(['od', 'vg']))
@@ -40,7 +41,7 @@ export function registerSinkCommand(program: Command): Command {
         return { type: 'PseudoLabel', storage, shardDir: 'shards', format, rotation: c.rotation };
       });
     });
-  withCommon(sink.command('rewards'))
+  withMetricsOptions(withCommon(sink.command('rewards')))
     .description('reward records or complete reward groups -> JSONL shards')
     .option('--out <dir>', 'output directory (default: sinks.rewards.dir)')
     .addOption(new Option('--records <which>', 'which topic').choices(['records', 'groups']).default('groups'))
@@ -57,10 +58,15 @@ export function registerSinkCommand(program: Command): Command {
 }
 
 /** Runs a sink until SIGTERM/SIGINT (or, with stopAtEnd, the topic's current end), then publishes its open shards and exits. */
-async function runSinkUntilSignal(runner: KafkaSinkRunner<unknown>, logger: Logger, stopAtEnd = false): Promise<void> {
-  const stop = stopOnSignals(logger, 'publishing open shards before exit', () => runner.stop());
+async function runSinkUntilSignal(runner: KafkaSinkRunner<unknown>, logger: Logger, stopAtEnd = false, metrics?: MetricsHandle): Promise<void> {
+  const stop = stopOnSignals(logger, 'publishing open shards before exit', async () => {
+    metrics?.stopping();
+    await runner.stop();
+    await metrics?.close();
+  });
   const end = stopAtEnd ? runner.untilEnd() : null;
   await runner.start();
+  metrics?.started();
   setInterval(() => void runner.totals().then((t) => logger.info({ ...t }, 'sink progress')), 10_000).unref();
   if (end) {
     await end;
@@ -72,7 +78,7 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<unknown>, logger: Logg
 
 /** What every Kafka sink command shares: config, topics, the client, the runner and its signals. */
 async function runKafkaSink(
-  opts: CommonOpts & { group?: string; stopAtEnd?: boolean },
+  opts: CommonOpts & MetricsFlags & { group?: string; stopAtEnd?: boolean },
   name: string,
   build: (
     config: AppConfig,
@@ -90,6 +96,7 @@ async function runKafkaSink(
   const s = await build(config, kafka, logger);
   const topic = topology.topics.find((t) => t.type === s.type);
   if (!topic) throw new Error(`topology '${topology.name}' has no ${s.type} topic for the ${name} sink`);
+  const metrics = await startMetrics(opts, { command: `sink ${name}` });
   const runner = new KafkaSinkRunner({
     kafka,
     serdes: serdesFrom(config, topology),
@@ -103,6 +110,7 @@ async function runKafkaSink(
     logger,
     sessionTimeoutMs: config.delivery.sessionTimeoutMs,
     heartbeatIntervalMs: config.delivery.heartbeatIntervalMs,
+    metrics: metrics?.metrics,
   });
-  await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd));
+  await runSinkUntilSignal(runner, logger, Boolean(opts.stopAtEnd), metrics);
 }

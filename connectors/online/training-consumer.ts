@@ -17,6 +17,7 @@ import {
 } from './training-consumer-options';
 import { Wakeups } from './wakeups';
 import { isGenerationError } from './generation-errors';
+import { GroupWatch, type NodeMetrics } from '../../runtime/metrics/group-watch';
 
 // The trainer's whole API from this one module (docs/online-training.md imports it from here).
 export { trainingConsumerSettings };
@@ -89,6 +90,7 @@ export class TrainingConsumer<T> {
   private readonly reader: RecordReader<T>;
   private readonly log: Logger;
   private consumer?: Consumer;
+  private readonly metrics?: NodeMetrics;
 
   private started = false;
   private closing = false;
@@ -105,7 +107,7 @@ export class TrainingConsumer<T> {
   private commitChain: Promise<void> = Promise.resolve();
   private readonly wakeups = new Wakeups();
 
-  constructor(options: TrainingConsumerOptions<T>) {
+  constructor(options: TrainingConsumerOptions<T>, metrics?: NodeMetrics) {
     const { kafka, serdes, registry, type, filter, onError, logger, ...rest } = options;
     const parsed = trainingConsumerSettings.safeParse(rest);
     if (!parsed.success) {
@@ -114,6 +116,7 @@ export class TrainingConsumer<T> {
     }
     if (!kafka) throw new ConfigError('invalid TrainingConsumer options: kafka (a kafkajs Kafka client) is required');
     this.settings = parsed.data;
+    this.metrics = metrics; // rebalances, assignment (readiness), pauses and lag; none by default
     this.kafka = kafka;
     this.log = (logger ?? silentLogger).child({ component: 'training-consumer', topic: this.settings.topic, group: this.settings.groupId });
     this.reader = new RecordReader<T>(this.settings.topic, { serdes, registry, type, filter, onError }, this.stats, this.log);
@@ -188,6 +191,7 @@ export class TrainingConsumer<T> {
       maxWaitTimeInMs: 500,
     });
     this.consumer = consumer;
+    if (this.metrics) new GroupWatch(this.metrics, { topic: s.topic, groupId: s.groupId, fromBeginning: s.fromBeginning }).attach(consumer);
     consumer.on(consumer.events.REBALANCING, () => this.onRejoin('rebalancing'));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.stats.rebalances++;
@@ -261,6 +265,7 @@ export class TrainingConsumer<T> {
     if (this.paused || !this.consumer) return;
     this.consumer.pause([{ topic: this.settings.topic }]);
     this.paused = true;
+    this.metrics?.paused('the trainer holds batchSize x maxUnacked records', false); // its pace, not an outage
     this.stats.pauses++;
     this.log.debug({ held: this.heldRecords }, 'full: fetching paused until the trainer acks');
   }
@@ -270,6 +275,7 @@ export class TrainingConsumer<T> {
     if (this.paused && this.heldRecords < this.capacity && this.consumer && !this.closing) {
       this.consumer.resume([{ topic: this.settings.topic }]);
       this.paused = false;
+      this.metrics?.paused(null, false);
     }
     this.wakeups.notify();
   }

@@ -6,6 +6,7 @@ import { deadLetterKey, deadLetterRecord } from '../../runtime/dead-letter';
 import { addCounts, PartitionSink, SinkFormat, SinkRecord } from './partition-sink';
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
+import type { StreamMetrics } from '../../runtime/metrics/stream-metrics';
 
 export async function runEmbeddedSink<T>(opts: {
   runtime: EmbeddedRuntime;
@@ -22,10 +23,13 @@ export async function runEmbeddedSink<T>(opts: {
    * already hold (which would skip new work).
    */
   continueFiles?: boolean;
+  /** Records, dead letters and shards as node `sink.<format>`; none by default. */
+  metrics?: StreamMetrics;
 }): Promise<{ written: number; duplicates: number; skipped: number; deadLettered: number; shards: number }> {
   const { runtime, topic } = opts;
   const serde = runtime.serdes.for<T>(topic);
   const totals = { written: 0, duplicates: 0, skipped: 0, deadLettered: 0, shards: 0 };
+  const metrics = opts.metrics?.node(`sink.${opts.format.name}`);
   for (let p = 0; p < runtime.log.partitions(topic); p++) {
     const sink = await PartitionSink.open<T>({
       storage: opts.storage,
@@ -39,6 +43,7 @@ export async function runEmbeddedSink<T>(opts: {
         const m = { topic, partition: p, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.raw };
         const dl = deadLetterRecord(`sink.${opts.format.name}`, m, err, 1, Date.now());
         opts.logger.warn({ topic, partition: p, offset: r.offset, reason: dl.reason }, 'record dead-lettered by the sink');
+        metrics?.deadLettered(dl.errorClass);
         await runtime.produce(runtime.topology.deadLetterTopic, [{ key: deadLetterKey(m), value: dl }]);
       },
     });
@@ -54,9 +59,14 @@ export async function runEmbeddedSink<T>(opts: {
       }
       records.push(r);
     }
-    totals.shards += (await sink.handle(records)).length;
-    if (await sink.close()) totals.shards++;
+    const closed = await sink.handle(records);
+    const last = await sink.close();
+    if (last) closed.push(last);
+    totals.shards += closed.length;
     addCounts(totals, sink.stats);
+    const s = sink.stats;
+    metrics?.committed(p, { processed: s.written + s.duplicates + s.skipped + s.deadLettered, emitted: 0 });
+    metrics?.published(topic, closed);
   }
   await opts.format.close?.();
   return totals;

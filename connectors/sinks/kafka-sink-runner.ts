@@ -13,6 +13,8 @@ import { addCounts, PartitionSink, SinkCounts, SinkFormat, SinkRecord } from './
 import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
 import { endOffsets, ReadPosition } from '../../runtime/kafka/read-position';
+import { GroupWatch } from '../../runtime/metrics/group-watch';
+import type { NodeMetrics, StreamMetrics } from '../../runtime/metrics/stream-metrics';
 
 export interface KafkaSinkOptions<T> {
   kafka: Kafka;
@@ -27,6 +29,8 @@ export interface KafkaSinkOptions<T> {
   logger: Logger;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Records, dead letters, shards, readiness and lag as node `sink.<format>`; none by default. */
+  metrics?: StreamMetrics;
 }
 
 export interface SinkStats extends SinkCounts {
@@ -42,10 +46,12 @@ export class KafkaSinkRunner<T> {
   private readonly log: Logger;
   /** How far each partition has been written, transaction markers included (for untilEnd). */
   private readonly position: ReadPosition;
+  private readonly metrics?: NodeMetrics;
 
   constructor(private readonly o: KafkaSinkOptions<T>) {
     this.log = o.logger.child({ sink: o.format.name, topic: o.topic, group: o.groupId });
     this.position = new ReadPosition(o.topic);
+    this.metrics = o.metrics?.node(`sink.${o.format.name}`);
   }
 
   /** Totals over the partitions this process holds now. */
@@ -119,6 +125,7 @@ export class KafkaSinkRunner<T> {
     });
     this.consumer = consumer;
     this.position.follow(consumer);
+    if (this.metrics) new GroupWatch(this.metrics, { topic: this.o.topic, groupId: this.o.groupId }).attach(consumer);
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = new Set((e.payload.memberAssignment[this.o.topic] ?? []) as number[]);
       this.log.info({ partitions: [...assigned] }, 'sink partitions assigned');
@@ -146,6 +153,7 @@ export class KafkaSinkRunner<T> {
     await consumer.connect();
     await consumer.subscribe({ topics: [this.o.topic], fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (b) => this.onBatch(b) });
+    this.o.metrics?.pollLag(this.o.kafka, this.log);
     this.log.info('sink started');
   }
 
@@ -166,6 +174,7 @@ export class KafkaSinkRunner<T> {
     }
     const beat = setInterval(() => heartbeat().catch(() => undefined), this.o.heartbeatIntervalMs ?? 3_000);
     let closed;
+    const before = handled(sink.stats);
     try {
       closed = await sink.handle(records);
     } finally {
@@ -173,9 +182,13 @@ export class KafkaSinkRunner<T> {
     }
     if (isStale()) return; // the partition moved while we wrote: its new owner takes over from the files
     this.shardsClosed += closed.length;
+    this.metrics?.committed(batch.partition, { processed: handled(sink.stats) - before, emitted: 0 });
+    this.metrics?.published(this.o.topic, closed);
     const last = closed.at(-1);
     if (last) await this.consumer!.commitOffsets([{ topic: this.o.topic, partition: batch.partition, offset: (BigInt(last.endOffset) + 1n).toString() }]);
     const lastMsg = batch.messages.at(-1);
+    // Lag: what is published is done, and so are markers after a batch whose records all are.
+    if (last) this.metrics?.group?.processed(batch.partition, BigInt(last.endOffset === lastMsg?.offset ? batch.lastOffset() : last.endOffset) + 1n);
     if (lastMsg) {
       resolveOffset(lastMsg.offset); // kafkajs resolves a marker fetched after it too
       this.position.batchDone(batch);
@@ -187,6 +200,7 @@ export class KafkaSinkRunner<T> {
     const m = { topic: this.o.topic, partition, offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.raw };
     const dl = deadLetterRecord(`sink.${this.o.format.name}`, m, error, 1, Date.now());
     this.log.warn({ partition, offset: r.offset, errorClass: dl.errorClass, reason: dl.reason }, 'record dead-lettered by the sink');
+    this.metrics?.deadLettered(dl.errorClass);
     const value = await this.o.serdes.for(this.o.deadLetterTopic).encode(dl);
     await this.producer!.send({ topic: this.o.deadLetterTopic, acks: -1, messages: [{ key: deadLetterKey(m), value }] });
   }
@@ -201,10 +215,18 @@ export class KafkaSinkRunner<T> {
       });
       if (shard) {
         this.shardsClosed++;
+        this.metrics?.published(this.o.topic, [shard]);
         await this.consumer?.commitOffsets([{ topic: this.o.topic, partition: p, offset: (BigInt(shard.endOffset) + 1n).toString() }]).catch(() => undefined);
       }
     }
     await this.o.format.close?.();
     await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
+    this.metrics?.group?.close();
+    await this.o.metrics?.close();
   }
+}
+
+/** Records a partition sink has dealt with, whatever became of them. */
+function handled(s: SinkCounts): number {
+  return s.written + s.duplicates + s.skipped + s.deadLettered;
 }

@@ -13,6 +13,7 @@ import { MemoryRegistry } from '../registry/memory-registry';
 import type { RegistryClient } from '../registry/registry-client';
 import { NodeWorker } from '../node-worker';
 import type { ChunkResult, OutMessage } from '../node-worker';
+import type { StreamMetrics } from '../metrics/stream-metrics';
 import { SerdeSet, serdesFor } from '../serde/topic-serde';
 import { EmbeddedLog } from './embedded-log';
 
@@ -30,6 +31,8 @@ export interface EmbeddedRuntimeOptions {
   only?: string[];
   /** Where processors keep state such as the verdict cache (default: in memory). */
   stores?: StoreProvider;
+  /** Counts records, dead letters, chunk latency and pauses per node (runtime/metrics); none by default. */
+  metrics?: StreamMetrics;
 }
 
 export interface NodeStats {
@@ -92,6 +95,7 @@ export class EmbeddedRuntime {
           scheduler: this.opts.scheduler,
           stores: this.stores,
           resources: this.resources,
+          metrics: this.opts.metrics?.node(n.name),
         }),
     );
     // Every node prepares (loads models, checks credentials) before any record moves, and
@@ -104,6 +108,8 @@ export class EmbeddedRuntime {
       throw err;
     }
     for (const w of this.workers) this.stats.set(w.node.name, { processed: 0, emitted: 0, deadLettered: 0 });
+    // In one process every partition is this node's, and state is restored before each step.
+    for (const w of this.workers) w.metrics?.ready('assigned', true, 'embedded: every partition');
     this.started = true;
   }
 
@@ -146,7 +152,7 @@ export class EmbeddedRuntime {
           // Outputs, state changes and the offset commit in one synchronous step: the embedded transaction.
           this.appendAll(res.messages);
           this.log.commit(w.node.name, topic, p, entries[entries.length - 1]!.offset + 1);
-          this.count(w, res);
+          this.count(w, res, p);
           progressed = true;
         }
       }
@@ -171,7 +177,7 @@ export class EmbeddedRuntime {
         await this.restoreIfNeeded(w, p);
         const res = await w.punctuate(p);
         this.appendAll(res.messages);
-        this.count(w, res);
+        this.count(w, res, p);
         if (res.emitted > 0) emitted = true;
       }
     }
@@ -190,7 +196,8 @@ export class EmbeddedRuntime {
     for (const m of messages) this.log.append(m.topic, m.key, m.value, now, m.partition);
   }
 
-  private count(w: NodeWorker, res: ChunkResult): void {
+  private count(w: NodeWorker, res: ChunkResult, partition: number): void {
+    w.metrics?.committed(partition, res);
     const s = this.stats.get(w.node.name)!;
     s.processed += res.processed;
     s.emitted += res.emitted;

@@ -11,6 +11,8 @@ import { retryRetriable } from './kafka-admin';
 import { PartitionStarts } from './partition-starts';
 import { groupByTopic, StaleStart, toRaw } from './chunk-messages';
 import { topicByName } from '../../topology/topology';
+import { TxnProducers } from './txn-producers';
+import { watchWorker } from '../metrics/group-watch';
 
 export interface RunnerStats {
   processed: number;
@@ -62,7 +64,7 @@ export class KafkaNodeRunner {
   readonly stats: RunnerStats = { processed: 0, emitted: 0, deadLettered: 0, transactions: 0, aborted: 0 };
   private consumer?: Consumer;
   private sharedProducer?: Producer;
-  private readonly txnProducers = new Map<number, Promise<Producer>>();
+  private readonly producers: TxnProducers;
   private flowSub?: Subscription;
   private readonly log: Logger;
   /** Partitions of the input topic this member owns, as of the last rebalance. */
@@ -87,13 +89,14 @@ export class KafkaNodeRunner {
   ) {
     this.groupId = `${cfg.groupPrefix}.${worker.node.name}`;
     this.log = logger.child({ node: worker.node.name, group: this.groupId });
+    this.producers = new TxnProducers(kafka, `${this.groupId}.${this.topic}`, cfg.transactionTimeoutMs);
     this.starts = new PartitionStarts({
       log: this.log,
       // InitProducerId returns only once pending transactions of this id are complete.
       settleTransactions: async (p) => {
         if (this.cfg.delivery !== 'exactly-once') return;
-        await this.dropProducer(p);
-        await this.producerFor(p);
+        await this.producers.drop(p);
+        await this.producers.for(p);
       },
       readCommitted: async (p) => {
         const topics = await retryRetriable(`fetching the committed offsets of group ${this.groupId}`, () =>
@@ -139,8 +142,9 @@ export class KafkaNodeRunner {
       for (const p of this.worker.state.restoredPartitions()) if (!assigned.has(p)) this.worker.state.forget(p);
       // A partition that moved away has (or will have) a producer with our transactional
       // id elsewhere; ours is fenced. Drop it so a later re-assignment starts fresh.
-      for (const p of [...this.txnProducers.keys()]) if (!assigned.has(p)) void this.dropProducer(p);
+      for (const p of this.producers.partitions()) if (!assigned.has(p)) void this.producers.drop(p);
     });
+    watchWorker(this.worker, consumer, this.groupId, this.cfg.fromBeginning); // metrics: rebalances, readiness, lag
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ error: String(e.payload.error), restart: e.payload.restart }, 'consumer crashed'));
     await this.openChangelog();
     this.admin = this.kafka.admin();
@@ -213,14 +217,14 @@ export class KafkaNodeRunner {
     const barrier = { topic, acks: -1, messages: [{ partition, key: `${RUNTIME_KEY_PREFIX}restore.${randomUUID()}`, value: null }] };
     let offset: string;
     if (this.cfg.delivery === 'exactly-once') {
-      const producer = await this.producerFor(partition);
+      const producer = await this.producers.for(partition);
       const txn = await producer.transaction();
       try {
         [{ baseOffset: offset }] = (await txn.send(barrier)) as Array<{ baseOffset: string }>;
         await txn.commit();
       } catch (err) {
         await txn.abort().catch(() => undefined);
-        await this.dropProducer(partition);
+        await this.producers.drop(partition);
         throw err;
       }
     } else {
@@ -318,17 +322,21 @@ export class KafkaNodeRunner {
       this.stats.deadLettered += result.deadLettered;
       await heartbeat();
     }
+    // The whole batch is committed: markers fetched after its last record are done too (lag).
+    this.worker.metrics?.group?.processed(partition, BigInt(batch.lastOffset()) + 1n);
   }
 
-  private commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {
-    return this.cfg.delivery === 'exactly-once'
+  private async commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {
+    const started = performance.now();
+    await (this.cfg.delivery === 'exactly-once'
       ? this.commitInTransaction(partition, result.messages, nextOffset)
-      : this.commitAtLeastOnce(partition, result.messages, nextOffset);
+      : this.commitAtLeastOnce(partition, result.messages, nextOffset));
+    this.worker.metrics?.committed(partition, result, { seconds: (performance.now() - started) / 1000, next: nextOffset });
   }
 
   /** Outputs, dead letters, state changes and (unless a punctuation) the next offset, atomically. */
   private async commitInTransaction(partition: number, out: OutMessage[], nextOffset: string | undefined): Promise<void> {
-    const producer = await this.producerFor(partition);
+    const producer = await this.producers.for(partition);
     const txn = await producer.transaction();
     try {
       if (out.length) await txn.sendBatch({ topicMessages: groupByTopic(out), acks: -1 });
@@ -342,10 +350,11 @@ export class KafkaNodeRunner {
       this.stats.transactions++;
     } catch (err) {
       this.stats.aborted++;
+      this.worker.metrics?.aborted();
       this.log.warn({ partition, error: String(err) }, 'transaction failed; aborting and recreating the producer');
       await txn.abort().catch(() => undefined);
       // A failed or fenced producer can stay stuck in kafkajs: always start over with a new one.
-      await this.dropProducer(partition);
+      await this.producers.drop(partition);
       throw err; // the batch is retried from the last committed offset
     }
   }
@@ -353,33 +362,6 @@ export class KafkaNodeRunner {
   private async commitAtLeastOnce(partition: number, out: OutMessage[], nextOffset: string | undefined): Promise<void> {
     if (out.length) await this.sharedProducer!.sendBatch({ topicMessages: groupByTopic(out), acks: -1 });
     if (nextOffset !== undefined) await this.consumer!.commitOffsets([{ topic: this.topic, partition, offset: nextOffset }]);
-  }
-
-  private producerFor(partition: number): Promise<Producer> {
-    let p = this.txnProducers.get(partition);
-    if (!p) {
-      p = (async () => {
-        const producer = this.kafka.producer({
-          transactionalId: `${this.groupId}.${this.topic}.${partition}`,
-          idempotent: true,
-          maxInFlightRequests: 1,
-          transactionTimeout: this.cfg.transactionTimeoutMs,
-          allowAutoTopicCreation: false,
-          createPartitioner: Partitioners.DefaultPartitioner,
-        });
-        await producer.connect(); // initialises the producer id: fences older owners of this id
-        return producer;
-      })();
-      p.catch(() => this.txnProducers.delete(partition));
-      this.txnProducers.set(partition, p);
-    }
-    return p;
-  }
-
-  private async dropProducer(partition: number): Promise<void> {
-    const p = this.txnProducers.get(partition);
-    this.txnProducers.delete(partition);
-    if (p) await p.then((producer) => producer.disconnect()).catch(() => undefined);
   }
 
   /** Stops fetching, lets the batch in work finish and commit, closes the processor, then disconnects. */
@@ -390,9 +372,10 @@ export class KafkaNodeRunner {
     await this.consumer?.disconnect().catch((e) => this.log.warn({ error: String(e) }, 'consumer disconnect failed'));
     await Promise.all(this.locks.values()); // a punctuation in flight finishes its transaction
     await this.worker.close(); // nothing is in work any more: the processor releases what it holds
-    await Promise.all([...this.txnProducers.keys()].map((p) => this.dropProducer(p)));
+    await Promise.all(this.producers.partitions().map((p) => this.producers.drop(p)));
     await this.admin?.disconnect().catch(() => undefined);
     await this.sharedProducer?.disconnect().catch(() => undefined);
     await this.changelogTail?.close();
+    this.worker.metrics?.group?.close();
   }
 }

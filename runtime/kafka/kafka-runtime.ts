@@ -12,6 +12,7 @@ import { ensureTopics } from './kafka-admin';
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { KafkaNodeRunner } from './kafka-node-runner';
 import { KafkaStoreProvider } from './kafka-store';
+import type { StreamMetrics } from '../metrics/stream-metrics';
 
 export interface KafkaRuntimeOptions {
   kafka: Kafka;
@@ -24,6 +25,8 @@ export interface KafkaRuntimeOptions {
   createTopics?: boolean;
   /** Processor state (e.g. the verdict cache) lives in compacted topics `<storeTopicPrefix><name>`. */
   storeTopicPrefix?: string;
+  /** Per-node metrics, readiness and consumer lag (runtime/metrics); none by default. */
+  metrics?: StreamMetrics;
 }
 
 /** The topology on Kafka: each selected node is its own consumer group. */
@@ -59,15 +62,18 @@ export class KafkaRuntime {
         signal: this.abort.signal,
         stores: this.stores,
         resources: this.resources,
+        metrics: this.opts.metrics?.node(node.name),
       });
       this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger));
     }
     await Promise.all(this.runners.map((r) => r.start()));
+    this.opts.metrics?.pollLag(this.opts.kafka, this.opts.logger);
     this.opts.logger.info({ nodes: names, delivery: this.opts.config.delivery }, 'kafka runtime started');
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
+    await this.opts.metrics?.close(); // the lag poller
     await Promise.all(this.runners.map((r) => r.stop())); // each closes its node's processor
     await this.resources.closeAll();
     await this.stores.close();

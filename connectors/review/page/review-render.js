@@ -100,7 +100,14 @@
   }
 
   function frame(rec, opts) {
-    var img = el('img', { src: rec.imageUrl, alt: rec.filename, width: rec.width, height: rec.height, loading: opts.thumb ? 'lazy' : null, draggable: 'false' });
+    var img = el('img', {
+      src: rec.imageUrl,
+      alt: rec.filename,
+      width: rec.width,
+      height: rec.height,
+      loading: opts.thumb ? 'lazy' : null,
+      draggable: 'false',
+    });
     return [img, overlay(rec, opts)];
   }
 
@@ -111,7 +118,9 @@
       if (b.status === 'accepted') acc++;
       else rej++;
     });
-    var name = String(rec.filename || '').split('/').pop();
+    var name = String(rec.filename || '')
+      .split('/')
+      .pop();
     return el('div', { className: 'card', 'data-record-index': rec.index, tabindex: 0, title: rec.filename }, [
       el('div', { className: 'frame' }, frame(rec, { thumb: true })),
       el('div', { className: 'caption' }, [
@@ -161,15 +170,19 @@
 
   function countRow(c) {
     var r = c.rejected || {};
-    return el('tr', { className: c.label === null ? 'no-label' : null, 'data-category': c.name, title: c.label === null ? 'not in label_map.json' : 'label ' + c.label }, [
-      el('td', { text: c.name }),
-      el('td', { text: c.accepted }),
-      el('td', { text: r.COARSE || 0 }),
-      el('td', { text: r.CROP || 0 }),
-      el('td', { text: r.FINAL || 0 }),
-      el('td', { text: c.humanRejected || 0 }),
-      el('td', { text: c.humanAdded || 0 }),
-    ]);
+    return el(
+      'tr',
+      { className: c.label === null ? 'no-label' : null, 'data-category': c.name, title: c.label === null ? 'not in label_map.json' : 'label ' + c.label },
+      [
+        el('td', { text: c.name }),
+        el('td', { text: c.accepted }),
+        el('td', { text: r.COARSE || 0 }),
+        el('td', { text: r.CROP || 0 }),
+        el('td', { text: r.FINAL || 0 }),
+        el('td', { text: c.humanRejected || 0 }),
+        el('td', { text: c.humanAdded || 0 }),
+      ],
+    );
   }
 
   /** The filter menus and the picker's suggestions, from /api/summary (once). */
@@ -192,5 +205,15 @@
   }
 
   window.ValorRender = {
-    fillFilters: fillFilters, el: el, svgEl: svgEl, overlay: overlay, frame: frame, card: card, boxItem: boxItem, agreement: agreement, countRow: countRow, kindOf: kindOf };
+    fillFilters: fillFilters,
+    el: el,
+    svgEl: svgEl,
+    overlay: overlay,
+    frame: frame,
+    card: card,
+    boxItem: boxItem,
+    agreement: agreement,
+    countRow: countRow,
+    kindOf: kindOf,
+  };
 })();

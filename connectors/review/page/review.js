@@ -195,7 +195,8 @@
       R.el('div', { text: 'queries: ' + (rec.queries || []).join(', ') }),
       R.el('div', { text: 'verifier: ' + (rec.verifierVersions || []).join(', ') }),
     );
-    $('detail-info').textContent = 'record #' + rec.index + ' (' + (state.offset + state.detail + 1) + ' of ' + state.total + ')' + (state.audit ? ' · audit' : '');
+    $('detail-info').textContent =
+      'record #' + rec.index + ' (' + (state.offset + state.detail + 1) + ' of ' + state.total + ')' + (state.audit ? ' · audit' : '');
     var sel = list.querySelector('li.selected');
     if (sel && sel.scrollIntoView) sel.scrollIntoView({ block: 'nearest' });
   }
