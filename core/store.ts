@@ -15,6 +15,13 @@ export interface KeyValueStore<V> {
   put(key: string, value: V): Promise<void>;
   /** Entries currently known. */
   size(): number;
+  /** Keys currently known that start with `prefix` (all keys for ''), e.g. every instance's share of a window. */
+  keys(prefix?: string): string[];
+}
+
+/** The keys of `map` starting with `prefix`: the stores keep their entries in maps. */
+export function keysWithPrefix(map: ReadonlyMap<string, unknown>, prefix = ''): string[] {
+  return [...map.keys()].filter((k) => k.startsWith(prefix));
 }
 
 export interface StoreProvider {
@@ -42,6 +49,9 @@ export class MemoryStore<V> implements KeyValueStore<V> {
   }
   size(): number {
     return this.map.size;
+  }
+  keys(prefix = ''): string[] {
+    return keysWithPrefix(this.map, prefix);
   }
 }
 

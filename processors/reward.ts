@@ -4,6 +4,7 @@ import { lineageOf } from '../core/lineage';
 import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
+import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
 import { llmNodeShape, nodeProvider, renamedFields } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { judgePromptsConfig, JUDGES, RewardJudges } from '../models/reward/judges';
@@ -32,6 +33,8 @@ export const rewardConfig = z
     /** Rollouts in work at once; their judge calls share `limits.concurrency`. */
     concurrency: z.number().int().min(1).max(1024).default(16),
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
+    /** Spending limits on the judges (USD per UTC hour/day, total): reached, the node pauses until the window rolls over. */
+    budget: budgetConfig.prefault({}),
   })
   .strict();
 export type RewardConfig = z.infer<typeof rewardConfig>;
@@ -62,13 +65,15 @@ export const reward = defineProcessor({
     const llm = nodeProvider(ctx.resources, config, ctx.logger);
     const judges = new RewardJudges(llm, RewardJudges.loadPrompts(config.prompts), { maxOutputTokens: config.maxOutputTokens });
     const weights = parseRewardWeights(config.weights);
-    const down = pauseWhileDown(llm, ctx.flow);
+    const flows = flowSources(ctx.flow);
+    const down = pauseWhileDown(llm, flows('provider'));
     ctx.onClose(() => down.unsubscribe());
+    const budget = nodeSpendingGuard(ctx, config.budget, flows('budget'));
 
     return perRecord<ReasoningRollout>(
       async (rec) => {
         const r = rec.value;
-        const started = ctx.clock.now();
+        let started = ctx.clock.now();
         // The gate sees the response only; `formatOk` false is exactly the 'format-gate' flag.
         const { formatOk, plan, program } = checkFormat(r.response);
         const flags: string[] = [];
@@ -77,6 +82,8 @@ export const reward = defineProcessor({
         if (!formatOk || plan === null || program === null) {
           flags.push('format-gate');
         } else {
+          await budget.admit(ctx.signal);
+          started = ctx.clock.now(); // a wait for the budget is not judging latency
           const [syntax, judged] = await Promise.all([
             runProgram(program, config.sandbox),
             judges.judgeAll({ question: r.question, plan, program }, ctx.signal),
@@ -88,6 +95,7 @@ export const reward = defineProcessor({
             if (!judged.components[j].parsed) flags.push(`judge-unparsable:${j}`);
           }
           usage = judged.usage;
+          await budget.record(usage.costUsd);
         }
         const version = judges.version;
         const value: RewardRecord = {

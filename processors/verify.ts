@@ -5,6 +5,7 @@ import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
+import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
 import { llmNodeShape, nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { sumCalls } from '../models/verifier/cascade';
@@ -37,6 +38,8 @@ export const verifyConfig = z
     images: imageIntakeConfig.prefault({}),
     /** Retries of a whole record (image fetch); provider calls retry on their own. */
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
+    /** Spending limits (USD per UTC hour/day, total): reached, the node pauses until the window rolls over. */
+    budget: budgetConfig.prefault({}),
   })
   .strict();
 export type VerifyConfig = z.infer<typeof verifyConfig>;
@@ -44,8 +47,8 @@ export type VerifyConfig = z.infer<typeof verifyConfig>;
 /**
  * detector-proposals -> verifier-judgements (one per stage that ran) + pseudo-labels (one
  * per proposal set: the accepted boxes and every rejected box as a hard negative, with the
- * stage that rejected it and why). While the provider's circuit breaker is open the node
- * pauses consumption instead of failing records.
+ * stage that rejected it and why). While the provider's circuit breaker is open, or a
+ * spending limit is reached, the node pauses consumption instead of failing records.
  */
 export const verify = defineProcessor({
   kind: 'verify',
@@ -64,13 +67,16 @@ export const verify = defineProcessor({
     const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store, 'VerdictCacheEntry') : Promise.resolve(null);
     const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, { crop: config.crop, maxOutputTokens: config.maxOutputTokens }));
 
-    // Outage: stop taking records (Kafka pauses the partitions) rather than failing them.
-    const down = pauseWhileDown(llm, ctx.flow);
+    // Outage or spent budget: stop taking records (Kafka pauses the partitions) rather than failing them.
+    const flows = flowSources(ctx.flow);
+    const down = pauseWhileDown(llm, flows('provider'));
     ctx.onClose(() => down.unsubscribe());
+    const budget = nodeSpendingGuard(ctx, config.budget, flows('budget'));
 
     const op = perRecord<DetectorProposals>(
       async (rec) => {
         const p = rec.value;
+        await budget.admit(ctx.signal);
         const verifier = await verifierP;
         // Fetched at most once per record: for the hash below and again for the stages.
         let loaded: Promise<LoadedImage> | undefined;
@@ -116,6 +122,7 @@ export const verify = defineProcessor({
           };
         });
         const total = sumCalls(result.stages.flatMap((s) => s.calls));
+        await budget.record(total.costUsd);
         const label: PseudoLabel = {
           id: deterministicId('pl', p.id, version),
           proposalsId: p.id,

@@ -19,6 +19,7 @@ export interface RecordTypes {
   RewardGroupState: T.RewardGroupState;
   DeadLetter: T.DeadLetter;
   VerdictCacheEntry: T.VerdictCacheEntry;
+  BudgetSpend: T.BudgetSpend;
   LabelLogEntry: T.LabelLogEntry;
   HumanVerdict: T.HumanVerdict;
 }
@@ -37,6 +38,7 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   RewardGroupState: 'reward-group-state.avsc',
   DeadLetter: 'dead-letters.avsc',
   VerdictCacheEntry: 'store-verdicts.avsc',
+  BudgetSpend: 'store-budget.avsc',
   LabelLogEntry: 'labels.avsc',
   HumanVerdict: 'human-verdicts.avsc',
 };
@@ -45,7 +47,7 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
  * Types of internal topics: node state (a changelog, a state store) and the label log.
  * They carry no lineage; other clients may read them but should not build on them.
  */
-export const INTERNAL_RECORD_TYPES: readonly RecordTypeName[] = ['RewardGroupState', 'VerdictCacheEntry', 'LabelLogEntry'];
+export const INTERNAL_RECORD_TYPES: readonly RecordTypeName[] = ['RewardGroupState', 'VerdictCacheEntry', 'BudgetSpend', 'LabelLogEntry'];
 
 export const RECORD_TYPE_NAMES = Object.keys(SCHEMA_FILES) as RecordTypeName[];
 

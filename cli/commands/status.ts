@@ -58,6 +58,7 @@ export async function nodeStatuses(kafka: Kafka, topology: Topology, groupPrefix
           return { partition: o.partition, committed: c === null ? null : Number(c), end: Number(o.high), lag: partitionLag(c, BigInt(o.low), BigInt(o.high)) };
         })
         .sort((a, b) => a.partition - b.partition);
+      await countRecords(kafka, n.input, partitions);
       out.push({
         node: n.name,
         group,
@@ -72,6 +73,27 @@ export async function nodeStatuses(kafka: Kafka, topology: Topology, groupPrefix
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Lags up to this many offsets are counted record by record; larger ones are offset differences. */
+const EXACT_LAG_LIMIT = 10_000;
+
+/**
+ * Offsets are not records: a topic written in transactions holds a commit marker after each
+ * transaction, and a node commits one past its last record, which is that marker's offset, so
+ * the offset difference reads 1 on a caught-up partition. Reading the gap read_committed (a
+ * fresh group that commits nothing) counts the records really left: markers and aborted
+ * records are never delivered.
+ */
+async function countRecords(kafka: Kafka, topic: string, partitions: PartitionLag[]): Promise<void> {
+  const gaps = partitions.filter((p) => p.committed !== null && p.lag > 0 && p.lag <= EXACT_LAG_LIMIT);
+  if (!gaps.length) return;
+  const counts = new Map<number, number>(gaps.map((p) => [p.partition, 0]));
+  await readTopicFrom(kafka, topic, {
+    from: { kind: 'offsets', offsets: new Map(gaps.map((p) => [p.partition, BigInt(p.committed!)])) },
+    onMessage: (partition) => void counts.set(partition, (counts.get(partition) ?? 0) + 1),
+  });
+  for (const p of gaps) p.lag = counts.get(p.partition)!;
 }
 
 export function formatStatus(nodes: NodeStatus[], deadLetters: ReasonGroup[], sinceMs: number): string {

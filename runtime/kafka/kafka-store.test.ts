@@ -58,10 +58,12 @@ describe('KafkaStore', () => {
     // An entry written by another instance arrives through the tail as bytes.
     fake.deliver!(0, { key: Buffer.from('k2'), value: m!.value } as KafkaMessage);
     expect(await store.get('k2')).toEqual(entry);
+    expect(store.keys('k').sort()).toEqual(['k1', 'k2']);
     // A tombstone deletes.
     fake.deliver!(0, { key: Buffer.from('k2'), value: null } as KafkaMessage);
     expect(await store.get('k2')).toBeUndefined();
     expect(store.size()).toBe(1);
+    expect(store.keys()).toEqual(['k1']);
   });
 
   it('reads entries written before the topic was Avro (JSON text), and treats undecodable ones as missing', async () => {

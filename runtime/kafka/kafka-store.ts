@@ -14,7 +14,7 @@ import type { Kafka } from 'kafkajs';
 import { isRetriable } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { KeyValueStore, StoreProvider } from '../../core/store';
-import { checkStoreType } from '../../core/store';
+import { checkStoreType, keysWithPrefix } from '../../core/store';
 import type { RecordTypeName, RecordTypes } from '../../schemas/catalog';
 import type { RegistryClient } from '../registry/registry-client';
 import { MAGIC_BYTE } from '../registry/registry-client';
@@ -94,6 +94,11 @@ export class KafkaStore<V> implements KeyValueStore<V> {
 
   size(): number {
     return this.map.size;
+  }
+
+  /** Includes entries other instances wrote, as far as the tail has read them. */
+  keys(prefix = ''): string[] {
+    return keysWithPrefix(this.map, prefix);
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,9 @@ describe('FileStore', () => {
     expect(await b.get('k2')).toEqual(v('v2'));
     expect(await b.get('k3')).toBeUndefined();
     expect(b.size()).toBe(2);
+    expect(b.keys('k').sort()).toEqual(['k1', 'k2']);
+    expect(b.keys('k2')).toEqual(['k2']);
+    expect(b.keys('x')).toEqual([]);
     await b.put('k4', v('v4'));
     await b.close();
     const c = await FileStore.open(dir, 'verdicts', 'VerdictCacheEntry');

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as avro from 'avsc';
-import { checkStoreType, KeyValueStore, StoreProvider } from '../../core/store';
+import { checkStoreType, keysWithPrefix, KeyValueStore, StoreProvider } from '../../core/store';
 import { loadSchema, RecordTypeName, RecordTypes } from '../../schemas/catalog';
 
 export class FileStore<V> implements KeyValueStore<V> {
@@ -69,6 +69,10 @@ export class FileStore<V> implements KeyValueStore<V> {
 
   size(): number {
     return this.map.size;
+  }
+
+  keys(prefix = ''): string[] {
+    return keysWithPrefix(this.map, prefix);
   }
 
   async close(): Promise<void> {

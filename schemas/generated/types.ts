@@ -1019,6 +1019,31 @@ export namespace RewardRecordSchema {
 }
 export type RewardRecord = RewardRecordSchema.RewardRecord;
 
+// store-budget.avsc
+export namespace BudgetSpendSchema {
+  
+  export type BudgetSpend = IoValorV1.BudgetSpend;
+  
+  export namespace IoValorV1 {
+      export const BudgetSpendSchema = "{\"type\":\"record\",\"name\":\"BudgetSpend\",\"namespace\":\"io.valor.v1\",\"doc\":\"One instance's spend on paid model calls in one window (the state store 'budget'; on Kafka the compacted topic valor.store.budget). The key is `<node>|hour|<yyyy-mm-ddThh>|<instanceId>`, `<node>|day|<yyyy-mm-dd>|<instanceId>` or `<node>|total||<instanceId>` (UTC windows; instanceId is a UUID per process start), so instances never overwrite each other and a window's spend is the sum over its keys.\",\"fields\":[{\"name\":\"usd\",\"type\":\"double\",\"doc\":\"USD this instance spent in the window so far.\"},{\"name\":\"updatedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"When the instance last added to it.\"}]}";
+      export const BudgetSpendName = "io.valor.v1.BudgetSpend";
+      /**
+       * One instance's spend on paid model calls in one window (the state store 'budget'; on Kafka the compacted topic valor.store.budget). The key is `<node>|hour|<yyyy-mm-ddThh>|<instanceId>`, `<node>|day|<yyyy-mm-dd>|<instanceId>` or `<node>|total||<instanceId>` (UTC windows; instanceId is a UUID per process start), so instances never overwrite each other and a window's spend is the sum over its keys.
+       */
+      export interface BudgetSpend {
+          /**
+           * USD this instance spent in the window so far.
+           */
+          usd: number;
+          /**
+           * When the instance last added to it.
+           */
+          updatedAt: number;
+      }
+  }
+}
+export type BudgetSpend = BudgetSpendSchema.BudgetSpend;
+
 // store-verdicts.avsc
 export namespace VerdictCacheEntrySchema {
   
