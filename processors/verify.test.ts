@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Counter, register } from 'prom-client';
 import { MemoryStoreProvider } from '../core/store';
 import { formatQuality, labelQuality, readGroundTruth } from '../evaluation/label-quality';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
@@ -114,10 +115,23 @@ describe('verify processor', () => {
 
   it('a replay with an unchanged config makes zero provider calls and writes the same labels', async () => {
     const stores = new MemoryStoreProvider();
+    const lookups = async (result: string) =>
+      ((await (register.getSingleMetric('valor_verdict_cache_lookups_total') as Counter<string>).get()).values ?? [])
+        .filter((v) => v.labels.result === result)
+        .reduce((n, v) => n + v.value, 0);
+    const [hits0, misses0] = [await lookups('hit'), await lookups('miss')];
+    const callsBefore = server.calls.length;
     const first = await run(stores);
     const calls = server.calls.length;
+    const [hits1, misses1] = [await lookups('hit'), await lookups('miss')];
     const again = await run(stores);
     expect(server.calls.length).toBe(calls);
+    // The cache-lookup metric tells the same story: one miss per call of the first run (the
+    // oracle never needs a repair), then the replay hits as often and misses never.
+    expect(misses1 - misses0).toBe(calls - callsBefore);
+    expect(hits1 - hits0).toBe(0);
+    expect(await lookups('miss')).toBe(misses1);
+    expect((await lookups('hit')) - hits1).toBe(calls - callsBefore);
     expect(again.labels.map((l) => [l.id, l.accepted])).toEqual(first.labels.map((l) => [l.id, l.accepted]));
     expect(again.judgements.every((j) => j.cached && j.usage.calls === 0 && j.usage.costUsd === 0)).toBe(true);
     expect(again.labels.every((l) => l.usage.calls === 0)).toBe(true);

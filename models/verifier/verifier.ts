@@ -2,6 +2,7 @@
 // images, consults the verdict cache, validates the answer (one repair turn, then a clear
 // error carrying the raw answer), and hands the parsed answers to the cascade rules.
 import { z } from 'zod';
+import { countCacheLookup } from './verdict-cache-metrics';
 import { ValidationError } from '../../core/errors';
 import { sha256Hex } from '../../core/ids';
 import type { KeyValueStore } from '../../core/store';
@@ -150,8 +151,12 @@ export class Verifier {
       const parsed = parseAnswer(entry.raw, schema);
       // A cached answer is one that validated when it was stored; if the schema has
       // changed since, fall through and ask again.
-      if (parsed.ok) return { answer: parsed.value, info: { raw: entry.raw, cached: true, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } };
+      if (parsed.ok) {
+        countCacheLookup(this.llm.kind, this.llm.model, stage, true);
+        return { answer: parsed.value, info: { raw: entry.raw, cached: true, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } };
+      }
     }
+    if (this.cache) countCacheLookup(this.llm.kind, this.llm.model, stage, false);
     const req: CompletionRequest = {
       instructions: INSTRUCTIONS,
       parts: await parts(),
