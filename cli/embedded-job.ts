@@ -16,6 +16,7 @@ import { LocalFileStorage } from '../connectors/sinks/shard-storage';
 import { FileLabelRegistry } from '../connectors/sinks/label-registry';
 import { DATASET_FILE, LABEL_MAP_FILE } from '../connectors/sinks/odvg-format';
 import { runEmbeddedSink } from '../connectors/sinks/embedded-sink';
+import { readTrainEntries } from '../connectors/sinks/odvg';
 import { providerTotals, sharedProviders } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/provider-metrics';
 import { nodesDownstreamOf, Topology } from '../topology/topology';
@@ -64,18 +65,13 @@ export interface JobReport {
   seconds: number;
 }
 
-/** A digest of the dataset's index and the files it names: equal digests, same training set. */
+/** A digest of the dataset's index, label map and the files it names: equal digests, same training set. */
 function datasetDigest(dir: string): string | null {
   const index = path.join(dir, DATASET_FILE);
   if (!fs.existsSync(index)) return null;
   const h = createHash('sha256');
-  const text = fs.readFileSync(index, 'utf8');
-  h.update(text);
-  const named = [...text.matchAll(/"([^"]+\.(?:jsonl|json))"/g)].map((m) => m[1]!);
-  for (const f of [path.join(dir, LABEL_MAP_FILE), ...named]) {
-    const abs = path.isAbsolute(f) ? f : path.join(dir, f);
-    if (fs.existsSync(abs) && fs.statSync(abs).isFile()) h.update(fs.readFileSync(abs));
-  }
+  h.update(fs.readFileSync(index));
+  for (const f of [path.join(dir, LABEL_MAP_FILE), ...readTrainEntries(dir).map((e) => e.anno)]) if (fs.existsSync(f)) h.update(fs.readFileSync(f));
   return h.digest('hex');
 }
 

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sha256Hex } from '../core/ids';
-import { odvgLineBoxes, OdvgRecord } from '../connectors/sinks/odvg';
+import { odvgLineBoxes, OdvgRecord, readTrainEntries } from '../connectors/sinks/odvg';
 import { labelQuality, normalizeCategory, Quality, readGroundTruth } from './label-quality';
 import type { GroundTruthRecord } from './synthetic-corpus';
 
@@ -13,12 +13,6 @@ export interface DatasetQuality extends Quality {
   /** Records (images) in the training set, and those the ground truth knows. */
   records: number;
   matchedImages: number;
-}
-
-/** The annotation files dataset.json names (train split), absolute. */
-export function datasetAnnotationFiles(datasetDir: string): string[] {
-  const index = JSON.parse(fs.readFileSync(path.join(datasetDir, 'dataset.json'), 'utf8')) as { train?: Array<{ anno: string }> };
-  return (index.train ?? []).map((e) => (path.isAbsolute(e.anno) ? e.anno : path.join(datasetDir, e.anno)));
 }
 
 /**
@@ -30,7 +24,7 @@ export function datasetQuality(datasetDir: string, groundTruthFile: string, aske
   for (const t of readGroundTruth(groundTruthFile).values()) bySha.set(sha256Hex(fs.readFileSync(t.imagePath)), t);
   const items: Parameters<typeof labelQuality>[0] = [];
   let records = 0;
-  for (const file of datasetAnnotationFiles(datasetDir)) {
+  for (const { anno: file } of readTrainEntries(datasetDir)) {
     for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
       if (!line.trim()) continue;
       records++;

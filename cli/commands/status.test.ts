@@ -1,11 +1,13 @@
-import { formatStatus, partitionLag } from './status';
+import { partitionLag } from '../../runtime/metrics/lag';
+import { formatStatus } from './status';
 
 describe('status', () => {
   it('counts lag from the committed offset, or from the first retained record before any commit', () => {
-    expect(partitionLag(10n, 0n, 10n)).toBe(0); // caught up (the commit is past the last marker)
-    expect(partitionLag(4n, 0n, 10n)).toBe(6);
-    expect(partitionLag(null, 3n, 10n)).toBe(7); // no commit yet: all retained records
-    expect(partitionLag(1n, 5n, 10n)).toBe(5); // committed below the retention start
+    const lag = (committed: bigint | null, low: bigint, high: bigint) => Number(partitionLag({ committed, low, high }));
+    expect(lag(10n, 0n, 10n)).toBe(0); // caught up (the commit is past the last marker)
+    expect(lag(4n, 0n, 10n)).toBe(6);
+    expect(lag(null, 3n, 10n)).toBe(7); // no commit yet: all retained records
+    expect(lag(1n, 5n, 10n)).toBe(5); // committed below the retention start
   });
 
   it('prints each node with its group, members, partitions and the dead letters by reason', () => {

@@ -9,6 +9,7 @@ import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-p
 import { createKafka } from '../../runtime/kafka/kafka-client';
 import { retryTransient } from '../../runtime/kafka/kafka-admin';
 import { readTopicFrom } from '../../runtime/kafka/topic-reader';
+import { partitionLag } from '../../runtime/metrics/lag';
 import { SerdeSet } from '../../runtime/serde/topic-serde';
 import type { Topology } from '../../topology/topology';
 import { configFrom, registryFrom, topologyFrom, withCommon } from '../context';
@@ -32,15 +33,6 @@ export interface NodeStatus {
   lag: number;
 }
 
-/**
- * Lag of a group on a partition: records it has not committed past. With no commit yet the
- * group will start at the beginning (fromBeginning), so everything retained counts.
- */
-export function partitionLag(committed: bigint | null, low: bigint, end: bigint): number {
-  const from = committed === null || committed < low ? low : committed;
-  return Number(end > from ? end - from : 0n);
-}
-
 export async function nodeStatuses(kafka: Kafka, topology: Topology, groupPrefix: string): Promise<NodeStatus[]> {
   const admin = kafka.admin();
   await admin.connect();
@@ -55,7 +47,13 @@ export async function nodeStatuses(kafka: Kafka, topology: Topology, groupPrefix
       const partitions = offsets
         .map((o) => {
           const c = byPartition.get(o.partition) ?? null;
-          return { partition: o.partition, committed: c === null ? null : Number(c), end: Number(o.high), lag: partitionLag(c, BigInt(o.low), BigInt(o.high)) };
+          // With no commit yet a group starts at the log start (fromBeginning): every retained record counts.
+          return {
+            partition: o.partition,
+            committed: c === null ? null : Number(c),
+            end: Number(o.high),
+            lag: Number(partitionLag({ committed: c, low: BigInt(o.low), high: BigInt(o.high) }) ?? 0n),
+          };
         })
         .sort((a, b) => a.partition - b.partition);
       await countRecords(kafka, n.input, partitions);

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { KafkaMessage } from 'kafkajs';
 import type { AppConfig } from '../config';
 import { createLogger } from '../../core/logger';
+import { bytesAsBase64 } from '../../runtime/embedded/topic-dump';
 import type { RecordTypeName } from '../../schemas/catalog';
 import type { DeadLetter } from '../../schemas/generated/types';
 import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-preflight';
@@ -25,9 +26,7 @@ export function knownTopics(config: AppConfig): Map<string, RecordTypeName> {
 
 /** JSON for a decoded Avro value: bytes as base64, so each record stays one line. */
 export function toJsonLine(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    x && typeof x === 'object' && (x as { type?: string }).type === 'Buffer' ? { base64: Buffer.from((x as { data: number[] }).data).toString('base64') } : x,
-  );
+  return JSON.stringify(v, bytesAsBase64);
 }
 
 /** `a.b=c` filters: every one must hold (values compared as strings). */

@@ -3,13 +3,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { annotate } from '../../models/verifier/verifier-images';
-import { odvgLineBoxes, OdvgRecord } from './odvg';
+import { odvgLineBoxes, OdvgRecord, readTrainEntries } from './odvg';
 
 /** Writes up to `max` previews of records with boxes into `outDir`; returns their paths. */
 export async function writePreviews(datasetDir: string, outDir: string, max: number): Promise<string[]> {
-  const index = path.join(datasetDir, 'dataset.json');
-  if (!fs.existsSync(index)) return [];
-  const train = (JSON.parse(fs.readFileSync(index, 'utf8')) as { train?: Array<{ root: string; anno: string }> }).train ?? [];
+  const train = readTrainEntries(datasetDir);
+  if (!train.length) return [];
   fs.mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
   for (const entry of train) {

@@ -6,6 +6,8 @@
 // whitespace collapsed. The loader reads filename, bbox and label in OD mode and crashes on
 // an empty `regions` list in VG mode, so such records are never written.
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { PseudoLabel } from '../../schemas/generated/types';
 
 export type OdvgMode = 'od' | 'vg';
@@ -187,4 +189,21 @@ export function datasetJson(train: DatasetEntry[]): string {
 export function odvgLineBoxes(r: OdvgRecord): Array<{ x1: number; y1: number; x2: number; y2: number; label: string }> {
   const named = r.detection?.instances ?? r.grounding?.regions.map((g) => ({ bbox: g.bbox, category: g.phrase })) ?? [];
   return named.map(({ bbox: [x1, y1, x2, y2], category }) => ({ x1, y1, x2, y2, label: category }));
+}
+
+/**
+ * The train entries of a dataset directory's dataset.json, with `anno` made absolute; [] when
+ * there is no dataset.json yet. One reader for everything that follows the index to the files
+ * training reads (the demo's quality check and previews, the run's dataset digest).
+ */
+export function readTrainEntries(datasetDir: string): DatasetEntry[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(datasetDir, 'dataset.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const train = (JSON.parse(text) as { train?: DatasetEntry[] }).train ?? [];
+  return train.map((e) => ({ ...e, anno: path.isAbsolute(e.anno) ? e.anno : path.join(datasetDir, e.anno) }));
 }

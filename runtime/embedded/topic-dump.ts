@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { EmbeddedRuntime } from './embedded-runtime';
 
 /** JSON for a decoded Avro value: bytes become base64 so the dump stays one line each. */
-function replacer(_k: string, v: unknown): unknown {
+export function bytesAsBase64(_k: string, v: unknown): unknown {
   if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
     return { base64: Buffer.from((v as { data: number[] }).data).toString('base64') };
   }
@@ -23,7 +23,7 @@ export async function dumpTopics(runtime: EmbeddedRuntime, dir: string): Promise
     const tmp = `${file}.tmp`;
     fs.writeFileSync(
       tmp,
-      records.map((r) => JSON.stringify({ key: r.key, partition: r.partition, offset: r.offset, value: r.value }, replacer)).join('\n') +
+      records.map((r) => JSON.stringify({ key: r.key, partition: r.partition, offset: r.offset, value: r.value }, bytesAsBase64)).join('\n') +
         (records.length ? '\n' : ''),
     );
     fs.renameSync(tmp, file);
