@@ -18,6 +18,7 @@ import { registerReviewCommand } from './commands/review';
 import { registerConfigCommand } from './commands/config';
 import { registerTailCommand } from './commands/tail';
 import { registerStatusCommand } from './commands/status';
+import { registerReplayCommand } from './commands/replay';
 
 export function buildProgram(): Command {
   const program = new Command('valor-stream')
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerConfigCommand(program);
   registerTailCommand(program);
   registerStatusCommand(program);
+  registerReplayCommand(program);
   return program;
 }
 

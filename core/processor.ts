@@ -10,6 +10,7 @@ import type { Clock } from './clock';
 import type { StoreProvider } from './store';
 import type { KeyedState } from './keyed-state';
 import type { Resources } from './resources';
+import type { ReplayEstimateEnv, ReplayEstimator } from './replay-estimate';
 
 /** Where an input came from: enough to find it again and to dead-letter it. */
 export interface Origin {
@@ -122,6 +123,8 @@ export interface ProcessorSpec<C = unknown, I extends RecordTypeName = RecordTyp
   prepare?(config: C, ctx: ProcessorContext): Promise<void>;
   /** Opens the node: builds its operator, registering with `ctx.onClose` what to release at stop. */
   create(config: C, ctx: ProcessorContext): ProcessorOperator<RecordTypes[I]>;
+  /** For `replay --dry-run`: what reprocessing records would cost (nodes that call models). */
+  estimate?(config: C, env: ReplayEstimateEnv): Promise<ReplayEstimator<RecordTypes[I]>>;
 }
 
 /** Declares a processor with its types checked; the registry keeps them by kind. */

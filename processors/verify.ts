@@ -11,6 +11,8 @@ import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { sumCalls } from '../models/verifier/cascade';
 import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
 import { Verifier } from '../models/verifier/verifier';
+import { pricesFromJudgements, VerdictCacheEstimator } from '../models/verifier/replay-estimate';
+import { Resources } from '../core/resources';
 import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
 
 export const verifyConfig = z
@@ -144,5 +146,18 @@ export const verify = defineProcessor({
       { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
     );
     return op;
+  },
+  // replay --dry-run: the cascade walked through the verdict cache, priced by recent calls.
+  estimate: async (config, env) => {
+    const resources = new Resources(env.logger);
+    try {
+      const llm = nodeProvider(resources, config, env.logger); // for its kind and model: never called
+      const verifier = new Verifier(llm, loadVerifierPrompts(config.prompts), null, { crop: config.crop, maxOutputTokens: config.maxOutputTokens });
+      const cache = config.cache.enabled ? await env.stores.open(config.cache.store, 'VerdictCacheEntry') : null;
+      const recent = (await env.recentOutputs('judgements', 2_000)) as VerifierJudgement[];
+      return new VerdictCacheEstimator(verifier, cache, pricesFromJudgements(recent));
+    } finally {
+      await resources.closeAll();
+    }
   },
 });

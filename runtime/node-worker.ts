@@ -7,6 +7,7 @@ import { ChangelogState } from '../core/keyed-state';
 import { systemClock, Clock } from '../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../core/store';
 import { Resources } from '../core/resources';
+import { withReplayTag } from '../core/lineage';
 import { deadLetterKey, deadLetterRecord } from './dead-letter';
 import type { NodeMetrics } from './metrics/stream-metrics';
 import type { SerdeSet } from './serde/topic-serde';
@@ -80,6 +81,8 @@ export interface NodeWorkerOptions {
   resources?: Resources;
   /** The node's metrics (runtime/metrics); none by default. */
   metrics?: NodeMetrics;
+  /** A replay's tag, written into every output's lineage (`replay.tag`). */
+  replayTag?: string;
 }
 
 /**
@@ -297,7 +300,8 @@ export class NodeWorker {
   private async encodeEmit(e: Emit): Promise<OutMessage> {
     const topic = this.node.outputs[e.port];
     if (!topic) throw new ValorError(`processor emitted on unknown port '${e.port}'`);
-    return { topic, key: e.key, value: await this.serdes.for(topic).encode(e.value) };
+    const value = this.opts.replayTag ? withReplayTag(e.value, this.opts.replayTag) : e.value;
+    return { topic, key: e.key, value: await this.serdes.for(topic).encode(value) };
   }
 
   private async changelogMessages(partitions: number[]): Promise<OutMessage[]> {

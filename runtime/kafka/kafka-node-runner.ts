@@ -13,6 +13,7 @@ import { groupByTopic, StaleStart, toRaw } from './chunk-messages';
 import { topicByName } from '../../topology/topology';
 import { TxnProducers } from './txn-producers';
 import { watchWorker } from '../metrics/group-watch';
+import { ReplayBounds, replayGroupId } from './replay-bounds';
 
 export interface RunnerStats {
   processed: number;
@@ -86,8 +87,10 @@ export class KafkaNodeRunner {
     readonly worker: NodeWorker,
     private readonly cfg: KafkaRuntimeConfig,
     logger: Logger,
+    /** A replay: its own group, only the records of its range, and `finished` once they are done. */
+    readonly replay?: ReplayBounds,
   ) {
-    this.groupId = `${cfg.groupPrefix}.${worker.node.name}`;
+    this.groupId = replay ? replayGroupId(cfg.groupPrefix, worker.node.name, replay.tag) : `${cfg.groupPrefix}.${worker.node.name}`;
     this.log = logger.child({ node: worker.node.name, group: this.groupId });
     this.producers = new TxnProducers(kafka, `${this.groupId}.${this.topic}`, cfg.transactionTimeoutMs);
     this.starts = new PartitionStarts({
@@ -145,6 +148,7 @@ export class KafkaNodeRunner {
       for (const p of this.producers.partitions()) if (!assigned.has(p)) void this.producers.drop(p);
     });
     watchWorker(this.worker, consumer, this.groupId, this.cfg.fromBeginning); // metrics: rebalances, readiness, lag
+    this.replay?.follow(consumer);
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ error: String(e.payload.error), restart: e.payload.restart }, 'consumer crashed'));
     await this.openChangelog();
     this.admin = this.kafka.admin();
@@ -272,7 +276,15 @@ export class KafkaNodeRunner {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
-    const messages = batch.messages;
+    let messages = batch.messages;
+    let pastEnd = false;
+    if (this.replay) {
+      ({ inside: messages, pastEnd } = this.replay.clip(partition, messages));
+      if (!messages.length) {
+        if (pastEnd) this.replayPartitionDone(partition);
+        return;
+      }
+    }
     if (!messages.length) return;
     // Unresolved records are fetched again, so returning here loses nothing.
     if (!(await this.exclusive(partition, () => this.starts.verify(partition))) || !isRunning()) return;
@@ -320,10 +332,23 @@ export class KafkaNodeRunner {
       this.stats.processed += result.processed;
       this.stats.emitted += result.emitted;
       this.stats.deadLettered += result.deadLettered;
+      this.replay?.advance(partition, BigInt(next)); // after the stats: a finished replay reports them whole
       await heartbeat();
     }
+    if (pastEnd) return this.replayPartitionDone(partition);
     // The whole batch is committed: markers fetched after its last record are done too (lag).
     this.worker.metrics?.group?.processed(partition, BigInt(batch.lastOffset()) + 1n);
+    this.replay?.batchDone(batch);
+  }
+
+  /** A replay fetched past the end of `partition`: done there; stop fetching it. */
+  private replayPartitionDone(partition: number): void {
+    this.replay!.endReached(partition);
+    try {
+      this.consumer!.pause([{ topic: this.topic, partitions: [partition] }]);
+    } catch {
+      // The group is rebalancing: the records past the end are clipped again when fetched.
+    }
   }
 
   private async commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {

@@ -13,6 +13,7 @@ import type { KafkaRuntimeConfig } from './kafka-config';
 import { KafkaNodeRunner } from './kafka-node-runner';
 import { KafkaStoreProvider } from './kafka-store';
 import type { StreamMetrics } from '../metrics/stream-metrics';
+import type { ReplayBounds } from './replay-bounds';
 
 export interface KafkaRuntimeOptions {
   kafka: Kafka;
@@ -27,6 +28,8 @@ export interface KafkaRuntimeOptions {
   storeTopicPrefix?: string;
   /** Per-node metrics, readiness and consumer lag (runtime/metrics); none by default. */
   metrics?: StreamMetrics;
+  /** Replay one node (`only` names it) over a bounded range under its own group, tagging its outputs. */
+  replay?: ReplayBounds;
 }
 
 /** The topology on Kafka: each selected node is its own consumer group. */
@@ -51,6 +54,7 @@ export class KafkaRuntime {
     const lookup = this.opts.lookup ?? lookupProcessor;
     const configs = validateTopology(this.topology, lookup);
     const names = this.opts.only?.length ? this.opts.only : this.topology.nodes.map((n) => n.name);
+    if (this.opts.replay && names.length !== 1) throw new Error(`a replay runs exactly one node (got ${names.length}: ${names.join(', ')})`);
     const nodes = names.map((n) => nodeByName(this.topology, n));
     if (this.opts.createTopics !== false) {
       const created = await ensureTopics(this.opts.kafka, this.topology);
@@ -63,8 +67,9 @@ export class KafkaRuntime {
         stores: this.stores,
         resources: this.resources,
         metrics: this.opts.metrics?.node(node.name),
+        replayTag: this.opts.replay?.tag,
       });
-      this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger));
+      this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger, this.opts.replay));
     }
     await Promise.all(this.runners.map((r) => r.start()));
     this.opts.metrics?.pollLag(this.opts.kafka, this.opts.logger);

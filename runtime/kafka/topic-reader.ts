@@ -61,7 +61,10 @@ export async function readRange(kafka: Kafka, topic: string, from: ReadFrom): Pr
 }
 
 export interface ReadOptions {
-  from: ReadFrom;
+  /** Where to start (and, without follow, end at the end offsets now). */
+  from?: ReadFrom;
+  /** Or an exact range: from `starts` up to `ends` (both per partition). */
+  range?: { starts: Map<number, bigint>; ends: Map<number, bigint> };
   /** Keep reading new records after the end offsets as they were at the start. */
   follow?: boolean;
   signal?: AbortSignal;
@@ -71,7 +74,8 @@ export interface ReadOptions {
 
 /** Reads until the range is done (or, following, until aborted or onMessage says stop). */
 export async function readTopicFrom(kafka: Kafka, topic: string, o: ReadOptions): Promise<void> {
-  const { starts, ends } = await readRange(kafka, topic, o.from);
+  if (!o.range && !o.from) throw new Error('readTopicFrom: give `from` or `range`');
+  const { starts, ends } = o.range ?? (await readRange(kafka, topic, o.from!));
   const position = new ReadPosition(topic);
   for (const [p, s] of starts) position.advance(p, s);
   const done = () => !o.follow && position.reached(ends);
