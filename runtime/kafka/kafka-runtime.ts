@@ -14,6 +14,7 @@ import { KafkaNodeRunner } from './kafka-node-runner';
 import { KafkaStoreProvider } from './kafka-store';
 import type { StreamMetrics } from '../metrics/stream-metrics';
 import type { ReplayBounds } from './replay-bounds';
+import type { Clock } from '../../core/clock';
 
 export interface KafkaRuntimeOptions {
   kafka: Kafka;
@@ -28,6 +29,8 @@ export interface KafkaRuntimeOptions {
   storeTopicPrefix?: string;
   /** Per-node metrics, readiness and consumer lag (runtime/metrics); none by default. */
   metrics?: StreamMetrics;
+  /** Wall-clock time for the processors (budget windows, timestamps); the system clock by default. */
+  clock?: Clock;
   /** Replay one node (`only` names it) over a bounded range under its own group, tagging its outputs. */
   replay?: ReplayBounds;
 }
@@ -68,6 +71,7 @@ export class KafkaRuntime {
         resources: this.resources,
         metrics: this.opts.metrics?.node(node.name),
         replayTag: this.opts.replay?.tag,
+        clock: this.opts.clock,
       });
       this.runners.push(new KafkaNodeRunner(this.opts.kafka, worker, this.opts.config, this.opts.logger, this.opts.replay));
     }
