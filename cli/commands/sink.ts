@@ -15,6 +15,7 @@ import type { ShardStorage } from '../../connectors/sinks/shard-storage';
 import type { ShardRotation } from '../../connectors/sinks/shard-writer';
 import { CommonOpts, configFrom, odvgFormatFrom, registryFrom, serdesFrom, topologyFrom, withCommon } from '../context';
 import { stopOnSignals } from '../signals';
+import { replayFiltered } from '../../connectors/sinks/replay-filter';
 import { MetricsFlags, MetricsHandle, startMetrics, withMetricsOptions } from '../metrics-options';
 
 /** Adds `sink odvg` and `sink rewards` to the program. */
@@ -27,6 +28,7 @@ export function registerSinkCommand(program: Command): Command {
     .addOption(new Option('--negatives <what>', 'images whose boxes were all rejected').choices(['keep', 'skip']))
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.odvg)')
     .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
+    .option('--replay-tag <tag|all>', "write one replay's records (its --tag), or 'all'; default: the live pipeline's only")
     .action(async (opts) => {
       await runKafkaSink(opts, 'odvg', async (config, kafka, logger) => {
         const c = {
@@ -47,6 +49,7 @@ export function registerSinkCommand(program: Command): Command {
     .addOption(new Option('--records <which>', 'which topic').choices(['records', 'groups']).default('groups'))
     .option('--group <id>', 'consumer group (default <groupPrefix>.sink.rewards-<which>)')
     .option('--stop-at-end', 'write what the topic holds now, publish it and exit (one process)')
+    .option('--replay-tag <tag|all>', "write one replay's records (its --tag), or 'all'; default: the live pipeline's only")
     .action(async (opts) => {
       await runKafkaSink(opts, `rewards-${opts.records}`, async (config) => {
         const c = { ...config.sinks.rewards, ...(opts.out ? { dir: opts.out } : {}) };
@@ -78,7 +81,7 @@ async function runSinkUntilSignal(runner: KafkaSinkRunner<unknown>, logger: Logg
 
 /** What every Kafka sink command shares: config, topics, the client, the runner and its signals. */
 async function runKafkaSink(
-  opts: CommonOpts & MetricsFlags & { group?: string; stopAtEnd?: boolean },
+  opts: CommonOpts & MetricsFlags & { group?: string; stopAtEnd?: boolean; replayTag?: string },
   name: string,
   build: (
     config: AppConfig,
@@ -105,7 +108,7 @@ async function runKafkaSink(
     groupId: opts.group ?? `${config.delivery.groupPrefix}.sink.${name}`,
     storage: s.storage,
     shardDir: s.shardDir,
-    format: s.format,
+    format: replayFiltered(s.format, opts.replayTag ?? null),
     rotation: s.rotation,
     logger,
     sessionTimeoutMs: config.delivery.sessionTimeoutMs,

@@ -11,7 +11,10 @@ const box = (i: number): ProposedBox => ({ label: 'cup', x1: 10 * i, y1: 10, x2:
 const proposals = (sha: string, n: number): DetectorProposals =>
   ({ id: `p-${sha}`, queryId: `q-${sha}`, image: { uri: null, bytes: null, sha256: sha }, imageWidth: 100, imageHeight: 100, boxes: Array.from({ length: n }, (_, i) => box(i + 1)) }) as unknown as DetectorProposals;
 
-const llm = { kind: 'openai-responses', model: 'gpt-5-mini', complete: async () => ({ text: '', usage: { inputTokens: 0, outputTokens: 0 } }) };
+const llm = { kind: 'openai-responses', model: 'gpt-5-mini', complete: async () => {
+    throw new Error('an estimate never calls the model');
+  },
+};
 const verifier = new Verifier(llm, loadVerifierPrompts(verifierPromptsConfig.parse({})), null, { crop: { padFraction: 0.1, longSide: 640 } });
 const list = (keep: number[]) => ({ raw: JSON.stringify({ keep_indices: keep, drop_indices: [], notes: [] }), model: 'gpt-5-mini' });
 const crop = (keep: boolean) => ({ raw: JSON.stringify({ keep, reason: '' }), model: 'gpt-5-mini' });
