@@ -158,12 +158,14 @@ export async function dryRun(
   } finally {
     await stores.close();
   }
-  const partitions = [...range.ends].map(([partition, end]) => ({
-    partition,
-    start: Number(range.starts.get(partition) ?? end),
-    end: Number(end),
-    records: counts.get(partition) ?? 0,
-  }));
+  const partitions = [...range.ends]
+    .sort(([a], [b]) => a - b)
+    .map(([partition, end]) => ({
+      partition,
+      start: Number(range.starts.get(partition) ?? end),
+      end: Number(end),
+      records: counts.get(partition) ?? 0,
+    }));
   return {
     node: node.name,
     input: node.input,
@@ -260,7 +262,9 @@ async function replay(
     await metrics?.close();
   };
   stopOnSignals(logger, 'stopping the replay (resume it with --resume)', stop);
-  process.stderr.write(`replay ${tag}: ${node.name} over ${rangeOffsets({ starts, ends: range.ends })} offsets of ${node.input} as group ${group}${resumed ? ' (resumed)' : ''}\n`);
+  process.stderr.write(
+    `replay ${tag}: ${node.name} over ${rangeOffsets({ starts, ends: range.ends })} offsets of ${node.input} as group ${group}${resumed ? ' (resumed)' : ''}\n`,
+  );
   await runtime.start();
   metrics?.watchBreakers(sharedProviders(runtime.resources));
   metrics?.started();
@@ -283,8 +287,10 @@ function money(usd: number): string {
 }
 
 export function formatDryRun(r: DryRunReport): string {
-  const lines = [`dry run: replay '${r.tag}' of ${r.node} (group ${r.group}) over ${r.input}; nothing was changed`, '  partition  start  end  records'];
-  for (const p of r.partitions) lines.push(`  ${p.partition}  ${p.start}  ${p.end}  ${p.records}`);
+  const lines = [`dry run: replay '${r.tag}' of ${r.node} (group ${r.group}) over ${r.input}; nothing was changed`];
+  const rows = [['partition', 'start', 'end', 'records'], ...r.partitions.map((p) => [p.partition, p.start, p.end, p.records].map(String))];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) lines.push(`  ${row.map((c, i) => c.padStart(widths[i]!)).join('  ')}`);
   lines.push(`  records to reprocess: ${r.records}`);
   const e = r.estimate;
   if (!e) lines.push('  this node calls no model: no calls or dollars to estimate');
