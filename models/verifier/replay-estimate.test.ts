@@ -9,9 +9,19 @@ import { Verifier } from './verifier';
 
 const box = (i: number): ProposedBox => ({ label: 'cup', x1: 10 * i, y1: 10, x2: 10 * i + 8, y2: 30, score: 0.5, textScore: 0.4 }) as ProposedBox;
 const proposals = (sha: string, n: number): DetectorProposals =>
-  ({ id: `p-${sha}`, queryId: `q-${sha}`, image: { uri: null, bytes: null, sha256: sha }, imageWidth: 100, imageHeight: 100, boxes: Array.from({ length: n }, (_, i) => box(i + 1)) }) as unknown as DetectorProposals;
+  ({
+    id: `p-${sha}`,
+    queryId: `q-${sha}`,
+    image: { uri: null, bytes: null, sha256: sha },
+    imageWidth: 100,
+    imageHeight: 100,
+    boxes: Array.from({ length: n }, (_, i) => box(i + 1)),
+  }) as unknown as DetectorProposals;
 
-const llm = { kind: 'openai-responses', model: 'gpt-5-mini', complete: async () => {
+const llm = {
+  kind: 'openai-responses',
+  model: 'gpt-5-mini',
+  complete: async () => {
     throw new Error('an estimate never calls the model');
   },
 };
@@ -81,11 +91,12 @@ describe('VerdictCacheEstimator', () => {
   });
 
   it('prices calls by stage from uncached judgements', async () => {
-    const j = (stage: string, calls: number, costUsd: number, cached = false) => ({ stage, cached, usage: { calls, costUsd, inputTokens: 0, outputTokens: 0 } }) as unknown as VerifierJudgement;
+    const j = (stage: string, calls: number, costUsd: number, cached = false) =>
+      ({ stage, cached, usage: { calls, costUsd, inputTokens: 0, outputTokens: 0 } }) as unknown as VerifierJudgement;
     const prices = pricesFromJudgements([j('COARSE', 1, 0.002), j('CROP', 2, 0.002), j('COARSE', 0, 0, true)]);
     expect(prices.byStage).toEqual({ COARSE: 0.002, CROP: 0.001 });
     const e = new VerdictCacheEstimator(verifier, await cacheWith([]), prices);
     await e.add(proposals('ee', 2)); // 1 coarse + 2 crops + 1 final expected
-    expect(e.result().usd).toBeCloseTo(0.002 + 2 * 0.001 + (0.004 / 3), 10);
+    expect(e.result().usd).toBeCloseTo(0.002 + 2 * 0.001 + 0.004 / 3, 10);
   });
 });

@@ -276,16 +276,9 @@ export class KafkaNodeRunner {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
-    let messages = batch.messages;
-    let pastEnd = false;
-    if (this.replay) {
-      ({ inside: messages, pastEnd } = this.replay.clip(partition, messages));
-      if (!messages.length) {
-        if (pastEnd) this.replayPartitionDone(partition);
-        return;
-      }
-    }
-    if (!messages.length) return;
+    // A replay processes only its range; past a partition's end it is done there.
+    const { inside: messages, pastEnd } = this.replay ? this.replay.clip(partition, batch.messages) : { inside: batch.messages, pastEnd: false };
+    if (!messages.length) return pastEnd ? this.replay!.endReached(partition, this.consumer) : undefined;
     // Unresolved records are fetched again, so returning here loses nothing.
     if (!(await this.exclusive(partition, () => this.starts.verify(partition))) || !isRunning()) return;
     if (this.starts.isBelowFloor(partition, messages[0]!.offset)) {
@@ -335,20 +328,10 @@ export class KafkaNodeRunner {
       this.replay?.advance(partition, BigInt(next)); // after the stats: a finished replay reports them whole
       await heartbeat();
     }
-    if (pastEnd) return this.replayPartitionDone(partition);
+    if (pastEnd) return this.replay!.endReached(partition, this.consumer);
     // The whole batch is committed: markers fetched after its last record are done too (lag).
     this.worker.metrics?.group?.processed(partition, BigInt(batch.lastOffset()) + 1n);
     this.replay?.batchDone(batch);
-  }
-
-  /** A replay fetched past the end of `partition`: done there; stop fetching it. */
-  private replayPartitionDone(partition: number): void {
-    this.replay!.endReached(partition);
-    try {
-      this.consumer!.pause([{ topic: this.topic, partitions: [partition] }]);
-    } catch {
-      // The group is rebalancing: the records past the end are clipped again when fetched.
-    }
   }
 
   private async commit(partition: number, result: ChunkResult, nextOffset: string | undefined): Promise<void> {

@@ -5,7 +5,18 @@ import { parseReplayFrom } from '../../cli/commands/replay';
 const msg = (offset: number) => ({ offset: String(offset) }) as KafkaMessage;
 
 describe('ReplayBounds', () => {
-  const range = () => ({ starts: new Map([[0, 10n], [1, 5n], [2, 7n]]), ends: new Map([[0, 20n], [1, 9n], [2, 7n]]) });
+  const range = () => ({
+    starts: new Map([
+      [0, 10n],
+      [1, 5n],
+      [2, 7n],
+    ]),
+    ends: new Map([
+      [0, 20n],
+      [1, 9n],
+      [2, 7n],
+    ]),
+  });
 
   it('clips records at or past a partition end and says the end was passed', () => {
     const b = new ReplayBounds('t', 'in', range());
@@ -37,7 +48,13 @@ describe('ReplayBounds', () => {
 
   it('parses --from as a time or partition:offset pairs, naming what is wrong', () => {
     expect(parseReplayFrom('2026-12-01T10:00:00Z')).toEqual({ kind: 'time', ms: Date.UTC(2026, 11, 1, 10) });
-    expect(parseReplayFrom('0:12, 1:40')).toEqual({ kind: 'offsets', offsets: new Map([[0, 12n], [1, 40n]]) });
+    expect(parseReplayFrom('0:12, 1:40')).toEqual({
+      kind: 'offsets',
+      offsets: new Map([
+        [0, 12n],
+        [1, 40n],
+      ]),
+    });
     expect(() => parseReplayFrom('yesterday')).toThrow(/'yesterday' is not an ISO time/);
   });
 });

@@ -41,9 +41,14 @@ export class ReplayBounds {
     this.position.batchDone(batch);
   }
 
-  /** The consumer fetched a record at or past the end of `partition`: nothing of the range is left there. */
-  endReached(partition: number): void {
+  /** The consumer fetched a record at or past the end of `partition`: nothing of the range is left there; stop fetching it. */
+  endReached(partition: number, consumer?: Consumer): void {
     this.position.advance(partition, this.range.ends.get(partition) ?? 0n);
+    try {
+      consumer?.pause([{ topic: this.topic, partitions: [partition] }]);
+    } catch {
+      // The group is rebalancing: records past the end are clipped again when fetched.
+    }
   }
 
   /** Follows the consumer's batches that carry markers only, which move the position too. */

@@ -67,12 +67,12 @@ export async function positionReplayGroup(
       throw new Error(`consumer group ${groupId} has ${members.length} active member(s): this replay is running already; wait for it or choose another --tag`);
     }
     const fetched = await retryTransient(`offsets of ${groupId}`, () => admin.fetchOffsets({ groupId, topics: [topic] }));
-    const committed = new Map(
-      (fetched[0]?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)] as [number, bigint]),
-    );
+    const committed = new Map((fetched[0]?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)] as [number, bigint]));
     if (committed.size && !resume) {
       const at = [...committed].map(([p, o]) => `${p}:${o}`).join(',');
-      throw new Error(`replay group ${groupId} already has committed offsets (${at}): that tag was used before; choose a new --tag, or pass --resume to continue it`);
+      throw new Error(
+        `replay group ${groupId} already has committed offsets (${at}): that tag was used before; choose a new --tag, or pass --resume to continue it`,
+      );
     }
     if (committed.size) {
       const starts = new Map(range.starts);

@@ -116,7 +116,9 @@ describe('spending limit shared by two instances on the broker', () => {
       expect(atPause).toBeGreaterThanOrEqual(limit);
       expect(atPause).toBeLessThanOrEqual(limit + INSTANCES * CONCURRENCY * maxRecord + 1e-9);
       expect(processed()).toBeLessThan(proposals.length);
-      expect(paused()[0]!.ready.get('node:verify:flowing')!.reason).toMatch(/budget: \$\d+\.\d+ of \$\d+\.\d+ per hour spent; resumes at 2026-12-01T14:00:00\.000Z/);
+      expect(paused()[0]!.ready.get('node:verify:flowing')!.reason).toMatch(
+        /budget: \$\d+\.\d+ of \$\d+\.\d+ per hour spent; resumes at 2026-12-01T14:00:00\.000Z/,
+      );
       expect(runtimes.map((r) => r.runners[0]!.stats.deadLettered)).toEqual([0, 0]);
 
       now += HOUR; // the window rolls over

@@ -63,17 +63,27 @@ describe('replay on the broker', () => {
     const topology = valorTopology({ partitions: 2, topics, nodeConfig: { verify } });
     const kafka = testKafka();
     const writer = new KafkaRecordWriter(kafka, serdesFor(topology, testRegistry()));
-    const write = (ps: typeof proposals) => writer.write(topics.detectorProposals, ps.map((p) => ({ key: p.queryId, value: p })));
+    const write = (ps: typeof proposals) =>
+      writer.write(
+        topics.detectorProposals,
+        ps.map((p) => ({ key: p.queryId, value: p })),
+      );
 
     const config = path.join(dir, 'c.json');
-    fs.writeFileSync(config, JSON.stringify({ runtime: 'kafka', partitions: 2, topics, delivery: { groupPrefix }, stores: { topicPrefix: storePrefix }, nodes: { verify } }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({ runtime: 'kafka', partitions: 2, topics, delivery: { groupPrefix }, stores: { topicPrefix: storePrefix }, nodes: { verify } }),
+    );
     const env = { ...process.env, KAFKA_BOOTSTRAP: bootstrap, SCHEMA_REGISTRY_URL: registryUrl, VALOR_LOG_LEVEL: 'warn' };
-    const cli = async (...args: string[]) => (await run('node', [BIN, 'replay', '--node', 'verify', ...args, '-c', config], { env, timeout: 300_000, maxBuffer: 64 << 20 })).stdout;
+    const cli = async (...args: string[]) =>
+      (await run('node', [BIN, 'replay', '--node', 'verify', ...args, '-c', config], { env, timeout: 300_000, maxBuffer: 64 << 20 })).stdout;
 
     const admin = kafka.admin();
     await admin.connect();
     const liveOffsets = async () =>
-      (await admin.fetchOffsets({ groupId: `${groupPrefix}.verify`, topics: [topics.detectorProposals] }))[0]!.partitions.map((p) => `${p.partition}:${p.offset}`).sort();
+      (await admin.fetchOffsets({ groupId: `${groupPrefix}.verify`, topics: [topics.detectorProposals] }))[0]!.partitions
+        .map((p) => `${p.partition}:${p.offset}`)
+        .sort();
     await ensureTopics(kafka, topology);
     try {
       // The live node verifies records 0-5; the time T falls between records 2 and 3.
@@ -138,7 +148,12 @@ describe('replay on the broker', () => {
         });
       }
       const tagged = labels.filter((l) => replayTagOf(l) === 'prompts-v2');
-      expect(tagged.map((l) => l.proposalsId).sort()).toEqual(proposals.slice(3).map((p) => p.id).sort());
+      expect(tagged.map((l) => l.proposalsId).sort()).toEqual(
+        proposals
+          .slice(3)
+          .map((p) => p.id)
+          .sort(),
+      );
       expect(labels.filter((l) => replayTagOf(l) === null)).toHaveLength(6);
       const stageCalls = judgements.filter((j) => replayTagOf(j) === 'prompts-v2').reduce((s, j) => s + (j.stage === 'CROP' ? j.verdicts.length : 1), 0);
       expect(dry.estimate.calls.cached + made).toBe(stageCalls);
