@@ -14,6 +14,9 @@ describe('providerConfig', () => {
       apiKeyEnv: 'OPENAI_API_KEY',
       reasoningEffort: 'medium',
       imageDetail: 'auto',
+      serviceTier: 'default',
+      flexFallbackAfterMs: 1_000,
+      flexTimeoutMs: 900_000,
     });
     expect(providerConfig.parse({ kind: 'openai-chat' })).toMatchObject({
       model: 'gpt-5-mini',

@@ -7,6 +7,7 @@ import { GeminiVertexProvider } from './gemini-vertex';
 import { NO_API_KEY, OpenAIChatProvider } from './openai-chat';
 import { OpenAIResponsesProvider } from './openai-responses';
 import type { LlmProvider } from './provider';
+import { serviceTierFields } from './flex-tier';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 const effort = z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']);
@@ -25,6 +26,7 @@ const openaiResponses = z
     maxOutputTokens,
     imageDetail: z.enum(['low', 'high', 'auto', 'original']).default('auto'),
     timeoutMs,
+    ...serviceTierFields,
   })
   .strict();
 
@@ -109,6 +111,9 @@ export function createProvider(config: ProviderConfigInput, env: NodeJS.ProcessE
         maxOutputTokens: c.maxOutputTokens,
         imageDetail: c.imageDetail,
         timeoutMs: c.timeoutMs,
+        serviceTier: c.serviceTier,
+        flexFallbackAfterMs: c.flexFallbackAfterMs,
+        flexTimeoutMs: c.flexTimeoutMs,
       });
     case 'openai-chat':
     case 'openai-compatible':

@@ -127,7 +127,12 @@ export class GeminiVertexProvider implements LlmProvider {
     return {
       text,
       // Thinking tokens are billed as output.
-      usage: { inputTokens: u?.promptTokenCount ?? 0, outputTokens: (u?.candidatesTokenCount ?? 0) + (u?.thoughtsTokenCount ?? 0) },
+      usage: {
+        inputTokens: u?.promptTokenCount ?? 0,
+        outputTokens: (u?.candidatesTokenCount ?? 0) + (u?.thoughtsTokenCount ?? 0),
+        // Implicit context caching (Gemini 2.5): part of promptTokenCount, billed at the cached rate.
+        cachedInputTokens: u?.cachedContentTokenCount ?? 0,
+      },
       model: res.modelVersion || this.model,
     };
   }

@@ -86,7 +86,10 @@ export class OpenAIChatProvider implements LlmProvider {
     const maxTokens = req.maxOutputTokens ?? this.#opts.maxOutputTokens;
     const body: ChatCompletionCreateParamsNonStreaming = { model: this.model, messages };
     if (maxTokens !== undefined) body[this.#opts.maxTokensField ?? 'max_completion_tokens'] = maxTokens;
-    if (this.#opts.reasoningEffort) body.reasoning_effort = this.#opts.reasoningEffort;
+    const effort = req.reasoningEffort ?? this.#opts.reasoningEffort;
+    if (effort) body.reasoning_effort = effort;
+    // OpenAI's own endpoint groups prompts by this key; compatible servers may refuse unknown fields.
+    if (req.cacheKey && this.kind === 'openai-chat') body.prompt_cache_key = req.cacheKey;
     const temperature = req.sampling?.temperature ?? this.#opts.temperature;
     if (temperature !== undefined) body.temperature = temperature;
     if (req.sampling?.topP !== undefined) body.top_p = req.sampling.topP;
@@ -117,7 +120,12 @@ export class OpenAIChatProvider implements LlmProvider {
     }
     return {
       text,
-      usage: { inputTokens: res.usage?.prompt_tokens ?? 0, outputTokens: res.usage?.completion_tokens ?? 0 },
+      usage: {
+        inputTokens: res.usage?.prompt_tokens ?? 0,
+        outputTokens: res.usage?.completion_tokens ?? 0,
+        // OpenAI and vLLM (with prefix caching) report this.
+        cachedInputTokens: res.usage?.prompt_tokens_details?.cached_tokens ?? 0,
+      },
       model: res.model || this.model,
     };
   }

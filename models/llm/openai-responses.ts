@@ -7,6 +7,7 @@ import type { ResponseCreateParamsNonStreaming, ResponseInputContent, ResponseIn
 import { CompletionRequest, CompletionResult, imageDataUrl, LlmProvider, ProviderError, repairMessage } from './provider';
 import { openaiClient } from './openai-client';
 import { callWithDeadline } from './provider-errors';
+import { billedTier, withFlexFallback } from './flex-tier';
 
 export type ResponsesImageDetail = 'low' | 'high' | 'auto' | 'original';
 
@@ -22,6 +23,10 @@ export interface OpenAIResponsesOptions {
   imageDetail?: ResponsesImageDetail;
   /** A per-call deadline of our own, a backstop behind the caller's signal. */
   timeoutMs?: number;
+  /** flex: Batch rates, synchronous; a "resource unavailable" 429 falls back to the default tier. */
+  serviceTier?: 'default' | 'flex';
+  flexFallbackAfterMs?: number;
+  flexTimeoutMs?: number;
   /** Reported as `kind` (the price table and logs key on it). */
   kind?: string;
 }
@@ -59,7 +64,9 @@ export class OpenAIResponsesProvider implements LlmProvider {
         'client',
       );
     }
-    const effort = this.#opts.reasoningEffort === undefined ? 'medium' : this.#opts.reasoningEffort;
+    // A model without reasoning (null) gets none, whatever a request asks.
+    const configured = this.#opts.reasoningEffort === undefined ? 'medium' : this.#opts.reasoningEffort;
+    const effort = configured === null ? null : (req.reasoningEffort ?? configured);
     const maxOutputTokens = req.maxOutputTokens ?? this.#opts.maxOutputTokens;
     return {
       model: this.model,
@@ -70,19 +77,30 @@ export class OpenAIResponsesProvider implements LlmProvider {
       ...(maxOutputTokens !== undefined ? { max_output_tokens: maxOutputTokens } : {}),
       ...(req.sampling?.temperature !== undefined ? { temperature: req.sampling.temperature } : {}),
       ...(req.sampling?.topP !== undefined ? { top_p: req.sampling.topP } : {}),
+      ...(req.cacheKey ? { prompt_cache_key: req.cacheKey } : {}),
+      ...(this.#opts.serviceTier === 'flex' ? { service_tier: 'flex' as const } : {}),
       // Nothing to look up later; do not keep images at OpenAI.
       store: false,
     };
   }
 
+  /** Flex calls may take minutes: ResilientProvider's per-call deadline is raised to this. */
+  get minTimeoutMs(): number | undefined {
+    return this.#opts.serviceTier === 'flex' ? (this.#opts.flexTimeoutMs ?? 900_000) : undefined;
+  }
+
   async complete(req: CompletionRequest): Promise<CompletionResult> {
-    const body = this.buildBody(req);
-    const res = await callWithDeadline(
-      req.signal,
-      this.#opts.timeoutMs,
-      () => ({ provider: this.kind, model: this.model, secrets: [this.#apiKey], baseURL: this.#opts.baseURL }),
-      (signal) => this.#client.responses.create(body, { signal }),
-    );
+    const asked = this.buildBody(req);
+    const { service_tier: _flex, ...onDefaultTier } = asked;
+    const res = await withFlexFallback(this.#opts.serviceTier ?? 'default', this.#opts.flexFallbackAfterMs ?? 1_000, req.signal, (tier) => {
+      const body = tier === 'flex' ? asked : onDefaultTier;
+      return callWithDeadline(
+        req.signal,
+        this.minTimeoutMs ?? this.#opts.timeoutMs,
+        () => ({ provider: this.kind, model: this.model, secrets: [this.#apiKey], baseURL: this.#opts.baseURL }),
+        (signal) => this.#client.responses.create(body, { signal }),
+      );
+    });
     const text = res.output_text ?? '';
     if (!text) {
       // Usually the whole token budget went on reasoning, or a refusal; the same request
@@ -93,8 +111,13 @@ export class OpenAIResponsesProvider implements LlmProvider {
     }
     return {
       text,
-      usage: { inputTokens: res.usage?.input_tokens ?? 0, outputTokens: res.usage?.output_tokens ?? 0 },
+      usage: {
+        inputTokens: res.usage?.input_tokens ?? 0,
+        outputTokens: res.usage?.output_tokens ?? 0,
+        cachedInputTokens: res.usage?.input_tokens_details?.cached_tokens ?? 0,
+      },
       model: res.model || this.model,
+      tier: billedTier(res.service_tier),
     };
   }
 }

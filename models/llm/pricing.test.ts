@@ -37,3 +37,21 @@ describe('pricing', () => {
     expect(priceTableSchema.safeParse({ x: { inputPerMTokUsd: 1, outputPerMTokUsd: 2, cached: 1 } }).success).toBe(false);
   });
 });
+
+describe('cached input and billed tiers', () => {
+  const table = withDefaultPrices();
+  it('prices cached input at the cached rate and the whole call by tier', () => {
+    // gpt-5-mini: $0.25 in, $0.025 cached, $2 out per million; flex and batch half price.
+    const usage = { inputTokens: 1_000_000, cachedInputTokens: 400_000, outputTokens: 100_000 };
+    const listPrice = 0.6 * 0.25 + 0.4 * 0.025 + 0.1 * 2;
+    expect(costUsd('gpt-5-mini', usage, table)).toBeCloseTo(listPrice, 12);
+    expect(costUsd('gpt-5-mini', usage, table, 'flex')).toBeCloseTo(listPrice / 2, 12);
+    expect(costUsd('gpt-5-mini', usage, table, 'batch')).toBeCloseTo(listPrice / 2, 12);
+    expect(costUsd('gpt-5-mini', { inputTokens: 1_000_000, outputTokens: 0 }, table)).toBeCloseTo(0.25, 12);
+  });
+  it('assumes no discount where a configured price gives none, and never more cached than input', () => {
+    const mine = withDefaultPrices({ 'my-vlm': { inputPerMTokUsd: 1, outputPerMTokUsd: 1 } });
+    expect(costUsd('my-vlm', { inputTokens: 1_000_000, cachedInputTokens: 500_000, outputTokens: 0 }, mine, 'flex')).toBeCloseTo(1, 12);
+    expect(costUsd('gpt-5-mini', { inputTokens: 10, cachedInputTokens: 50, outputTokens: 0 }, table)).toBeCloseTo((10 * 0.025) / 1e6, 15);
+  });
+});

@@ -2,12 +2,19 @@
 // million tokens. The table is configuration (prices change); the defaults cover the
 // models the topology uses out of the box.
 import { z } from 'zod';
-import type { TokenUsage } from './provider';
+import type { BilledTier, TokenUsage } from './provider';
 
 export const modelPriceSchema = z
   .object({
     inputPerMTokUsd: z.number().min(0),
+    /** Input read from the prompt cache; absent: no discount assumed. */
+    cachedInputPerMTokUsd: z.number().min(0).optional(),
     outputPerMTokUsd: z.number().min(0),
+    /** Multipliers on the whole call by billed tier (flex and Batch are half price at OpenAI and Vertex). */
+    tiers: z
+      .object({ flex: z.number().min(0).max(1).optional(), batch: z.number().min(0).max(1).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ModelPrice = z.infer<typeof modelPriceSchema>;
@@ -18,8 +25,8 @@ export type PriceTable = z.infer<typeof priceTableSchema>;
 
 /** Standard (non-batch, non-cached) list prices. */
 export const DEFAULT_PRICES: Readonly<PriceTable> = Object.freeze({
-  'gpt-5-mini': { inputPerMTokUsd: 0.25, outputPerMTokUsd: 2.0 },
-  'gemini-2.5-flash': { inputPerMTokUsd: 0.3, outputPerMTokUsd: 2.5 },
+  'gpt-5-mini': { inputPerMTokUsd: 0.25, cachedInputPerMTokUsd: 0.025, outputPerMTokUsd: 2.0, tiers: { flex: 0.5, batch: 0.5 } },
+  'gemini-2.5-flash': { inputPerMTokUsd: 0.3, cachedInputPerMTokUsd: 0.03, outputPerMTokUsd: 2.5, tiers: { batch: 0.5 } },
 });
 
 /** The defaults with the configured entries on top (configured prices win). */
@@ -50,9 +57,15 @@ export function priceFor(model: string, table: PriceTable = DEFAULT_PRICES): Mod
   return undefined;
 }
 
-/** USD for one call's usage; 0 for a model the table does not price. */
-export function costUsd(model: string, usage: TokenUsage, table: PriceTable = DEFAULT_PRICES): number {
+/**
+ * USD for one call's usage at the tier it was billed at; 0 for a model the table does not
+ * price. Cached input is priced at the cached rate; a tier without a multiplier is list price.
+ */
+export function costUsd(model: string, usage: TokenUsage, table: PriceTable = DEFAULT_PRICES, tier: BilledTier = 'default'): number {
   const price = priceFor(model, table);
   if (!price) return 0;
-  return (usage.inputTokens * price.inputPerMTokUsd + usage.outputTokens * price.outputPerMTokUsd) / 1_000_000;
+  const cached = Math.min(Math.max(0, usage.cachedInputTokens ?? 0), usage.inputTokens);
+  const input = (usage.inputTokens - cached) * price.inputPerMTokUsd + cached * (price.cachedInputPerMTokUsd ?? price.inputPerMTokUsd);
+  const multiplier = tier === 'default' ? 1 : (price.tiers?.[tier] ?? 1);
+  return ((input + usage.outputTokens * price.outputPerMTokUsd) * multiplier) / 1_000_000;
 }

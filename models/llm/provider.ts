@@ -20,6 +20,13 @@ export interface CompletionRequest {
   /** Structured output: a strict JSON schema the answer must follow. */
   output?: { name: string; schema: Record<string, unknown> };
   maxOutputTokens?: number;
+  /** Reasoning effort of this request, over the provider's (e.g. per verifier stage). */
+  reasoningEffort?: 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
+  /**
+   * Groups requests that share a long prefix (OpenAI's `prompt_cache_key`; the verifier
+   * uses the image hash), so they land where that prefix is cached.
+   */
+  cacheKey?: string;
   /**
    * Sampling settings of this request (the planner's: the method samples its reasoning LLM
    * at temperature 0.7, top_p 0.8, top_k 20). Unset fields are not sent. A provider whose
@@ -40,7 +47,12 @@ export interface Sampling {
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  /** Of inputTokens, those read from the provider's prompt cache (billed at the cached rate). */
+  cachedInputTokens?: number;
 }
+
+/** How a call was billed: list price, flex (Batch rates, synchronous) or the Batch API. */
+export type BilledTier = 'default' | 'flex' | 'batch';
 
 export interface CompletionResult {
   /** The answer text (for structured output: the JSON text, unparsed). */
@@ -48,6 +60,8 @@ export interface CompletionResult {
   usage: TokenUsage;
   /** The model that answered, as the API reports it. */
   model: string;
+  /** The tier the call was billed at (default when the API does not say). */
+  tier?: BilledTier;
 }
 
 export interface LlmProvider {
@@ -55,6 +69,8 @@ export interface LlmProvider {
   readonly kind: string;
   /** The model asked for (the key of the price table and of the verdict cache). */
   readonly model: string;
+  /** A per-call deadline the provider needs at least (flex calls can take minutes). */
+  readonly minTimeoutMs?: number;
   complete(req: CompletionRequest): Promise<CompletionResult>;
 }
 

@@ -251,11 +251,12 @@ export class ResilientProvider implements LlmProvider {
     // Rejects on timeout or caller abort, so a provider that ignores its signal cannot hang us.
     const stopped = new Promise<never>((_, reject) => (stop = reject));
     stopped.catch(() => undefined);
-    const timeout = new ProviderError(`${this.kind}/${this.model}: no answer within ${this.config.timeoutMs} ms`, 'timeout');
+    const timeoutMs = Math.max(this.config.timeoutMs, this.inner.minTimeoutMs ?? 0);
+    const timeout = new ProviderError(`${this.kind}/${this.model}: no answer within ${timeoutMs} ms`, 'timeout');
     const timer = this.scheduler.schedule(() => {
       controller.abort(timeout);
       stop(timeout);
-    }, this.config.timeoutMs);
+    }, timeoutMs);
     const onAbort = () => {
       controller.abort(signal!.reason);
       stop(signal!.reason);
@@ -310,11 +311,14 @@ export class ResilientProvider implements LlmProvider {
   private settle(result: CompletionResult, estimate: number, attempts: number, started: number): ResilientResult {
     const inputTokens = finiteOrZero(result.usage?.inputTokens);
     const outputTokens = finiteOrZero(result.usage?.outputTokens);
+    const cachedInputTokens = Math.min(finiteOrZero(result.usage?.cachedInputTokens), inputTokens);
+    const tier = result.tier ?? 'default';
     // Correct the reservation with what the call really used.
     this.tpm?.adjust(estimate - (inputTokens + outputTokens));
-    const cost = costUsd(this.model, { inputTokens, outputTokens }, this.prices);
-    this.meter.succeeded(inputTokens, outputTokens, cost);
-    return { ...result, usage: { inputTokens, outputTokens }, costUsd: cost, attempts, latencyMs: this.now() - started };
+    const usage = { inputTokens, outputTokens, cachedInputTokens };
+    const cost = costUsd(this.model, usage, this.prices, tier);
+    this.meter.succeeded(inputTokens, outputTokens, cost, cachedInputTokens, tier);
+    return { ...result, usage, tier, costUsd: cost, attempts, latencyMs: this.now() - started };
   }
 
   /** Holds every call to this provider until now + ms (a 429 with Retry-After). */
