@@ -78,7 +78,7 @@ export const reward = defineProcessor({
         const { formatOk, plan, program } = checkFormat(r.response);
         const flags: string[] = [];
         let components = { ...ZERO };
-        let usage = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        let usage = { calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
         if (!formatOk || plan === null || program === null) {
           flags.push('format-gate');
         } else {

@@ -6,20 +6,29 @@ import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
 import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
 import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
-import { llmNodeShape, nodeProvider } from '../models/llm/llm-node-config';
+import { llmNodeShape, maxOutputTokensSchema, nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { sumCalls } from '../models/verifier/cascade';
 import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
-import { Verifier } from '../models/verifier/verifier';
+import { Verifier, VerifierOptions } from '../models/verifier/verifier';
 import { pricesFromJudgements, VerdictCacheEstimator } from '../models/verifier/replay-estimate';
 import { Resources } from '../core/resources';
 import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
+
+const stageSettings = z
+  .object({ reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).optional(), maxOutputTokens: maxOutputTokensSchema.optional() })
+  .strict();
 
 export const verifyConfig = z
   .object({
     /** provider (OpenAI Responses by default), limits, prices, maxOutputTokens: as every node that calls a model. */
     ...llmNodeShape({ provider: { kind: 'openai-responses' } }),
     prompts: verifierPromptsConfig.prefault({}),
+    /** Reasoning effort and output cap per stage, over the provider's and maxOutputTokens. */
+    stages: z
+      .object({ coarse: stageSettings.optional(), crop: stageSettings.optional(), final: stageSettings.optional() })
+      .strict()
+      .prefault({}),
     crop: z
       .object({ padFraction: z.number().min(0).max(1).default(0.1), longSide: z.number().int().min(32).max(4096).default(640) })
       .strict()
@@ -46,6 +55,12 @@ export const verifyConfig = z
   .strict();
 export type VerifyConfig = z.infer<typeof verifyConfig>;
 
+/** The Verifier's options from the node's config. */
+function verifierOptions(config: VerifyConfig): VerifierOptions {
+  const { coarse, crop, final } = config.stages;
+  return { crop: config.crop, maxOutputTokens: config.maxOutputTokens, stages: { COARSE: coarse, CROP: crop, FINAL: final } };
+}
+
 /**
  * detector-proposals -> verifier-judgements (one per stage that ran) + pseudo-labels (one
  * per proposal set: the accepted boxes and every rejected box as a hard negative, with the
@@ -67,7 +82,7 @@ export const verify = defineProcessor({
     const prompts = loadVerifierPrompts(config.prompts);
     const intake = new ImageIntake(config.images);
     const cacheStore = config.cache.enabled ? ctx.stores.open(config.cache.store, 'VerdictCacheEntry') : Promise.resolve(null);
-    const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, { crop: config.crop, maxOutputTokens: config.maxOutputTokens }));
+    const verifierP = cacheStore.then((cache) => new Verifier(llm, prompts, cache, verifierOptions(config)));
 
     // Outage or spent budget: stop taking records (Kafka pauses the partitions) rather than failing them.
     const flows = flowSources(ctx.flow);
@@ -152,7 +167,7 @@ export const verify = defineProcessor({
     const resources = new Resources(env.logger);
     try {
       const llm = nodeProvider(resources, config, env.logger); // for its kind and model: never called
-      const verifier = new Verifier(llm, loadVerifierPrompts(config.prompts), null, { crop: config.crop, maxOutputTokens: config.maxOutputTokens });
+      const verifier = new Verifier(llm, loadVerifierPrompts(config.prompts), null, verifierOptions(config));
       const cache = config.cache.enabled ? await env.stores.open(config.cache.store, 'VerdictCacheEntry') : null;
       const recent = (await env.recentOutputs('judgements', 2_000)) as VerifierJudgement[];
       return new VerdictCacheEstimator(verifier, cache, pricesFromJudgements(recent));

@@ -75,7 +75,7 @@ export function reviewPseudoLabels(groundTruthFile: string): PseudoLabel[] {
         accepted,
         negatives,
         verifierVersion: REVIEW_VERSIONS[i % 2]!,
-        usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+        usage: { calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 },
         createdAt: 1_700_000_000_000 + i * 10 + k,
         lineage: { parents: [], producedBy: 'review.testkit', producerVersion: '0', versions: {}, source: null },
       });

@@ -12,7 +12,7 @@ const label = (accepted: PseudoLabel['accepted']): PseudoLabel => ({
   accepted,
   negatives: [],
   verifierVersion: 'v',
-  usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+  usage: { calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 },
   createdAt: 0,
   lineage: { parents: [], producedBy: 'verify', producerVersion: '0', versions: {}, source: null },
 });

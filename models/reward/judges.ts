@@ -71,6 +71,7 @@ export interface JudgeVerdict {
 export interface JudgeUsage {
   calls: number;
   inputTokens: number;
+  cachedInputTokens: number;
   outputTokens: number;
   costUsd: number;
 }
@@ -179,7 +180,7 @@ export class RewardJudges {
     if (signal?.aborted) controller.abort(signal.reason);
     else signal?.addEventListener('abort', onAbort, { once: true });
 
-    const usage: JudgeUsage = { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const usage: JudgeUsage = { calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
     let firstFailure: JudgeCallError | undefined;
     const judge = async (name: JudgeName): Promise<JudgeVerdict> => {
       const prompt = this.prompts[name];
@@ -191,6 +192,7 @@ export class RewardJudges {
         });
         usage.calls += 1;
         usage.inputTokens += res.usage.inputTokens;
+        usage.cachedInputTokens += res.usage.cachedInputTokens ?? 0;
         usage.outputTokens += res.usage.outputTokens;
         usage.costUsd += res.costUsd ?? 0;
         const { score, parsed } = parseJudgeScore(res.text);

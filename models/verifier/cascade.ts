@@ -46,6 +46,8 @@ export interface CallInfo {
   /** Provider calls made (0 on a cache hit; 2 when a repair retry was needed). */
   calls: number;
   inputTokens: number;
+  /** Of inputTokens, read from the provider's prompt cache. */
+  cachedInputTokens?: number;
   outputTokens: number;
   costUsd: number;
 }
@@ -150,14 +152,15 @@ export async function runCascade(boxes: Box[], ask: CascadeAsk): Promise<Cascade
 }
 
 /** Sums what a list of calls cost. */
-export function sumCalls(calls: CallInfo[]): { calls: number; inputTokens: number; outputTokens: number; costUsd: number } {
+export function sumCalls(calls: CallInfo[]): { calls: number; inputTokens: number; cachedInputTokens: number; outputTokens: number; costUsd: number } {
   return calls.reduce(
     (t, c) => ({
       calls: t.calls + c.calls,
       inputTokens: t.inputTokens + c.inputTokens,
+      cachedInputTokens: t.cachedInputTokens + (c.cachedInputTokens ?? 0),
       outputTokens: t.outputTokens + c.outputTokens,
       costUsd: t.costUsd + c.costUsd,
     }),
-    { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+    { calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 },
   );
 }

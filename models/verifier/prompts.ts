@@ -10,23 +10,54 @@ import type { Stage } from './cascade';
 // Compiled code runs from dist/, where prompt files are not copied: look in the source tree too.
 const PROMPT_DIRS = [path.join(__dirname, 'prompts'), path.join(__dirname, '..', '..', '..', 'models', 'verifier', 'prompts')];
 
+/**
+ * `cached` (default, v2 files): what is the same across calls goes first, so the provider's
+ * prompt cache can serve it: the instructions with the stage's static text (for stages 1
+ * and 3 one shared rules file, so both reuse the clean image that follows), then the clean
+ * image, then the annotated image or the crop, then the per-record text. `reference`
+ * (v1 files): the method's order, the box list first and the images after.
+ */
+export const promptLayout = z.enum(['cached', 'reference']);
+export type PromptLayout = z.infer<typeof promptLayout>;
+
+const DEFAULT_FILES: Record<PromptLayout, { coarse: string; crop: string; final: string }> = {
+  cached: { coarse: 'coarse-v2.md', crop: 'crop-v2.md', final: 'final-v2.md' },
+  reference: { coarse: 'coarse-v1.md', crop: 'crop-v1.md', final: 'final-v1.md' },
+};
+
 export const verifierPromptsConfig = z
   .object({
-    coarse: z.string().min(1).default('coarse-v1.md'),
-    crop: z.string().min(1).default('crop-v1.md'),
-    final: z.string().min(1).default('final-v1.md'),
+    layout: promptLayout.default('cached'),
+    /** cached layout: the static text of stages 1 and 3 (the per-stage files hold the per-record part). */
+    rules: z.string().min(1).default('list-rules-v2.md'),
+    coarse: z.string().min(1).optional(),
+    crop: z.string().min(1).optional(),
+    final: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .transform((c) => ({ ...c, ...DEFAULT_FILES[c.layout], ...Object.fromEntries(Object.entries({ coarse: c.coarse, crop: c.crop, final: c.final }).filter(([, v]) => v)) }) as {
+    layout: PromptLayout;
+    rules: string;
+    coarse: string;
+    crop: string;
+    final: string;
+  });
 export type VerifierPromptsConfig = z.infer<typeof verifierPromptsConfig>;
+
+/** Splits a cached-layout file: text above this line is static, below it per record. */
+export const PER_RECORD_MARKER = '<!-- per record -->';
 
 export interface PromptFile {
   file: string;
+  /** The per-record template (the whole file in the reference layout). */
   text: string;
-  /** First 16 hex digits of the file's sha256. */
+  /** Static text sent before the images (cached layout); absent in the reference layout. */
+  static?: string | null;
+  /** First 16 hex digits of the sha256 of everything the stage sends (layout, static text, template). */
   hash: string;
 }
 
-export type StagePrompts = Record<Stage, PromptFile>;
+export type StagePrompts = Record<Stage, PromptFile> & { layout: PromptLayout };
 
 /** A bare file name is looked up among the shipped prompts; a path is used as given. */
 function resolvePrompt(name: string, field: string): string {
@@ -37,12 +68,36 @@ function resolvePrompt(name: string, field: string): string {
 }
 
 export function loadVerifierPrompts(cfg: VerifierPromptsConfig): StagePrompts {
-  const load = (name: string, field: string): PromptFile => {
+  const read = (name: string, field: string) => {
     const file = resolvePrompt(name, field);
-    const text = fs.readFileSync(file, 'utf8');
-    return { file, text, hash: sha256Hex(text).slice(0, 16) };
+    return { file, text: fs.readFileSync(file, 'utf8') };
   };
-  return { COARSE: load(cfg.coarse, 'prompts.coarse'), CROP: load(cfg.crop, 'prompts.crop'), FINAL: load(cfg.final, 'prompts.final') };
+  const hash = (...parts: Array<string | null>) => sha256Hex(JSON.stringify(parts)).slice(0, 16);
+  if (cfg.layout === 'reference') {
+    // The v1 hash recipe (the file's own sha256): verdicts cached before layouts existed stay valid.
+    const load = (name: string, field: string): PromptFile => {
+      const { file, text } = read(name, field);
+      return { file, text, static: null, hash: sha256Hex(text).slice(0, 16) };
+    };
+    return { layout: 'reference', COARSE: load(cfg.coarse, 'prompts.coarse'), CROP: load(cfg.crop, 'prompts.crop'), FINAL: load(cfg.final, 'prompts.final') };
+  }
+  const rules = read(cfg.rules, 'prompts.rules').text.trim();
+  const split = (name: string, field: string, shared: string | null): PromptFile => {
+    const { file, text } = read(name, field);
+    const at = text.indexOf(PER_RECORD_MARKER);
+    const own = at < 0 ? null : text.slice(0, at).trim();
+    const record = (at < 0 ? text : text.slice(at + PER_RECORD_MARKER.length)).trim();
+    const fixed = own ?? shared;
+    if (fixed === null) throw new ConfigError(`${field}: ${file} has no '${PER_RECORD_MARKER}' line to split its static text from the per-record part`);
+    if (/\{\{\w+\}\}/.test(fixed)) throw new ConfigError(`${field}: the static part of ${file} uses a placeholder; move it below '${PER_RECORD_MARKER}'`);
+    return { file, text: record, static: fixed, hash: hash('cached', fixed, record) };
+  };
+  return {
+    layout: 'cached',
+    COARSE: split(cfg.coarse, 'prompts.coarse', rules),
+    CROP: split(cfg.crop, 'prompts.crop', null),
+    FINAL: split(cfg.final, 'prompts.final', rules),
+  };
 }
 
 /** Fills `{{name}}` placeholders; an unknown placeholder is a prompt bug, so it fails loudly. */

@@ -31,9 +31,16 @@ export interface VerifierLlm {
   complete(req: CompletionRequest): Promise<CompletionResult & { costUsd?: number }>;
 }
 
+export interface StageSettings {
+  reasoningEffort?: CompletionRequest['reasoningEffort'];
+  maxOutputTokens?: number;
+}
+
 export interface VerifierOptions {
   crop: { padFraction: number; longSide: number };
   maxOutputTokens?: number;
+  /** Reasoning effort and output cap per stage, over the node's (the reference uses medium for all). */
+  stages?: Partial<Record<Stage, StageSettings>>;
   /** Characters of a bad answer kept in the error (and so in the dead letter). */
   rawAnswerLimit?: number;
 }
@@ -58,6 +65,8 @@ export class VerifierAnswerError extends ValidationError {
     super(`verifier stage ${stage}: answer still invalid after one repair retry (${problem}); raw answer: ${JSON.stringify(raw)}`);
   }
 }
+
+type Prompt = Pick<CompletionRequest, 'instructions' | 'parts'>;
 
 const INSTRUCTIONS = 'You check object detections for a training data set. Follow the instructions exactly and answer with JSON only.';
 
@@ -101,7 +110,10 @@ export class Verifier {
   cacheKey(stage: Stage, imageSha: string, boxes: Box[]): string {
     const shown = boxes.map((b) => [b.label, Math.round(b.x1), Math.round(b.y1), Math.round(b.x2), Math.round(b.y2)]);
     const extra = stage === 'CROP' ? this.opts.crop : null;
-    return sha256Hex(JSON.stringify([Verifier.CACHE_FORMAT, this.llm.kind, this.llm.model, this.prompts[stage].hash, stage, imageSha, shown, extra]));
+    // A stage's own reasoning effort may change its verdicts; unset keeps the keys made before it existed.
+    const effort = this.opts.stages?.[stage]?.reasoningEffort;
+    const parts = [Verifier.CACHE_FORMAT, this.llm.kind, this.llm.model, this.prompts[stage].hash, stage, imageSha, shown, extra];
+    return sha256Hex(JSON.stringify(effort ? [...parts, effort] : parts));
   }
 
   async verify(image: VerifierImage, boxes: Box[], signal?: AbortSignal): Promise<CascadeResult> {
@@ -111,28 +123,31 @@ export class Verifier {
     const dims = { width: image.width, height: image.height };
     const img = (png: Buffer, w: number, h: number): ContentPart => ({ type: 'image', data: png, mediaType: 'image/png', width: w, height: h });
 
+    // Cached layout: static text in the instructions, images next, the per-record text last.
+    const cached = this.prompts.layout === 'cached';
+    const layout = (stage: Stage, text: string, images: ContentPart[]): Prompt =>
+      cached
+        ? { instructions: `${INSTRUCTIONS}\n\n${this.prompts[stage].static}`, parts: [...images, { type: 'text', text }] }
+        : { instructions: INSTRUCTIONS, parts: [{ type: 'text', text }, ...images] };
+
     const listStage = (stage: 'COARSE' | 'FINAL') => async (shown: Box[]) =>
-      this.ask(stage, this.cacheKey(stage, image.sha256, shown), listAnswerSchema, LIST_ANSWER_JSON_SCHEMA, signal, async () => {
+      this.ask(stage, this.cacheKey(stage, image.sha256, shown), listAnswerSchema, LIST_ANSWER_JSON_SCHEMA, signal, image.sha256, async () => {
         const c = await cleanPng();
         const annotated = await annotate(c.bytes, shown);
-        return [
-          { type: 'text', text: fillPrompt(this.prompts[stage], { ...dims, boxes: boxLines(shown) }) },
+        return layout(stage, fillPrompt(this.prompts[stage], { ...dims, boxes: boxLines(shown) }), [
           img(c.png, image.width, image.height),
           img(annotated.png, annotated.width, annotated.height),
-        ];
+        ]);
       });
 
     const ask: CascadeAsk = {
       coarse: listStage('COARSE'),
       final: listStage('FINAL'),
       crop: (box) =>
-        this.ask('CROP', this.cacheKey('CROP', image.sha256, [box]), cropAnswerSchema, CROP_ANSWER_JSON_SCHEMA, signal, async () => {
+        this.ask('CROP', this.cacheKey('CROP', image.sha256, [box]), cropAnswerSchema, CROP_ANSWER_JSON_SCHEMA, signal, image.sha256, async () => {
           const c = await cleanPng();
           const crop = await cropForVerification(c.bytes, box, this.opts.crop);
-          return [
-            { type: 'text', text: fillPrompt(this.prompts.CROP, { ...dims, box: boxText(box), label: box.label }) },
-            img(crop.png, crop.width, crop.height),
-          ];
+          return layout('CROP', fillPrompt(this.prompts.CROP, { ...dims, box: boxText(box), label: box.label }), [img(crop.png, crop.width, crop.height)]);
         }),
     };
     return runCascade(boxes, ask);
@@ -144,7 +159,8 @@ export class Verifier {
     schema: z.ZodType<T>,
     jsonSchema: Record<string, unknown>,
     signal: AbortSignal | undefined,
-    parts: () => Promise<ContentPart[]>,
+    imageSha: string,
+    prompt: () => Promise<Prompt>,
   ): Promise<Answered<T>> {
     const entry = await this.cache?.get(key);
     if (entry !== undefined) {
@@ -157,18 +173,22 @@ export class Verifier {
       }
     }
     if (this.cache) countCacheLookup(this.llm.kind, this.llm.model, stage, false);
+    const settings = this.opts.stages?.[stage] ?? {};
     const req: CompletionRequest = {
-      instructions: INSTRUCTIONS,
-      parts: await parts(),
+      ...(await prompt()),
       output: { name: stage === 'CROP' ? 'crop_verdict' : 'box_selection', schema: jsonSchema },
-      maxOutputTokens: this.opts.maxOutputTokens,
+      maxOutputTokens: settings.maxOutputTokens ?? this.opts.maxOutputTokens,
+      ...(settings.reasoningEffort ? { reasoningEffort: settings.reasoningEffort } : {}),
+      // Calls on one image share its prefix: route them together (OpenAI's prompt_cache_key).
+      cacheKey: imageSha || undefined,
       signal,
     };
-    const info: CallInfo = { raw: '', cached: false, calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const info: CallInfo = { raw: '', cached: false, calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
     const call = async (r: CompletionRequest) => {
       const res = await this.llm.complete(r);
       info.calls += 1;
       info.inputTokens += res.usage.inputTokens;
+      info.cachedInputTokens! += res.usage.cachedInputTokens ?? 0;
       info.outputTokens += res.usage.outputTokens;
       info.costUsd += res.costUsd ?? 0;
       info.raw = res.text;

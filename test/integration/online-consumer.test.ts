@@ -25,7 +25,7 @@ function pseudoLabel(i: number, opts: { accepted?: boolean } = {}): PseudoLabel 
     accepted: opts.accepted === false ? [] : [box],
     negatives: [{ box: { ...box, label: 'blue square' }, rejectedAt: 'CROP', reason: 'not a square' }],
     verifierVersion: 'test-verifier',
-    usage: { calls: 3, inputTokens: 1200, outputTokens: 40, costUsd: 0.0004 },
+    usage: { calls: 3, inputTokens: 1200, cachedInputTokens: 0, outputTokens: 40, costUsd: 0.0004 },
     createdAt: 1_700_000_000_000 + i,
     lineage: lineageOf('verify', [`prop-${i}`, `q-${i}`], { verifier: 'test-verifier' }),
   };
