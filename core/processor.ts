@@ -94,8 +94,21 @@ export interface ProcessorContext {
   onClose(release: () => void | Promise<void>): void;
 }
 
-/** A timed callback for one partition; returns the records to write. */
-export type Punctuator = (partition: number, now: number) => Emit[];
+/**
+ * A record a punctuation gives up on (e.g. one parked while its batch calls ran, whose calls
+ * then all failed): the runtime dead-letters it with the input re-encoded as its payload.
+ */
+export interface PunctuationFailure {
+  input: InputRecord<unknown>;
+  error: unknown;
+  attempts: number;
+}
+
+/** A timed callback for one partition; returns the records to write (and those it gives up on). */
+export type Punctuator = (
+  partition: number,
+  now: number,
+) => Emit[] | Promise<Emit[]> | Promise<{ emits: Emit[]; failures: PunctuationFailure[] }> | { emits: Emit[]; failures: PunctuationFailure[] };
 
 /**
  * A processor spec of any record types: registries and runtimes hold processors of every

@@ -4,6 +4,7 @@ import { passthrough } from './passthrough';
 import { plan } from './plan';
 import { detect } from './detect';
 import { verify } from './verify';
+import { verifyBatch } from './verify-batch';
 import { reward } from './reward';
 import { rewardGroup } from './reward-group';
 
@@ -12,6 +13,7 @@ export const PROCESSORS: Record<string, AnyProcessorSpec> = {
   [plan.kind]: plan,
   [detect.kind]: detect,
   [verify.kind]: verify,
+  [verifyBatch.kind]: verifyBatch,
   [reward.kind]: reward,
   [rewardGroup.kind]: rewardGroup,
 };

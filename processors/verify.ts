@@ -1,19 +1,37 @@
 import { z } from 'zod';
-import { deterministicId } from '../core/ids';
-import { lineageOf } from '../core/lineage';
 import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
-import { imageIntakeConfig, ImageIntake, LoadedImage } from '../models/images/image-intake';
+import { imageIntakeConfig, ImageIntake } from '../models/images/image-intake';
 import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
 import { llmNodeShape, maxOutputTokensSchema, nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
-import { sumCalls } from '../models/verifier/cascade';
 import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
 import { Verifier, VerifierOptions } from '../models/verifier/verifier';
+import { verifyProposals } from '../models/verifier/verification-records';
 import { pricesFromJudgements, VerdictCacheEstimator } from '../models/verifier/replay-estimate';
 import { Resources } from '../core/resources';
-import type { DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
+import type { DetectorProposals, VerifierJudgement } from '../schemas/generated/types';
+
+const batchModeConfig = z
+  .object({
+    /** Requests per Batch API file (the API allows 50,000) and bytes per file (it allows 200 MB). */
+    maxRequests: z.number().int().min(1).max(50_000).default(5_000),
+    maxBytes: z.number().int().min(1_000).max(200_000_000).default(150_000_000),
+    /** A partial file is submitted this long after its first request. */
+    flushAfterMs: z.number().int().min(10).default(60_000),
+    /** How often submitted batches are polled. */
+    pollEveryMs: z.number().int().min(10).default(30_000),
+    /** How often waiting records look for their results (only after new results arrived). */
+    recheckMs: z.number().int().min(10).default(5_000),
+    /** Submissions per stage call before its record is dead-lettered (expired or failed ones are resubmitted). */
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    /** Records waiting at once (all partitions of this process); more pauses the input. */
+    maxWaiting: z.number().int().min(1).default(20_000),
+    /** A submission left half-done by a crash is looked up after this long. */
+    submitGraceMs: z.number().int().min(0).default(60_000),
+  })
+  .strict();
 
 const stageSettings = z
   .object({ reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).optional(), maxOutputTokens: maxOutputTokensSchema.optional() })
@@ -51,12 +69,18 @@ export const verifyConfig = z
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
     /** Spending limits (USD per UTC hour/day, total): reached, the node pauses until the window rolls over. */
     budget: budgetConfig.prefault({}),
+    /**
+     * sync: each stage call is an API call. batch (provider openai-responses): stage calls go
+     * to Batch API jobs at half price; records wait in the node (processor verify-batch).
+     */
+    mode: z.enum(['sync', 'batch']).default('sync'),
+    batch: batchModeConfig.prefault({}),
   })
   .strict();
 export type VerifyConfig = z.infer<typeof verifyConfig>;
 
 /** The Verifier's options from the node's config. */
-function verifierOptions(config: VerifyConfig): VerifierOptions {
+export function verifierOptions(config: VerifyConfig): VerifierOptions {
   const { coarse, crop, final } = config.stages;
   return { crop: config.crop, maxOutputTokens: config.maxOutputTokens, stages: { COARSE: coarse, CROP: crop, FINAL: final } };
 }
@@ -92,71 +116,12 @@ export const verify = defineProcessor({
 
     const op = perRecord<DetectorProposals>(
       async (rec) => {
-        const p = rec.value;
         await budget.admit(ctx.signal);
-        const verifier = await verifierP;
-        // Fetched at most once per record: for the hash below and again for the stages.
-        let loaded: Promise<LoadedImage> | undefined;
-        const fetchImage = () => (loaded ??= intake.load(p.image, ctx.signal));
-        const image = {
-          sha256: p.image.sha256 ?? '',
-          width: p.imageWidth,
-          height: p.imageHeight,
-          // Intake refuses bytes whose sha256 differs from the one the detector saw: boxes
-          // judged on other pixels would label the wrong picture.
-          load: async () => (await fetchImage()).bytes,
-        };
-        // Without a hash from the detector, the cache key needs one now.
-        if (!image.sha256) image.sha256 = (await fetchImage()).sha256;
-        const result = await verifier.verify(image, p.boxes, ctx.signal);
-        const version = verifier.version;
-        const now = ctx.clock.now();
-        const versions = {
-          'verifier.version': version,
-          'verifier.provider': llm.kind,
-          'verifier.model': llm.model,
-          'verifier.prompt.coarse': prompts.COARSE.hash,
-          'verifier.prompt.crop': prompts.CROP.hash,
-          'verifier.prompt.final': prompts.FINAL.hash,
-        };
-        const lineage = (parents: string[]) => lineageOf(ctx.node, parents, versions, rec.origin);
-        const judgements: VerifierJudgement[] = result.stages.map((s) => {
-          const usage = sumCalls(s.calls);
-          return {
-            id: deterministicId('judg', p.id, s.stage, version),
-            proposalsId: p.id,
-            queryId: p.queryId,
-            stage: s.stage,
-            verdicts: s.verdicts.map((v) => ({ boxIndex: v.boxIndex, keep: v.keep, reason: v.reason })),
-            provider: llm.kind,
-            model: llm.model,
-            promptHash: prompts[s.stage].hash,
-            cached: s.calls.every((c) => c.cached),
-            usage,
-            rawAnswer: s.calls.length === 1 ? s.calls[0]!.raw : JSON.stringify(s.calls.map((c) => c.raw)),
-            createdAt: now,
-            lineage: lineage([p.id, p.queryId]),
-          };
-        });
-        const total = sumCalls(result.stages.flatMap((s) => s.calls));
-        await budget.record(total.costUsd);
-        const label: PseudoLabel = {
-          id: deterministicId('pl', p.id, version),
-          proposalsId: p.id,
-          queryId: p.queryId,
-          // Inline bytes are kept only when there is no URI to find the image by.
-          image: { ...p.image, bytes: p.image.uri ? null : p.image.bytes, sha256: image.sha256 },
-          width: p.imageWidth,
-          height: p.imageHeight,
-          accepted: result.accepted.map((i) => p.boxes[i - 1]!),
-          negatives: result.rejected.map((r) => ({ box: p.boxes[r.boxIndex - 1]!, rejectedAt: r.stage, reason: r.reason })),
-          verifierVersion: version,
-          usage: total,
-          createdAt: now,
-          lineage: lineage([p.id, p.queryId, ...judgements.map((j) => j.id)]),
-        };
-        ctx.logger.debug({ proposals: p.id, boxes: p.boxes.length, accepted: label.accepted.length, calls: total.calls, costUsd: total.costUsd }, 'verified');
-        return [...judgements.map((j) => ({ port: 'judgements', key: p.queryId, value: j })), { port: 'labels', key: p.queryId, value: label }];
+        const env = { node: ctx.node, verifier: await verifierP, prompts, intake, now: () => ctx.clock.now(), signal: ctx.signal };
+        const r = await verifyProposals(rec.value, rec.origin, env);
+        await budget.record(r.costUsd);
+        ctx.logger.debug({ proposals: rec.value.id, boxes: rec.value.boxes.length, accepted: r.accepted, calls: r.calls, costUsd: r.costUsd }, 'verified');
+        return r.emits;
       },
       { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
     );

@@ -2,7 +2,17 @@ import { setMaxListeners } from 'node:events';
 import { BehaviorSubject, from, lastValueFrom, toArray, asyncScheduler, SchedulerLike, Subscription } from 'rxjs';
 import { DecodeError, isRetriable, ValorError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import type { Emit, FlowControl, InputRecord, Outcome, ProcessorContext, ProcessorOperator, AnyProcessorSpec, Punctuator } from '../core/processor';
+import type {
+  Emit,
+  FlowControl,
+  InputRecord,
+  Outcome,
+  ProcessorContext,
+  ProcessorOperator,
+  AnyProcessorSpec,
+  Punctuator,
+  PunctuationFailure,
+} from '../core/processor';
 import { ChangelogState } from '../core/keyed-state';
 import { systemClock, Clock } from '../core/clock';
 import { MemoryStoreProvider, StoreProvider } from '../core/store';
@@ -174,11 +184,23 @@ export class NodeWorker {
   /** Runs the punctuators for one partition and encodes what they emit, with the state changes. */
   async punctuate(partition: number): Promise<ChunkResult> {
     const emits: Emit[] = [];
+    const failures: PunctuationFailure[] = [];
     const now = this.clock.now();
     try {
-      for (const p of this.punctuators) emits.push(...p.run(partition, now));
-      const messages = [...(await Promise.all(emits.map((e) => this.encodeEmit(e)))), ...(await this.changelogMessages([partition]))];
-      return { messages, processed: 0, emitted: emits.length, deadLettered: 0 };
+      for (const p of this.punctuators) {
+        const r = await p.run(partition, now);
+        if (Array.isArray(r)) emits.push(...r);
+        else emits.push(...r.emits), failures.push(...r.failures);
+      }
+      const dead = await Promise.all(failures.map((f) => this.deadLetterValue(f)));
+      const messages = [
+        ...(await Promise.all(emits.map((e) => this.encodeEmit(e)))),
+        ...dead.map((d) => d.message),
+        ...(await this.changelogMessages([partition])),
+      ];
+      const deadLetterClasses: Record<string, number> = {};
+      for (const d of dead) deadLetterClasses[d.errorClass] = (deadLetterClasses[d.errorClass] ?? 0) + 1;
+      return { messages, processed: 0, emitted: emits.length, deadLettered: dead.length, ...(dead.length ? { deadLetterClasses } : {}) };
     } catch (err) {
       this.state.forget(partition); // its changes will not be committed
       throw err;
@@ -315,6 +337,14 @@ export class NodeWorker {
       }
     }
     return out;
+  }
+
+  /** A dead letter for a record the processor held (no raw bytes kept): its value re-encoded with the input's schema. */
+  private async deadLetterValue(f: PunctuationFailure): Promise<{ message: OutMessage; errorClass: string }> {
+    const { origin, key, timestamp, value } = f.input;
+    const bytes = await this.serdes.for(origin.topic).encode(value);
+    const raw: RawMessage = { ...origin, key: key === null ? null : Buffer.from(key), value: bytes, timestamp };
+    return this.deadLetter(raw, f.error, f.attempts);
   }
 
   private async deadLetter(m: RawMessage, error: unknown, attempts: number): Promise<{ message: OutMessage; errorClass: string }> {

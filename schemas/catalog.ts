@@ -20,6 +20,9 @@ export interface RecordTypes {
   DeadLetter: T.DeadLetter;
   VerdictCacheEntry: T.VerdictCacheEntry;
   BudgetSpend: T.BudgetSpend;
+  BatchSubmission: T.BatchSubmission;
+  BatchResult: T.BatchResult;
+  ParkedProposals: T.ParkedProposals;
   LabelLogEntry: T.LabelLogEntry;
   HumanVerdict: T.HumanVerdict;
 }
@@ -39,6 +42,9 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   DeadLetter: 'dead-letters.avsc',
   VerdictCacheEntry: 'store-verdicts.avsc',
   BudgetSpend: 'store-budget.avsc',
+  BatchSubmission: 'store-batches.avsc',
+  BatchResult: 'store-batch-results.avsc',
+  ParkedProposals: 'verify-parked.avsc',
   LabelLogEntry: 'labels.avsc',
   HumanVerdict: 'human-verdicts.avsc',
 };
@@ -47,7 +53,15 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
  * Types of internal topics: node state (a changelog, a state store) and the label log.
  * They carry no lineage; other clients may read them but should not build on them.
  */
-export const INTERNAL_RECORD_TYPES: readonly RecordTypeName[] = ['RewardGroupState', 'VerdictCacheEntry', 'BudgetSpend', 'LabelLogEntry'];
+export const INTERNAL_RECORD_TYPES: readonly RecordTypeName[] = [
+  'RewardGroupState',
+  'VerdictCacheEntry',
+  'BudgetSpend',
+  'BatchSubmission',
+  'BatchResult',
+  'ParkedProposals',
+  'LabelLogEntry',
+];
 
 export const RECORD_TYPE_NAMES = Object.keys(SCHEMA_FILES) as RecordTypeName[];
 

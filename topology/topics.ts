@@ -12,6 +12,8 @@ export const DEFAULT_TOPIC_NAMES = {
   rewardGroups: 'valor.reward-groups',
   /** The group node's pending groups (compacted): its state, restored on restart. */
   rewardGroupsChangelog: 'valor.reward-groups-changelog',
+  /** The verify node's records waiting for Batch API results (compacted; batch mode only). */
+  verifyParkedChangelog: 'valor.verify-parked-changelog',
   deadLetters: 'valor.dead-letters',
   /** People's decisions on boxes (`valor-stream review`): they override the verifier's in the training set. */
   humanVerdicts: 'valor.human-verdicts',

@@ -15,6 +15,8 @@ export interface TopologyOptions {
 export function valorTopology(opts: TopologyOptions = {}): Topology {
   const t = resolveTopicNames(opts.topics);
   const partitions = opts.partitions ?? 4;
+  // Batch mode parks records in keyed state: another processor kind, with a changelog.
+  const batchMode = (opts.nodeConfig?.verify as { mode?: string } | undefined)?.mode === 'batch';
   return {
     name: 'valor',
     deadLetterTopic: t.deadLetters,
@@ -29,6 +31,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: t.rewardGroups, type: 'RewardGroup', partitions, sink: true },
       { name: t.rewardGroupsChangelog, type: 'RewardGroupState', partitions, compacted: true },
       { name: t.humanVerdicts, type: 'HumanVerdict', partitions, source: true, sink: true },
+      ...(batchMode ? [{ name: t.verifyParkedChangelog, type: 'ParkedProposals' as const, partitions, compacted: true }] : []),
       { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
     ],
     nodes: [
@@ -36,9 +39,10 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: 'detect', processor: 'detect', input: t.detectionRequests, outputs: { proposals: t.detectorProposals }, config: opts.nodeConfig?.detect },
       {
         name: 'verify',
-        processor: 'verify',
+        processor: batchMode ? 'verify-batch' : 'verify',
         input: t.detectorProposals,
         outputs: { judgements: t.verifierJudgements, labels: t.pseudoLabels },
+        ...(batchMode ? { changelog: t.verifyParkedChangelog } : {}),
         config: opts.nodeConfig?.verify,
       },
       { name: 'reward', processor: 'reward', input: t.reasoningRollouts, outputs: { rewards: t.rewardRecords }, config: opts.nodeConfig?.reward },

@@ -48,7 +48,7 @@ describe('Planner through the provider layer and the real openai SDK', () => {
     const prompt = fs.readFileSync(DEFAULT_PLAN_PROMPT, 'utf8');
     expect(r.promptHash).toBe(sha256Hex(prompt).slice(0, 16));
     // The fake counts prompt tokens as 100 + request number and completion tokens as characters.
-    expect(r.usage).toEqual({ inputTokens: 101, outputTokens: PROGRAM.length });
+    expect(r.usage).toEqual({ inputTokens: 101, outputTokens: PROGRAM.length, cachedInputTokens: 0 });
     const body = server!.requests[0]!.body as Record<string, any>;
     expect(body).toMatchObject({ model: 'Qwen/Qwen3-8B', temperature: 0.7, top_p: 0.8, top_k: 20, max_tokens: 2048 });
     expect(body.max_completion_tokens).toBeUndefined();

@@ -21,6 +21,7 @@ import {
   runCascade,
   Stage,
 } from './cascade';
+import type { BatchQueue } from '../llm/batch-queue';
 import { boxLines, boxText, fillPrompt, StagePrompts } from './prompts';
 import { annotate, cropForVerification, toPng } from './verifier-images';
 
@@ -39,6 +40,13 @@ export interface StageSettings {
 export interface VerifierOptions {
   crop: { padFraction: number; longSide: number };
   maxOutputTokens?: number;
+  /** The batch route: stage calls go to Batch API jobs through `queue` instead of the provider. */
+  batch?: {
+    queue: Pick<BatchQueue, 'result' | 'isPending' | 'request'>;
+    /** The request body as the synchronous provider would send it. */
+    bodyOf(req: CompletionRequest): Record<string, unknown>;
+    maxAttempts: number;
+  };
   /** Reasoning effort and output cap per stage, over the node's (the reference uses medium for all). */
   stages?: Partial<Record<Stage, StageSettings>>;
   /** Characters of a bad answer kept in the error (and so in the dead letter). */
@@ -51,6 +59,20 @@ export interface VerifierImage {
   width: number;
   height: number;
   load(): Promise<Buffer>;
+}
+
+/** The stage call is in a Batch API job (queued now or earlier): the record waits for it. */
+export class BatchPending extends Error {
+  constructor(readonly stage: Stage) {
+    super(`verifier stage ${stage}: waiting for a batch result`);
+  }
+}
+
+/** A batched stage call failed in every submission (expired, failed): the record is dead-lettered. */
+export class BatchCallFailed extends ValidationError {
+  constructor(stage: Stage, reason: string, attempts: number) {
+    super(`verifier stage ${stage}: batch call failed ${attempts} time(s), last: ${reason}`);
+  }
 }
 
 /** The model's answer broke the stage's schema twice (the first answer and the repair). */
@@ -174,16 +196,39 @@ export class Verifier {
     }
     if (this.cache) countCacheLookup(this.llm.kind, this.llm.model, stage, false);
     const settings = this.opts.stages?.[stage] ?? {};
-    const req: CompletionRequest = {
-      ...(await prompt()),
-      output: { name: stage === 'CROP' ? 'crop_verdict' : 'box_selection', schema: jsonSchema },
-      maxOutputTokens: settings.maxOutputTokens ?? this.opts.maxOutputTokens,
-      ...(settings.reasoningEffort ? { reasoningEffort: settings.reasoningEffort } : {}),
-      // Calls on one image share its prefix: route them together (OpenAI's prompt_cache_key).
-      cacheKey: imageSha || undefined,
-      signal,
-    };
+    // Built only when a call is made: a batch answer needs no image.
+    let built: CompletionRequest | undefined;
+    const request = async (): Promise<CompletionRequest> =>
+      (built ??= {
+        ...(await prompt()),
+        output: { name: stage === 'CROP' ? 'crop_verdict' : 'box_selection', schema: jsonSchema },
+        maxOutputTokens: settings.maxOutputTokens ?? this.opts.maxOutputTokens,
+        ...(settings.reasoningEffort ? { reasoningEffort: settings.reasoningEffort } : {}),
+        // Calls on one image share its prefix: route them together (OpenAI's prompt_cache_key).
+        cacheKey: imageSha || undefined,
+        signal,
+      });
+    const batch = this.opts.batch;
+    let first: { text: string } | undefined;
     const info: CallInfo = { raw: '', cached: false, calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
+    if (batch) {
+      // Batch route: the answer comes from a Batch API job, or the call is queued for one.
+      const r = await batch.queue.result(key);
+      if (r?.raw == null) {
+        if (r?.error && r.attempts >= batch.maxAttempts) throw new BatchCallFailed(stage, r.error, r.attempts);
+        if (!batch.queue.isPending(key)) batch.queue.request(key, batch.bodyOf(await request()), r?.error ? r.attempts + 1 : 1);
+        throw new BatchPending(stage);
+      }
+      Object.assign(info, {
+        raw: r.raw,
+        calls: 1,
+        inputTokens: r.inputTokens,
+        cachedInputTokens: r.cachedInputTokens,
+        outputTokens: r.outputTokens,
+        costUsd: r.costUsd,
+      });
+      first = { text: r.raw };
+    }
     const call = async (r: CompletionRequest) => {
       const res = await this.llm.complete(r);
       info.calls += 1;
@@ -194,11 +239,12 @@ export class Verifier {
       info.raw = res.text;
       return res;
     };
-    const first = await call(req);
+    first ??= await call(await request());
     let parsed = parseAnswer(first.text, schema);
     if (!parsed.ok) {
+      // The one repair turn (after a batch answer too: synchronous, it is rare).
       const problem = parsed.problem;
-      const second = await call({ ...req, repair: { previousAnswer: first.text, problem } });
+      const second = await call({ ...(await request()), repair: { previousAnswer: first.text, problem } });
       parsed = parseAnswer(second.text, schema);
       if (!parsed.ok) throw new VerifierAnswerError(stage, parsed.problem, second.text, this.opts.rawAnswerLimit ?? 2000);
     }

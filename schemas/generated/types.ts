@@ -1031,6 +1031,114 @@ export namespace RewardRecordSchema {
 }
 export type RewardRecord = RewardRecordSchema.RewardRecord;
 
+// store-batch-results.avsc
+export namespace BatchResultSchema {
+  
+  export type BatchResult = IoValorV1.BatchResult;
+  
+  export namespace IoValorV1 {
+      export const BatchResultSchema = "{\"type\":\"record\",\"name\":\"BatchResult\",\"namespace\":\"io.valor.v1\",\"doc\":\"The outcome of one batched provider call (the state store 'batch-results'; on Kafka the compacted topic valor.store.batch-results), keyed by its custom id (the verdict-cache key of the stage call). The verifier reads it when it re-runs a parked record's cascade.\",\"fields\":[{\"name\":\"raw\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"The answer text; null when the request failed for good.\"},{\"name\":\"error\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"Why the request failed for good (after every resubmission).\"},{\"name\":\"model\",\"type\":\"string\"},{\"name\":\"inputTokens\",\"type\":\"long\",\"default\":0},{\"name\":\"cachedInputTokens\",\"type\":\"long\",\"default\":0},{\"name\":\"outputTokens\",\"type\":\"long\",\"default\":0},{\"name\":\"costUsd\",\"type\":\"double\",\"default\":0,\"doc\":\"At the Batch API's price (the tier multiplier of the price table).\"},{\"name\":\"batchId\",\"type\":\"string\"},{\"name\":\"attempts\",\"type\":\"int\",\"default\":1}]}";
+      export const BatchResultName = "io.valor.v1.BatchResult";
+      /**
+       * The outcome of one batched provider call (the state store 'batch-results'; on Kafka the compacted topic valor.store.batch-results), keyed by its custom id (the verdict-cache key of the stage call). The verifier reads it when it re-runs a parked record's cascade.
+       */
+      export interface BatchResult {
+          /**
+           * The answer text; null when the request failed for good.
+           *
+           * Default: null
+           */
+          raw: null | string;
+          /**
+           * Why the request failed for good (after every resubmission).
+           *
+           * Default: null
+           */
+          error: null | string;
+          model: string;
+          /**
+           * Default: 0
+           */
+          inputTokens: number;
+          /**
+           * Default: 0
+           */
+          cachedInputTokens: number;
+          /**
+           * Default: 0
+           */
+          outputTokens: number;
+          /**
+           * At the Batch API's price (the tier multiplier of the price table).
+           *
+           * Default: 0
+           */
+          costUsd: number;
+          batchId: string;
+          /**
+           * Default: 1
+           */
+          attempts: number;
+      }
+  }
+}
+export type BatchResult = BatchResultSchema.BatchResult;
+
+// store-batches.avsc
+export namespace BatchSubmissionSchema {
+  
+  export type BatchSubmission = IoValorV1.BatchSubmission;
+  
+  export namespace IoValorV1 {
+      export const BatchSubmissionStateSchema = "{\"type\":\"enum\",\"name\":\"BatchSubmissionState\",\"symbols\":[\"SUBMITTING\",\"SUBMITTED\",\"DONE\"]}";
+      export const BatchSubmissionStateName = "io.valor.v1.BatchSubmissionState";
+      export type BatchSubmissionState = "SUBMITTING" | "SUBMITTED" | "DONE";
+      export const BatchSubmissionSchema = "{\"type\":\"record\",\"name\":\"BatchSubmission\",\"namespace\":\"io.valor.v1\",\"doc\":\"One Batch API submission of provider calls (the state store 'batches'; on Kafka the compacted topic valor.store.batches), keyed by its local id. Written as 'submitting' before the file is uploaded and the batch created (with metadata valor_local_id), so a process that dies in between finds its batch again by that metadata instead of submitting the requests twice.\",\"fields\":[{\"name\":\"localId\",\"type\":\"string\",\"doc\":\"Our id for the submission (a UUID), also the batch's metadata.valor_local_id.\"},{\"name\":\"state\",\"type\":{\"type\":\"enum\",\"name\":\"BatchSubmissionState\",\"symbols\":[\"SUBMITTING\",\"SUBMITTED\",\"DONE\"]},\"doc\":\"SUBMITTING: intent written, batch maybe not created; SUBMITTED: batchId known, polling; DONE: results stored.\"},{\"name\":\"batchId\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"The provider's batch id once known.\"},{\"name\":\"customIds\",\"type\":{\"type\":\"array\",\"items\":\"string\"},\"doc\":\"The requests it holds (each a verdict-cache key).\"},{\"name\":\"attempt\",\"type\":\"int\",\"default\":1,\"doc\":\"1 for a first submission; more for requests resubmitted after expiry or failure.\"},{\"name\":\"owner\",\"type\":\"string\",\"doc\":\"The process instance that submitted it (it polls and finalizes it while it lives).\"},{\"name\":\"updatedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}},{\"name\":\"status\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"The provider's last reported status (validating, in_progress, completed, expired, failed...).\"}]}";
+      export const BatchSubmissionName = "io.valor.v1.BatchSubmission";
+      /**
+       * One Batch API submission of provider calls (the state store 'batches'; on Kafka the compacted topic valor.store.batches), keyed by its local id. Written as 'submitting' before the file is uploaded and the batch created (with metadata valor_local_id), so a process that dies in between finds its batch again by that metadata instead of submitting the requests twice.
+       */
+      export interface BatchSubmission {
+          /**
+           * Our id for the submission (a UUID), also the batch's metadata.valor_local_id.
+           */
+          localId: string;
+          /**
+           * SUBMITTING: intent written, batch maybe not created; SUBMITTED: batchId known, polling; DONE: results stored.
+           */
+          state: IoValorV1.BatchSubmissionState;
+          /**
+           * The provider's batch id once known.
+           *
+           * Default: null
+           */
+          batchId: null | string;
+          /**
+           * The requests it holds (each a verdict-cache key).
+           */
+          customIds: string[];
+          /**
+           * 1 for a first submission; more for requests resubmitted after expiry or failure.
+           *
+           * Default: 1
+           */
+          attempt: number;
+          /**
+           * The process instance that submitted it (it polls and finalizes it while it lives).
+           */
+          owner: string;
+          updatedAt: number;
+          /**
+           * The provider's last reported status (validating, in_progress, completed, expired, failed...).
+           *
+           * Default: null
+           */
+          status: null | string;
+      }
+  }
+}
+export type BatchSubmission = BatchSubmissionSchema.BatchSubmission;
+
 // store-budget.avsc
 export namespace BudgetSpendSchema {
   
@@ -1201,3 +1309,33 @@ export namespace VerifierJudgementSchema {
   }
 }
 export type VerifierJudgement = VerifierJudgementSchema.VerifierJudgement;
+
+// verify-parked.avsc
+export namespace ParkedProposalsSchema {
+  
+  export type ParkedProposals = IoValorV1.ParkedProposals;
+  
+  export namespace IoValorV1 {
+      export const ParkedProposalsSchema = "{\"type\":\"record\",\"name\":\"ParkedProposals\",\"namespace\":\"io.valor.v1\",\"doc\":\"A proposal set the verify node holds in batch mode while its stage calls run in Batch API jobs (the node's changelog topic, keyed by proposals id). It is written in the same transaction as the input offset, so the offset moves on while the record waits, and deleted in the transaction that writes its judgements and pseudo-label.\",\"fields\":[{\"name\":\"proposalsJson\",\"type\":\"string\",\"doc\":\"The DetectorProposals record as JSON (bytes as base64).\"},{\"name\":\"key\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"},{\"name\":\"timestamp\",\"type\":\"long\"},{\"name\":\"parkedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+      export const ParkedProposalsName = "io.valor.v1.ParkedProposals";
+      /**
+       * A proposal set the verify node holds in batch mode while its stage calls run in Batch API jobs (the node's changelog topic, keyed by proposals id). It is written in the same transaction as the input offset, so the offset moves on while the record waits, and deleted in the transaction that writes its judgements and pseudo-label.
+       */
+      export interface ParkedProposals {
+          /**
+           * The DetectorProposals record as JSON (bytes as base64).
+           */
+          proposalsJson: string;
+          /**
+           * Default: null
+           */
+          key: null | string;
+          topic: string;
+          partition: number;
+          offset: number;
+          timestamp: number;
+          parkedAt: number;
+      }
+  }
+}
+export type ParkedProposals = ParkedProposalsSchema.ParkedProposals;

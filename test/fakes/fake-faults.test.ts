@@ -102,14 +102,16 @@ describe('fake servers with faults', () => {
         output: [
           { type: 'message', id: 'msg_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'responses:abcd', annotations: [] }] },
         ],
-        // (4 + 3 chars)/4 -> 2, plus 2x3 tiles of 32x32 for a 33x65 image; 14 chars out -> 4.
+        // (4 + 3 chars)/4 -> 2, plus 2x3 patches of 32x32 for a 33x65 image, times gpt-5-mini's
+        // 1.62 -> ceil(9.72) = 10; 14 chars out -> 4.
         usage: {
-          input_tokens: 8,
+          input_tokens: 12,
           input_tokens_details: { cached_tokens: 0 },
           output_tokens: 4,
           output_tokens_details: { reasoning_tokens: 0 },
-          total_tokens: 12,
+          total_tokens: 16,
         },
+        service_tier: 'default',
       });
       expect(server.calls[0]!.images[0]!.equals(img)).toBe(true);
       expect(await (await fetch(`${base}/models`)).json()).toMatchObject({ data: [{ id: 'gpt-5-mini' }] });

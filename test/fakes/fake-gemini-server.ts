@@ -5,7 +5,9 @@
 import { jsonSender, LocalHttpServer, readBody } from './local-http';
 import * as http from 'node:http';
 import { FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
-import { estimateUsage, FakeModelRequest, FakeOracle, FakeRequestError } from './fake-openai-server';
+import { FakeModelRequest, FakeOracle, FakeRequestError } from './fake-openai-server';
+import { addUsage, emptyUsageTotals, FakePromptCache, UsageTotals } from './fake-prompt-cache';
+import { measurePrompt, PromptPart } from './openai-wire';
 
 const PATH = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):generateContent$/;
 
@@ -31,6 +33,8 @@ export interface FakeGeminiOptions {
   modelVersion?: string;
   /** thoughtsTokenCount to report (thinking models). */
   thoughtsTokens?: number;
+  /** Cached prompts unused this long are forgotten (default: never). */
+  promptCacheTtlMs?: number;
 }
 
 export interface FakeGeminiCall extends FakeModelRequest {
@@ -44,11 +48,19 @@ export interface FakeGeminiCall extends FakeModelRequest {
 export class FakeGeminiServer {
   readonly calls: FakeGeminiCall[] = [];
   readonly faults: FaultInjector;
+  /**
+   * Gemini's implicit caching. It documents a minimum prefix (1024 tokens on 2.5 Flash, more
+   * on Pro) but no 128-token step; the fake uses OpenAI's rule for both, for simplicity.
+   */
+  readonly promptCache: FakePromptCache;
+  /** Tokens of every answer served. */
+  readonly usageTotals: UsageTotals = emptyUsageTotals();
   private readonly http = new LocalHttpServer();
   private n = 0;
 
   constructor(private readonly opts: FakeGeminiOptions) {
     this.faults = opts.faults instanceof FaultInjector ? opts.faults : new FaultInjector(opts.faults);
+    this.promptCache = new FakePromptCache({ ttlMs: opts.promptCacheTtlMs });
   }
 
   /** The base URL to give the SDK (httpOptions.baseUrl); it appends version and path. */
@@ -97,10 +109,18 @@ export class FakeGeminiServer {
 
     const texts: string[] = [];
     const images: Buffer[] = [];
+    const parts: PromptPart[] = [];
     for (const c of body.contents) {
       for (const p of Array.isArray(c?.parts) ? c.parts : []) {
-        if (typeof p?.text === 'string') texts.push(p.text);
-        if (p?.inlineData?.data) images.push(Buffer.from(String(p.inlineData.data), 'base64'));
+        if (typeof p?.text === 'string') {
+          texts.push(p.text);
+          parts.push({ type: 'text', text: p.text });
+        }
+        if (p?.inlineData?.data) {
+          const image = Buffer.from(String(p.inlineData.data), 'base64');
+          images.push(image);
+          parts.push({ type: 'image', image });
+        }
       }
     }
     const sys = (body.systemInstruction?.parts ?? []).map((p: { text?: string }) => p.text).filter((t: unknown) => typeof t === 'string');
@@ -138,15 +158,21 @@ export class FakeGeminiServer {
       return fail(decision.status, message, decision.retryAfterMs);
     }
     let answer = await this.opts.oracle(call);
-    const usage = await estimateUsage(call, answer);
+    // Unlike the OpenAI fake, the response schema is left out of the input: a simplification.
+    const prompt = await measurePrompt(call, parts);
+    const cachedTokens = this.promptCache.serve(call.model, prompt.segments, prompt.inputTokens);
+    const usage = { inputTokens: prompt.inputTokens, cachedTokens, outputTokens: Math.ceil(answer.length / 4) };
     if (decision.malformed) answer = malformAnswer(answer);
     if (res.destroyed) return;
     this.faults.noteServed('gemini', decision.malformed);
+    addUsage(this.usageTotals, usage);
     const thoughts = this.opts.thoughtsTokens;
     send(200, {
       candidates: [{ content: { role: 'model', parts: [{ text: answer }] }, finishReason: 'STOP', index: 0 }],
       usageMetadata: {
         promptTokenCount: usage.inputTokens,
+        // Omitted when nothing was cached, as Gemini does.
+        ...(usage.cachedTokens ? { cachedContentTokenCount: usage.cachedTokens } : {}),
         candidatesTokenCount: usage.outputTokens,
         ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
         totalTokenCount: usage.inputTokens + usage.outputTokens + (thoughts ?? 0),

@@ -3,93 +3,55 @@
 // and the faults of fake-faults.ts.
 import { jsonSender, LocalHttpServer, readBody } from './local-http';
 import * as http from 'node:http';
-import sharp from 'sharp';
-import { FaultInjector, FaultOptions, malformAnswer, sleepUnlessClosed } from './fake-faults';
+import { FaultInjector, FaultOptions, malformAnswer, SeededRng, sleepUnlessClosed } from './fake-faults';
+import { addUsage, emptyUsageTotals, FakePromptCache, UsageTotals } from './fake-prompt-cache';
+import { BatchLine, BatchLineResult, FakeBatchOptions, FakeOpenAIBatches } from './fake-openai-batches';
+import { FakeOpenAIFiles } from './fake-openai-files';
+import {
+  chatCompletionBody,
+  errorBody,
+  FakeModelRequest,
+  FakeOracle,
+  FakeRequestError,
+  FakeUsage,
+  measurePrompt,
+  Normalized,
+  normalizeChat,
+  normalizeResponses,
+  responseBody,
+} from './openai-wire';
 
-/** One model request, the same for every fake endpoint, for oracles and assertions. */
-export interface FakeModelRequest {
-  endpoint: 'chat' | 'responses' | 'gemini';
-  model: string;
-  /** Every text part of the request joined with "\n"; system prompt / instructions excluded. */
-  text: string;
-  /** The system prompt / instructions / systemInstruction, if any. */
-  instructions?: string;
-  /** Inline images (data URLs, inlineData), decoded, in order. */
-  images: Buffer[];
-  body: Record<string, any>;
+// Kept importable from here, where the tests and the Gemini fake have always found them.
+export { decodeDataUrl, estimateUsage, FakeRequestError } from './openai-wire';
+export type { FakeModelRequest, FakeOracle } from './openai-wire';
+
+const SERVICE_TIERS = new Set(['auto', 'default', 'flex', 'scale', 'priority']);
+
+/** The error body OpenAI sends when flex capacity runs out (HTTP 429, no Retry-After). */
+export const FLEX_UNAVAILABLE = {
+  error: {
+    message: 'Resource Unavailable: flex capacity is temporarily exhausted; retry later or use the default tier',
+    type: 'server_error',
+    param: null,
+    code: 'resource_unavailable',
+  },
+};
+
+export interface FlexOptions {
+  /** Share of flex requests refused with 429 resource_unavailable (0..1), drawn from a seeded RNG. */
+  unavailableRate: number;
+  seed?: number;
+  /** Added to every flex request served (flex is slower). */
+  extraLatencyMs?: number;
 }
 
-export type FakeOracle = (req: FakeModelRequest) => string | Promise<string>;
-
-/** A request whose content the fake refuses, as the real API would (HTTP 400). */
-export class FakeRequestError extends Error {}
-
-const IMAGE_DATA_URL = /^data:(image\/[\w.+-]+);base64,(.*)$/s;
-
-/** Decodes an inline image; non-data URLs (which the fake cannot fetch) give undefined. */
-export function decodeDataUrl(url: unknown): Buffer | undefined {
-  if (typeof url !== 'string') return undefined;
-  const m = IMAGE_DATA_URL.exec(url);
-  return m ? Buffer.from(m[2]!, 'base64') : undefined;
-}
-
-/**
- * Plausible token counts: a token per 4 characters of text (instructions included, as they
- * are billed) and one per 32x32 tile of each image. Images that do not decode are refused.
- */
-export async function estimateUsage(req: FakeModelRequest, answer: string): Promise<{ inputTokens: number; outputTokens: number }> {
-  let input = Math.ceil((req.text.length + (req.instructions?.length ?? 0)) / 4);
-  for (const [i, img] of req.images.entries()) {
-    let meta: { width?: number; height?: number };
-    try {
-      meta = await sharp(img).metadata();
-    } catch (err) {
-      throw new FakeRequestError(`image ${i} is not a decodable image: ${(err as Error).message}`);
-    }
-    input += Math.ceil((meta.width ?? 0) / 32) * Math.ceil((meta.height ?? 0) / 32);
-  }
-  return { inputTokens: input, outputTokens: Math.ceil(answer.length / 4) };
-}
-
-function normalizeChat(body: Record<string, any>): Omit<FakeModelRequest, 'endpoint' | 'body'> {
-  const texts: string[] = [];
-  const system: string[] = [];
-  const images: Buffer[] = [];
-  for (const m of Array.isArray(body.messages) ? body.messages : []) {
-    const sink = m?.role === 'system' || m?.role === 'developer' ? system : texts;
-    if (typeof m?.content === 'string') sink.push(m.content);
-    else if (Array.isArray(m?.content)) {
-      for (const p of m.content) {
-        if (p?.type === 'text' && typeof p.text === 'string') sink.push(p.text);
-        if (p?.type === 'image_url') {
-          const img = decodeDataUrl(p.image_url?.url);
-          if (img) images.push(img);
-        }
-      }
-    }
-  }
-  return { model: String(body.model ?? ''), text: texts.join('\n'), instructions: system.length ? system.join('\n') : undefined, images };
-}
-
-function normalizeResponses(body: Record<string, any>): Omit<FakeModelRequest, 'endpoint' | 'body'> {
-  const texts: string[] = [];
-  const system: string[] = typeof body.instructions === 'string' ? [body.instructions] : [];
-  const images: Buffer[] = [];
-  const items = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : Array.isArray(body.input) ? body.input : [];
-  for (const item of items) {
-    const sink = item?.role === 'system' || item?.role === 'developer' ? system : texts;
-    if (typeof item?.content === 'string') sink.push(item.content);
-    else if (Array.isArray(item?.content)) {
-      for (const p of item.content) {
-        if ((p?.type === 'input_text' || p?.type === 'output_text') && typeof p.text === 'string') sink.push(p.text);
-        if (p?.type === 'input_image') {
-          const img = decodeDataUrl(p.image_url);
-          if (img) images.push(img);
-        }
-      }
-    }
-  }
-  return { model: String(body.model ?? ''), text: texts.join('\n'), instructions: system.length ? system.join('\n') : undefined, images };
+export interface ServiceTierCounters {
+  /** Requests that asked for service_tier 'flex'. */
+  flexRequests: number;
+  /** Of those, refused with 429 resource_unavailable. */
+  flexUnavailable: number;
+  /** Answers served, by the tier billed (the service_tier echoed). */
+  served: Record<string, number>;
 }
 
 export interface FakeOpenAIOptions {
@@ -110,30 +72,45 @@ export interface FakeOpenAIOptions {
   rateLimitFirst?: number;
   /** Answer this status (e.g. 400) to every completion request. */
   alwaysStatus?: number;
+  /** Cached prompts unused this long are forgotten (default: never). */
+  promptCacheTtlMs?: number;
+  /** Flex capacity: how often service_tier 'flex' is refused, and how much slower it is. */
+  flex?: FlexOptions;
+  /** Batch API timing and failures. */
+  batch?: FakeBatchOptions;
 }
-
-const ERROR_TYPES: Record<number, [type: string, code: string | null]> = {
-  400: ['invalid_request_error', null],
-  401: ['invalid_request_error', 'invalid_api_key'],
-  403: ['invalid_request_error', 'unsupported_country_region_territory'],
-  404: ['invalid_request_error', 'model_not_found'],
-  429: ['requests', 'rate_limit_exceeded'],
-  500: ['server_error', null],
-  503: ['server_error', 'service_unavailable'],
-};
 
 export class FakeOpenAIServer {
   /** Every parsed model request (chat and responses), as sent. */
   readonly requests: Array<{ body: Record<string, unknown>; hadAuthorization: boolean }> = [];
   /** The same requests, normalized, with the Authorization header as received. */
   readonly calls: Array<FakeModelRequest & { authorization?: string }> = [];
+  /** Requests answered inside batches (never in `requests`/`calls`), normalized, in the order run. */
+  readonly batchCalls: Array<FakeModelRequest & { batchId: string; customId: string }> = [];
   readonly faults: FaultInjector;
+  /** The prompts seen, per model; clear() it for a cold cache. */
+  readonly promptCache: FakePromptCache;
+  /** Tokens of every answer served, sync and batch; `batch` is the batch share of them. */
+  readonly usageTotals: UsageTotals & { batch: UsageTotals } = { ...emptyUsageTotals(), batch: emptyUsageTotals() };
+  readonly serviceTiers: ServiceTierCounters = { flexRequests: 0, flexUnavailable: 0, served: {} };
+  /** The Files and Batch APIs (files, batchSubmissions, counters). */
+  readonly batches: FakeOpenAIBatches;
   private readonly http = new LocalHttpServer();
+  private readonly flexRng: SeededRng;
   private completions = 0;
+  private batchAnswers = 0;
 
   constructor(private readonly opts: FakeOpenAIOptions) {
     if (!opts.answer && !opts.oracle) throw new Error('FakeOpenAIServer needs an `oracle` (or the legacy `answer`) to answer with');
     this.faults = opts.faults instanceof FaultInjector ? opts.faults : new FaultInjector(opts.faults);
+    this.promptCache = new FakePromptCache({ ttlMs: opts.promptCacheTtlMs });
+    this.flexRng = new SeededRng(opts.flex?.seed ?? 1);
+    this.batches = new FakeOpenAIBatches(opts.batch ?? {}, new FakeOpenAIFiles(Date.now), (line) => this.runBatchLine(line));
+  }
+
+  /** For every custom_id, how many batches it was submitted in. */
+  get batchSubmissions(): Map<string, number> {
+    return this.batches.batchSubmissions;
   }
 
   async start(): Promise<string> {
@@ -162,12 +139,17 @@ export class FakeOpenAIServer {
     const closed = new Promise<void>((r) => res.once('close', () => r()));
     const raw = await readBody(req);
     const send = jsonSender(res, (status) => this.faults.noteStatus(status));
-    const fail = (status: number, message: string, retryAfterMs?: number) => {
-      const [type, code] = ERROR_TYPES[status] ?? (status >= 500 ? ['server_error', null] : ['invalid_request_error', null]);
-      send(status, { error: { message, type, param: null, code } }, this.retryAfter(retryAfterMs));
-    };
+    const fail = (status: number, message: string, retryAfterMs?: number) => send(status, errorBody(status, message), this.retryAfter(retryAfterMs));
     if (req.method === 'GET' && req.url === '/v1/models') {
       return send(200, { object: 'list', data: (this.opts.models ?? ['fake']).map((id) => ({ id, object: 'model', created: 0, owned_by: 'fake' })) });
+    }
+    const routed = await this.batches.route(req.method ?? 'GET', req.url ?? '/', req.headers['content-type'], raw);
+    if (routed) {
+      if (!('raw' in routed)) return send(routed.status, routed.json);
+      if (res.destroyed) return;
+      this.faults.noteStatus(routed.status);
+      res.writeHead(routed.status, { 'content-type': routed.contentType });
+      return void res.end(routed.raw);
     }
     const endpoint =
       req.method === 'POST' && req.url === '/v1/chat/completions' ? 'chat' : req.method === 'POST' && req.url === '/v1/responses' ? 'responses' : undefined;
@@ -180,10 +162,16 @@ export class FakeOpenAIServer {
     }
     const authorization = req.headers.authorization;
     this.requests.push({ body, hadAuthorization: Boolean(authorization) });
-    const normalized: FakeModelRequest = { endpoint, body, ...(endpoint === 'chat' ? normalizeChat(body) : normalizeResponses(body)) };
-    this.calls.push({ ...normalized, authorization });
+    const normalized = endpoint === 'chat' ? normalizeChat(body) : normalizeResponses(body);
+    this.calls.push({ ...normalized.req, authorization });
     this.faults.noteRequest(endpoint);
     const n = ++this.completions;
+    const tier = body.service_tier ?? 'auto';
+    if (!SERVICE_TIERS.has(tier)) {
+      const values = [...SERVICE_TIERS].map((t) => `'${t}'`).join(', ');
+      return send(400, errorBody(400, `Invalid value: '${String(tier)}'. Supported values are: ${values}.`, 'invalid_value', 'service_tier'));
+    }
+    if (tier === 'flex') this.serviceTiers.flexRequests++;
 
     await sleepUnlessClosed((this.opts.latencyMs ?? 0) + this.faults.latencyMs(), closed);
     if (this.opts.alwaysStatus) return send(this.opts.alwaysStatus, { error: { message: 'scripted failure', type: 'invalid_request_error' } });
@@ -197,54 +185,68 @@ export class FakeOpenAIServer {
       const message = decision.status === 401 ? `Incorrect API key provided: ${authorization?.replace(/^Bearer /, '') ?? '(none)'}` : decision.reason;
       return fail(decision.status, message, decision.retryAfterMs);
     }
-
-    let answer: string;
-    let usage: { inputTokens: number; outputTokens: number };
-    if (this.opts.oracle) {
-      answer = await this.opts.oracle(normalized);
-      usage = await estimateUsage(normalized, answer);
-    } else {
-      const messages =
-        endpoint === 'chat'
-          ? body.messages
-          : [
-              ...(normalized.instructions ? [{ role: 'system', content: normalized.instructions }] : []),
-              ...(Array.isArray(body.input) ? body.input : [{ role: 'user', content: body.input }]),
-            ];
-      answer = await this.opts.answer!({ model: body.model, messages, body });
-      // The planner tests pin these numbers: 100 + request number in, one token per character out.
-      usage = endpoint === 'chat' ? { inputTokens: 100 + n, outputTokens: answer.length } : await estimateUsage(normalized, answer);
+    if (tier === 'flex') {
+      // Drawn only for flex requests, so the other tiers never shift the sequence.
+      if (this.opts.flex && this.flexRng.next() < this.opts.flex.unavailableRate) {
+        this.serviceTiers.flexUnavailable++;
+        return send(429, FLEX_UNAVAILABLE);
+      }
+      await sleepUnlessClosed(this.opts.flex?.extraLatencyMs ?? 0, closed);
     }
-    if (decision.malformed) answer = malformAnswer(answer);
+
+    const { answer: clean, usage } = await this.answer(normalized, n);
+    const answer = decision.malformed ? malformAnswer(clean) : clean;
     if (res.destroyed) return;
     this.faults.noteServed(endpoint, decision.malformed);
-    if (endpoint === 'chat') {
-      return send(200, {
-        id: `chatcmpl-${n}`,
-        object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
-        model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: answer, refusal: null }, finish_reason: 'stop', logprobs: null }],
-        usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens },
-      });
+    // Billed as asked: flex and priority when asked, the default tier for auto/default/scale.
+    const served = tier === 'flex' || tier === 'priority' ? tier : 'default';
+    this.serviceTiers.served[served] = (this.serviceTiers.served[served] ?? 0) + 1;
+    addUsage(this.usageTotals, usage);
+    send(200, endpoint === 'chat' ? chatCompletionBody(n, body.model, answer, usage, served) : responseBody(n, body.model, answer, usage, served));
+  }
+
+  /** The answer to one request and its usage; a served prompt warms the prompt cache. */
+  private async answer(normalized: Normalized, n: number): Promise<{ answer: string; usage: FakeUsage }> {
+    const { req, parts, schema } = normalized;
+    let answer: string;
+    if (this.opts.oracle) answer = await this.opts.oracle(req);
+    else {
+      const messages =
+        req.endpoint === 'chat'
+          ? req.body.messages
+          : [
+              ...(req.instructions ? [{ role: 'system', content: req.instructions }] : []),
+              ...(Array.isArray(req.body.input) ? req.body.input : [{ role: 'user', content: req.body.input }]),
+            ];
+      answer = await this.opts.answer!({ model: req.body.model, messages, body: req.body });
+      // The planner tests pin these numbers: 100 + request number in, one token per character out.
+      if (req.endpoint === 'chat') return { answer, usage: { inputTokens: 100 + n, cachedTokens: 0, outputTokens: answer.length } };
     }
-    send(200, {
-      id: `resp_${n}`,
-      object: 'response',
-      created_at: Math.floor(Date.now() / 1000),
-      status: 'completed',
-      error: null,
-      incomplete_details: null,
-      model: body.model,
-      output: [{ type: 'message', id: `msg_${n}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer, annotations: [] }] }],
-      usage: {
-        input_tokens: usage.inputTokens,
-        input_tokens_details: { cached_tokens: 0 },
-        output_tokens: usage.outputTokens,
-        output_tokens_details: { reasoning_tokens: 0 },
-        total_tokens: usage.inputTokens + usage.outputTokens,
-      },
-    });
+    const m = await measurePrompt(req, parts, schema);
+    const cachedTokens = this.promptCache.serve(req.model, m.segments, m.inputTokens);
+    return { answer, usage: { inputTokens: m.inputTokens, cachedTokens, outputTokens: Math.ceil(answer.length / 4) } };
+  }
+
+  /** One batch line, answered by the same oracle and usage rules as a synchronous call. */
+  private async runBatchLine(line: BatchLine): Promise<BatchLineResult> {
+    const chat = line.url === '/v1/chat/completions';
+    const normalized = chat ? normalizeChat(line.body) : normalizeResponses(line.body);
+    this.batchCalls.push({ ...normalized.req, batchId: line.batchId, customId: line.customId });
+    const k = ++this.batchAnswers;
+    try {
+      const { answer, usage } = await this.answer(normalized, k);
+      addUsage(this.usageTotals, usage);
+      addUsage(this.usageTotals.batch, usage);
+      const id = `batch${k}`;
+      return {
+        statusCode: 200,
+        body: chat ? chatCompletionBody(k, line.body.model, answer, usage, 'default') : responseBody(id, line.body.model, answer, usage, 'default'),
+        usage,
+      };
+    } catch (err) {
+      const status = err instanceof FakeRequestError ? 400 : 500;
+      return { statusCode: status, body: errorBody(status, `fake server: ${String((err as Error)?.message ?? err)}`) };
+    }
   }
 
   private retryAfter(ms: number | undefined): Record<string, string> {

@@ -51,6 +51,7 @@ export function testTopicNames(id: string): TopicNames {
     rewardRecords: t('rw'),
     rewardGroups: t('rg'),
     rewardGroupsChangelog: t('rgc'),
+    verifyParkedChangelog: t('vpc'),
     humanVerdicts: t('hv'),
   };
 }
