@@ -184,7 +184,12 @@ export class Verifier {
     imageSha: string,
     prompt: () => Promise<Prompt>,
   ): Promise<Answered<T>> {
-    const entry = await this.cache?.get(key);
+    const batch = this.opts.batch;
+    // Batch mode re-runs a cascade as its results come in: a stage answered by a batch keeps
+    // its cost on every run (the finished record carries what all its calls cost), so the
+    // batch result is read before the verdict cache it also fills.
+    const batchResult = batch ? await batch.queue.result(key) : undefined;
+    const entry = batchResult?.raw != null ? undefined : await this.cache?.get(key);
     if (entry !== undefined) {
       const parsed = parseAnswer(entry.raw, schema);
       // A cached answer is one that validated when it was stored; if the schema has
@@ -208,12 +213,11 @@ export class Verifier {
         cacheKey: imageSha || undefined,
         signal,
       });
-    const batch = this.opts.batch;
     let first: { text: string } | undefined;
     const info: CallInfo = { raw: '', cached: false, calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
     if (batch) {
       // Batch route: the answer comes from a Batch API job, or the call is queued for one.
-      const r = await batch.queue.result(key);
+      const r = batchResult;
       if (r?.raw == null) {
         if (r?.error && r.attempts >= batch.maxAttempts) throw new BatchCallFailed(stage, r.error, r.attempts);
         if (!batch.queue.isPending(key)) batch.queue.request(key, batch.bodyOf(await request()), r?.error ? r.attempts + 1 : 1);
