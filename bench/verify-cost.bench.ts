@@ -20,7 +20,7 @@ import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { simulatedProposalRecords } from '../evaluation/synthetic-proposals';
 import type { PseudoLabel } from '../schemas/generated/types';
 import { VerifierOracle } from '../test/fakes/verifier-oracle';
-import { decisions, PathResult, runVerifyPath } from '../test/harness/verify-paths';
+import { decisions, PathResult, runVerifyPath } from './verify-paths';
 
 const IMAGES = Number(process.env.BENCH_COST_IMAGES ?? 24);
 const LATENCY_MS = Number(process.env.BENCH_COST_LATENCY_MS ?? 40);

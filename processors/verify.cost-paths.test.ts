@@ -10,7 +10,7 @@ import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { simulatedProposalRecords } from '../evaluation/synthetic-proposals';
 import type { DetectorProposals, PseudoLabel } from '../schemas/generated/types';
 import { VerifierOracle } from '../test/fakes/verifier-oracle';
-import { decisions, runVerifyPath } from '../test/harness/verify-paths';
+import { decisions, runVerifyPath } from '../bench/verify-paths';
 
 describe('verify cost paths', () => {
   let dir: string;

@@ -1,19 +1,21 @@
 // The verify node driven directly (no runtime) over a list of proposal sets, by one of the
 // paths of the cost benchmark: sync or batch mode, any config, against a fresh fake OpenAI
 // server (so its prompt cache starts cold). Shared by bench/verify-cost.bench.ts and the
-// test that every path reaches the same decisions.
+// test that every path reaches the same decisions (processors/verify.cost-paths.test.ts).
 import { setMaxListeners } from 'node:events';
-import { from, lastValueFrom, toArray } from 'rxjs';
-import { ChangelogState } from '../../core/keyed-state';
-import type { Emit, ProcessorContext, Punctuator } from '../../core/processor';
-import { Resources } from '../../core/resources';
-import { MemoryStoreProvider } from '../../core/store';
-import { verify, verifyConfig } from '../../processors/verify';
-import { verifyBatch } from '../../processors/verify-batch';
-import type { DetectorProposals, PseudoLabel } from '../../schemas/generated/types';
-import { FakeOpenAIServer } from '../fakes/fake-openai-server';
-import type { VerifierOracle } from '../fakes/verifier-oracle';
-import { testProcessorContext } from './processor-context';
+import { asyncScheduler, from, lastValueFrom, toArray } from 'rxjs';
+import { systemClock } from '../core/clock';
+import { ChangelogState } from '../core/keyed-state';
+import { silentLogger } from '../core/logger';
+import type { Emit, ProcessorContext, Punctuator } from '../core/processor';
+import { Resources } from '../core/resources';
+import { MemoryStoreProvider } from '../core/store';
+import { verify, verifyConfig } from '../processors/verify';
+import { verifyBatch } from '../processors/verify-batch';
+import { SimpleFlowControl } from '../runtime/node-worker';
+import type { DetectorProposals, PseudoLabel } from '../schemas/generated/types';
+import { FakeOpenAIServer } from '../test/fakes/fake-openai-server';
+import type { VerifierOracle } from '../test/fakes/verifier-oracle';
 
 export interface PathResult {
   name: string;
@@ -65,7 +67,12 @@ export async function runVerifyPath(
     const state = new ChangelogState();
     state.restore(0, []); // a fresh partition: nothing parked yet
     const ctx: ProcessorContext = {
-      ...testProcessorContext('verify'),
+      node: 'verify',
+      logger: silentLogger,
+      clock: systemClock,
+      scheduler: asyncScheduler,
+      flow: new SimpleFlowControl(),
+      onClose: () => undefined,
       signal,
       stores: new MemoryStoreProvider(),
       state,
