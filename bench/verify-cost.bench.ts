@@ -42,7 +42,8 @@ async function main(): Promise<void> {
     ['batch', { mode: 'batch' }],
   ];
   const results: PathResult[] = [];
-  for (const [name, over] of paths) results.push(await runVerifyPath(name, proposals, oracle, dir, over, { latencyMs: LATENCY_MS, flexUnavailable: FLEX_UNAVAILABLE }));
+  for (const [name, over] of paths)
+    results.push(await runVerifyPath(name, proposals, oracle, dir, over, { latencyMs: LATENCY_MS, flexUnavailable: FLEX_UNAVAILABLE }));
 
   const ref = results[0]!;
   const byId = (r: PathResult) => new Map(r.labels.map((l) => [l.proposalsId, decisions(l)]));

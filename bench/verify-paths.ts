@@ -97,7 +97,12 @@ export async function runVerifyPath(
     }
     const seconds = (performance.now() - t0) / 1000;
     await resources.closeAll();
-    return { name, labels: emits.filter((e) => e.port === 'labels').map((e) => e.value as PseudoLabel), seconds, fallbacks: server.serviceTiers.flexUnavailable };
+    return {
+      name,
+      labels: emits.filter((e) => e.port === 'labels').map((e) => e.value as PseudoLabel),
+      seconds,
+      fallbacks: server.serviceTiers.flexUnavailable,
+    };
   } finally {
     await server.close();
   }

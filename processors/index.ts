@@ -6,6 +6,7 @@ import { detect } from './detect';
 import { verify } from './verify';
 import { verifyBatch } from './verify-batch';
 import { reward } from './reward';
+import { rewardBatch } from './reward-batch';
 import { rewardGroup } from './reward-group';
 
 export const PROCESSORS: Record<string, AnyProcessorSpec> = {
@@ -15,6 +16,7 @@ export const PROCESSORS: Record<string, AnyProcessorSpec> = {
   [verify.kind]: verify,
   [verifyBatch.kind]: verifyBatch,
   [reward.kind]: reward,
+  [rewardBatch.kind]: rewardBatch,
   [rewardGroup.kind]: rewardGroup,
 };
 

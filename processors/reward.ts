@@ -1,16 +1,15 @@
 import { z } from 'zod';
-import { deterministicId } from '../core/ids';
-import { lineageOf } from '../core/lineage';
 import { defineProcessor } from '../core/processor';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
 import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
+import { batchModeFields } from '../models/llm/batch-mode';
 import { llmNodeShape, nodeProvider, renamedFields } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
-import { judgePromptsConfig, JUDGES, RewardJudges } from '../models/reward/judges';
-import { runProgram } from '../models/reward/python-sandbox';
-import { checkFormat, parseRewardWeights, RewardComponents, rewardWeightsSchema, totalReward } from '../models/reward/reward-score';
-import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types';
+import { judgePromptsConfig, RewardJudges } from '../models/reward/judges';
+import { parseRewardWeights, rewardWeightsSchema } from '../models/reward/reward-score';
+import { scoreRollout } from '../models/reward/score-rollout';
+import type { ReasoningRollout } from '../schemas/generated/types';
 
 export const rewardConfig = z
   .object({
@@ -35,11 +34,11 @@ export const rewardConfig = z
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
     /** Spending limits on the judges (USD per UTC hour/day, total): reached, the node pauses until the window rolls over. */
     budget: budgetConfig.prefault({}),
+    /** mode batch: judge calls in Batch API jobs, rollouts parked meanwhile (processor reward-batch). */
+    ...batchModeFields,
   })
   .strict();
 export type RewardConfig = z.infer<typeof rewardConfig>;
-
-const ZERO: RewardComponents = { logic: 0, syntax: 0, attributes: 0, spatial: 0, adherence: 0 };
 
 /**
  * reasoning-rollouts -> reward-records (method, Loop 2). The format gate comes first: a
@@ -71,60 +70,7 @@ export const reward = defineProcessor({
     const budget = nodeSpendingGuard(ctx, config.budget, flows('budget'));
 
     return perRecord<ReasoningRollout>(
-      async (rec) => {
-        const r = rec.value;
-        let started = ctx.clock.now();
-        // The gate sees the response only; `formatOk` false is exactly the 'format-gate' flag.
-        const { formatOk, plan, program } = checkFormat(r.response);
-        const flags: string[] = [];
-        let components = { ...ZERO };
-        let usage = { calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
-        if (!formatOk || plan === null || program === null) {
-          flags.push('format-gate');
-        } else {
-          await budget.admit(ctx.signal);
-          started = ctx.clock.now(); // a wait for the budget is not judging latency
-          const [syntax, judged] = await Promise.all([
-            runProgram(program, config.sandbox),
-            judges.judgeAll({ question: r.question, plan, program }, ctx.signal),
-          ]);
-          if (!syntax.score) flags.push(`syntax:${syntax.reason.slice(0, 200)}`);
-          components = { ...components, syntax: syntax.score };
-          for (const j of JUDGES) {
-            components[j] = judged.components[j].score;
-            if (!judged.components[j].parsed) flags.push(`judge-unparsable:${j}`);
-          }
-          usage = judged.usage;
-          await budget.record(usage.costUsd);
-        }
-        const version = judges.version;
-        const value: RewardRecord = {
-          id: deterministicId('rw', r.id, version, JSON.stringify(weights)),
-          rolloutId: r.id,
-          groupId: r.groupId,
-          groupSize: r.groupSize,
-          questionId: r.questionId,
-          formatOk,
-          components,
-          weights: { ...weights },
-          total: totalReward(components, weights, formatOk),
-          flags,
-          judgeProvider: llm.kind,
-          judgeModel: llm.model,
-          promptHashes: judges.promptHashes,
-          latencyMs: ctx.clock.now() - started,
-          usage,
-          createdAt: ctx.clock.now(),
-          lineage: lineageOf(
-            ctx.node,
-            [r.id],
-            { 'reward.judges': version, ...Object.fromEntries(Object.entries(judges.promptHashes).map(([k, h]) => [`reward.prompt.${k}`, h])) },
-            rec.origin,
-          ),
-        };
-        // Keyed by group: every member of a group lands in one partition for group completion.
-        return [{ port: 'rewards', key: r.groupId, value }];
-      },
+      (rec) => scoreRollout(rec, { node: ctx.node, judges, weights, sandbox: config.sandbox, budget, now: () => ctx.clock.now(), signal: ctx.signal }),
       { concurrency: config.concurrency, retry: config.retry, scheduler: ctx.scheduler },
     );
   },

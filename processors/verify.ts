@@ -4,6 +4,7 @@ import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
 import { imageIntakeConfig, ImageIntake } from '../models/images/image-intake';
 import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
+import { batchModeFields } from '../models/llm/batch-mode';
 import { llmNodeShape, maxOutputTokensSchema, nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { loadVerifierPrompts, verifierPromptsConfig } from '../models/verifier/prompts';
@@ -12,26 +13,6 @@ import { verifyProposals } from '../models/verifier/verification-records';
 import { pricesFromJudgements, VerdictCacheEstimator } from '../models/verifier/replay-estimate';
 import { Resources } from '../core/resources';
 import type { DetectorProposals, VerifierJudgement } from '../schemas/generated/types';
-
-const batchModeConfig = z
-  .object({
-    /** Requests per Batch API file (the API allows 50,000) and bytes per file (it allows 200 MB). */
-    maxRequests: z.number().int().min(1).max(50_000).default(5_000),
-    maxBytes: z.number().int().min(1_000).max(200_000_000).default(150_000_000),
-    /** A partial file is submitted this long after its first request. */
-    flushAfterMs: z.number().int().min(10).default(60_000),
-    /** How often submitted batches are polled. */
-    pollEveryMs: z.number().int().min(10).default(30_000),
-    /** How often waiting records look for their results (only after new results arrived). */
-    recheckMs: z.number().int().min(10).default(5_000),
-    /** Submissions per stage call before its record is dead-lettered (expired or failed ones are resubmitted). */
-    maxAttempts: z.number().int().min(1).max(10).default(3),
-    /** Records waiting at once (all partitions of this process); more pauses the input. */
-    maxWaiting: z.number().int().min(1).default(20_000),
-    /** A submission left half-done by a crash is looked up after this long. */
-    submitGraceMs: z.number().int().min(0).default(60_000),
-  })
-  .strict();
 
 const stageSettings = z
   .object({ reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh']).optional(), maxOutputTokens: maxOutputTokensSchema.optional() })
@@ -43,10 +24,7 @@ export const verifyConfig = z
     ...llmNodeShape({ provider: { kind: 'openai-responses' } }),
     prompts: verifierPromptsConfig.prefault({}),
     /** Reasoning effort and output cap per stage, over the provider's and maxOutputTokens. */
-    stages: z
-      .object({ coarse: stageSettings.optional(), crop: stageSettings.optional(), final: stageSettings.optional() })
-      .strict()
-      .prefault({}),
+    stages: z.object({ coarse: stageSettings.optional(), crop: stageSettings.optional(), final: stageSettings.optional() }).strict().prefault({}),
     crop: z
       .object({ padFraction: z.number().min(0).max(1).default(0.1), longSide: z.number().int().min(32).max(4096).default(640) })
       .strict()
@@ -69,12 +47,8 @@ export const verifyConfig = z
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),
     /** Spending limits (USD per UTC hour/day, total): reached, the node pauses until the window rolls over. */
     budget: budgetConfig.prefault({}),
-    /**
-     * sync: each stage call is an API call. batch (provider openai-responses): stage calls go
-     * to Batch API jobs at half price; records wait in the node (processor verify-batch).
-     */
-    mode: z.enum(['sync', 'batch']).default('sync'),
-    batch: batchModeConfig.prefault({}),
+    /** mode batch: stage calls in Batch API jobs, records parked meanwhile (processor verify-batch). */
+    ...batchModeFields,
   })
   .strict();
 export type VerifyConfig = z.infer<typeof verifyConfig>;

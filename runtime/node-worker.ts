@@ -189,8 +189,12 @@ export class NodeWorker {
     try {
       for (const p of this.punctuators) {
         const r = await p.run(partition, now);
-        if (Array.isArray(r)) emits.push(...r);
-        else emits.push(...r.emits), failures.push(...r.failures);
+        if (Array.isArray(r)) {
+          emits.push(...r);
+        } else {
+          emits.push(...r.emits);
+          failures.push(...r.failures);
+        }
       }
       const dead = await Promise.all(failures.map((f) => this.deadLetterValue(f)));
       const messages = [

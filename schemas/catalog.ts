@@ -22,7 +22,7 @@ export interface RecordTypes {
   BudgetSpend: T.BudgetSpend;
   BatchSubmission: T.BatchSubmission;
   BatchResult: T.BatchResult;
-  ParkedProposals: T.ParkedProposals;
+  ParkedRecord: T.ParkedRecord;
   LabelLogEntry: T.LabelLogEntry;
   HumanVerdict: T.HumanVerdict;
 }
@@ -44,7 +44,7 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   BudgetSpend: 'store-budget.avsc',
   BatchSubmission: 'store-batches.avsc',
   BatchResult: 'store-batch-results.avsc',
-  ParkedProposals: 'verify-parked.avsc',
+  ParkedRecord: 'parked-records.avsc',
   LabelLogEntry: 'labels.avsc',
   HumanVerdict: 'human-verdicts.avsc',
 };
@@ -59,7 +59,7 @@ export const INTERNAL_RECORD_TYPES: readonly RecordTypeName[] = [
   'BudgetSpend',
   'BatchSubmission',
   'BatchResult',
-  'ParkedProposals',
+  'ParkedRecord',
   'LabelLogEntry',
 ];
 

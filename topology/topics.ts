@@ -14,6 +14,8 @@ export const DEFAULT_TOPIC_NAMES = {
   rewardGroupsChangelog: 'valor.reward-groups-changelog',
   /** The verify node's records waiting for Batch API results (compacted; batch mode only). */
   verifyParkedChangelog: 'valor.verify-parked-changelog',
+  /** The reward node's rollouts waiting for Batch API results (compacted; batch mode only). */
+  rewardParkedChangelog: 'valor.reward-parked-changelog',
   deadLetters: 'valor.dead-letters',
   /** People's decisions on boxes (`valor-stream review`): they override the verifier's in the training set. */
   humanVerdicts: 'valor.human-verdicts',

@@ -17,6 +17,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
   const partitions = opts.partitions ?? 4;
   // Batch mode parks records in keyed state: another processor kind, with a changelog.
   const batchMode = (opts.nodeConfig?.verify as { mode?: string } | undefined)?.mode === 'batch';
+  const rewardBatch = (opts.nodeConfig?.reward as { mode?: string } | undefined)?.mode === 'batch';
   return {
     name: 'valor',
     deadLetterTopic: t.deadLetters,
@@ -31,7 +32,8 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: t.rewardGroups, type: 'RewardGroup', partitions, sink: true },
       { name: t.rewardGroupsChangelog, type: 'RewardGroupState', partitions, compacted: true },
       { name: t.humanVerdicts, type: 'HumanVerdict', partitions, source: true, sink: true },
-      ...(batchMode ? [{ name: t.verifyParkedChangelog, type: 'ParkedProposals' as const, partitions, compacted: true }] : []),
+      ...(batchMode ? [{ name: t.verifyParkedChangelog, type: 'ParkedRecord' as const, partitions, compacted: true }] : []),
+      ...(rewardBatch ? [{ name: t.rewardParkedChangelog, type: 'ParkedRecord' as const, partitions, compacted: true }] : []),
       { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
     ],
     nodes: [
@@ -45,7 +47,14 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
         ...(batchMode ? { changelog: t.verifyParkedChangelog } : {}),
         config: opts.nodeConfig?.verify,
       },
-      { name: 'reward', processor: 'reward', input: t.reasoningRollouts, outputs: { rewards: t.rewardRecords }, config: opts.nodeConfig?.reward },
+      {
+        name: 'reward',
+        processor: rewardBatch ? 'reward-batch' : 'reward',
+        input: t.reasoningRollouts,
+        outputs: { rewards: t.rewardRecords },
+        ...(rewardBatch ? { changelog: t.rewardParkedChangelog } : {}),
+        config: opts.nodeConfig?.reward,
+      },
       {
         name: 'reward-group',
         processor: 'reward-group',

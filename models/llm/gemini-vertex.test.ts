@@ -40,7 +40,11 @@ describe('GeminiVertexProvider through @google/genai', () => {
     expect(r.text).toBe('{"keep":true}');
     expect(r.model).toBe('gemini-2.5-flash-001');
     // Thinking is billed as output: candidates + thoughts.
-    expect(r.usage).toEqual({ inputTokens: Math.ceil(('Is this a cat?'.length + 'You verify crops.'.length) / 4) + 3 * 2, outputTokens: 4 + 40, cachedInputTokens: 0 });
+    expect(r.usage).toEqual({
+      inputTokens: Math.ceil(('Is this a cat?'.length + 'You verify crops.'.length) / 4) + 3 * 2,
+      outputTokens: 4 + 40,
+      cachedInputTokens: 0,
+    });
 
     const call = server!.calls[0]!;
     expect(call).toMatchObject({

@@ -39,7 +39,12 @@ describe('OpenAIResponsesProvider through the real openai SDK', () => {
     const seen: FakeModelRequest[] = [];
     const llm = await start({ oracle: (r) => (seen.push(r), '{"ok":true}') });
     const r = await llm.complete(await request());
-    expect(r).toEqual({ text: '{"ok":true}', model: 'gpt-5-mini', usage: { inputTokens: expect.any(Number), outputTokens: 3, cachedInputTokens: 0 }, tier: 'default' });
+    expect(r).toEqual({
+      text: '{"ok":true}',
+      model: 'gpt-5-mini',
+      usage: { inputTokens: expect.any(Number), outputTokens: 3, cachedInputTokens: 0 },
+      tier: 'default',
+    });
 
     const body = server!.requests[0]!.body as Record<string, any>;
     expect(body).toMatchObject({

@@ -35,13 +35,20 @@ export const verifierPromptsConfig = z
     final: z.string().min(1).optional(),
   })
   .strict()
-  .transform((c) => ({ ...c, ...DEFAULT_FILES[c.layout], ...Object.fromEntries(Object.entries({ coarse: c.coarse, crop: c.crop, final: c.final }).filter(([, v]) => v)) }) as {
-    layout: PromptLayout;
-    rules: string;
-    coarse: string;
-    crop: string;
-    final: string;
-  });
+  .transform(
+    (c) =>
+      ({
+        ...c,
+        ...DEFAULT_FILES[c.layout],
+        ...Object.fromEntries(Object.entries({ coarse: c.coarse, crop: c.crop, final: c.final }).filter(([, v]) => v)),
+      }) as {
+        layout: PromptLayout;
+        rules: string;
+        coarse: string;
+        crop: string;
+        final: string;
+      },
+  );
 export type VerifierPromptsConfig = z.infer<typeof verifierPromptsConfig>;
 
 /** Splits a cached-layout file: text above this line is static, below it per record. */

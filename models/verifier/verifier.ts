@@ -22,6 +22,7 @@ import {
   Stage,
 } from './cascade';
 import type { BatchQueue } from '../llm/batch-queue';
+import { BatchCallFailed, BatchPending } from '../llm/batch-routed-llm';
 import { boxLines, boxText, fillPrompt, StagePrompts } from './prompts';
 import { annotate, cropForVerification, toPng } from './verifier-images';
 
@@ -59,20 +60,6 @@ export interface VerifierImage {
   width: number;
   height: number;
   load(): Promise<Buffer>;
-}
-
-/** The stage call is in a Batch API job (queued now or earlier): the record waits for it. */
-export class BatchPending extends Error {
-  constructor(readonly stage: Stage) {
-    super(`verifier stage ${stage}: waiting for a batch result`);
-  }
-}
-
-/** A batched stage call failed in every submission (expired, failed): the record is dead-lettered. */
-export class BatchCallFailed extends ValidationError {
-  constructor(stage: Stage, reason: string, attempts: number) {
-    super(`verifier stage ${stage}: batch call failed ${attempts} time(s), last: ${reason}`);
-  }
 }
 
 /** The model's answer broke the stage's schema twice (the first answer and the repair). */
@@ -219,9 +206,9 @@ export class Verifier {
       // Batch route: the answer comes from a Batch API job, or the call is queued for one.
       const r = batchResult;
       if (r?.raw == null) {
-        if (r?.error && r.attempts >= batch.maxAttempts) throw new BatchCallFailed(stage, r.error, r.attempts);
+        if (r?.error && r.attempts >= batch.maxAttempts) throw new BatchCallFailed(`verifier stage ${stage}`, r.error, r.attempts);
         if (!batch.queue.isPending(key)) batch.queue.request(key, batch.bodyOf(await request()), r?.error ? r.attempts + 1 : 1);
-        throw new BatchPending(stage);
+        throw new BatchPending(`verifier stage ${stage}`);
       }
       Object.assign(info, {
         raw: r.raw,

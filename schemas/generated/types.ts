@@ -552,6 +552,36 @@ export namespace LabelLogEntrySchema {
 }
 export type LabelLogEntry = LabelLogEntrySchema.LabelLogEntry;
 
+// parked-records.avsc
+export namespace ParkedRecordSchema {
+  
+  export type ParkedRecord = IoValorV1.ParkedRecord;
+  
+  export namespace IoValorV1 {
+      export const ParkedRecordSchema = "{\"type\":\"record\",\"name\":\"ParkedRecord\",\"namespace\":\"io.valor.v1\",\"doc\":\"An input record a node holds in batch mode while its model calls run in Batch API jobs (the verify or reward node's changelog topic, keyed by the record's id). It is written in the same transaction as the input offset, so the offset moves on while the record waits, and deleted in the transaction that writes its outputs.\",\"fields\":[{\"name\":\"valueJson\",\"type\":\"string\",\"doc\":\"The input record as JSON (bytes as base64).\"},{\"name\":\"key\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"},{\"name\":\"timestamp\",\"type\":\"long\"},{\"name\":\"parkedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
+      export const ParkedRecordName = "io.valor.v1.ParkedRecord";
+      /**
+       * An input record a node holds in batch mode while its model calls run in Batch API jobs (the verify or reward node's changelog topic, keyed by the record's id). It is written in the same transaction as the input offset, so the offset moves on while the record waits, and deleted in the transaction that writes its outputs.
+       */
+      export interface ParkedRecord {
+          /**
+           * The input record as JSON (bytes as base64).
+           */
+          valueJson: string;
+          /**
+           * Default: null
+           */
+          key: null | string;
+          topic: string;
+          partition: number;
+          offset: number;
+          timestamp: number;
+          parkedAt: number;
+      }
+  }
+}
+export type ParkedRecord = ParkedRecordSchema.ParkedRecord;
+
 // pseudo-labels.avsc
 export namespace PseudoLabelSchema {
   
@@ -1309,33 +1339,3 @@ export namespace VerifierJudgementSchema {
   }
 }
 export type VerifierJudgement = VerifierJudgementSchema.VerifierJudgement;
-
-// verify-parked.avsc
-export namespace ParkedProposalsSchema {
-  
-  export type ParkedProposals = IoValorV1.ParkedProposals;
-  
-  export namespace IoValorV1 {
-      export const ParkedProposalsSchema = "{\"type\":\"record\",\"name\":\"ParkedProposals\",\"namespace\":\"io.valor.v1\",\"doc\":\"A proposal set the verify node holds in batch mode while its stage calls run in Batch API jobs (the node's changelog topic, keyed by proposals id). It is written in the same transaction as the input offset, so the offset moves on while the record waits, and deleted in the transaction that writes its judgements and pseudo-label.\",\"fields\":[{\"name\":\"proposalsJson\",\"type\":\"string\",\"doc\":\"The DetectorProposals record as JSON (bytes as base64).\"},{\"name\":\"key\",\"type\":[\"null\",\"string\"],\"default\":null},{\"name\":\"topic\",\"type\":\"string\"},{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"},{\"name\":\"timestamp\",\"type\":\"long\"},{\"name\":\"parkedAt\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}}]}";
-      export const ParkedProposalsName = "io.valor.v1.ParkedProposals";
-      /**
-       * A proposal set the verify node holds in batch mode while its stage calls run in Batch API jobs (the node's changelog topic, keyed by proposals id). It is written in the same transaction as the input offset, so the offset moves on while the record waits, and deleted in the transaction that writes its judgements and pseudo-label.
-       */
-      export interface ParkedProposals {
-          /**
-           * The DetectorProposals record as JSON (bytes as base64).
-           */
-          proposalsJson: string;
-          /**
-           * Default: null
-           */
-          key: null | string;
-          topic: string;
-          partition: number;
-          offset: number;
-          timestamp: number;
-          parkedAt: number;
-      }
-  }
-}
-export type ParkedProposals = ParkedProposalsSchema.ParkedProposals;

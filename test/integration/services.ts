@@ -52,6 +52,7 @@ export function testTopicNames(id: string): TopicNames {
     rewardGroups: t('rg'),
     rewardGroupsChangelog: t('rgc'),
     verifyParkedChangelog: t('vpc'),
+    rewardParkedChangelog: t('rpc'),
     humanVerdicts: t('hv'),
   };
 }
