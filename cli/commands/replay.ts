@@ -98,26 +98,29 @@ export function registerReplayCommand(program: Command): Command {
         await admin.disconnect();
       }
       if (opts.dryRun) {
-        const report = await dryRun(config, topology, node, kafka, range, group, opts.tag, logger);
+        const report = await dryRun({ config, topology, node, kafka, range, group, tag: opts.tag, logger });
         console.log(opts.json ? JSON.stringify(report) : formatDryRun(report));
         return;
       }
-      const report = await replay(config, topology, node, kafka, range, group, opts.tag, Boolean(opts.resume), logger, opts);
+      const report = await replay({ config, topology, node, kafka, range, group, tag: opts.tag, logger }, Boolean(opts.resume), opts);
       console.log(opts.json ? JSON.stringify(report) : formatReplay(report));
     });
 }
 
+/** What a replay (or its dry run) works on. */
+export interface ReplayJob {
+  config: AppConfig;
+  topology: Topology;
+  node: NodeSpec;
+  kafka: Kafka;
+  range: ReplayRange;
+  group: string;
+  tag: string;
+  logger: Logger;
+}
+
 /** Reads the range (nothing is written, no group joins for good) and asks the node's estimator. */
-export async function dryRun(
-  config: AppConfig,
-  topology: Topology,
-  node: NodeSpec,
-  kafka: Kafka,
-  range: ReplayRange,
-  group: string,
-  tag: string,
-  logger: Logger,
-): Promise<DryRunReport> {
+export async function dryRun({ config, topology, node, kafka, range, group, tag, logger }: ReplayJob): Promise<DryRunReport> {
   const spec = lookupProcessor(node.processor)!;
   const nodeConfig = validateTopology(topology, lookupProcessor).get(node.name);
   const registry = registryFrom(config);
@@ -212,18 +215,8 @@ async function recentRecords(kafka: Kafka, serdes: SerdeSet, topic: string, max:
 }
 
 /** Positions the replay group, runs the node until the range is done, stops and reports. */
-async function replay(
-  config: AppConfig,
-  topology: Topology,
-  node: NodeSpec,
-  kafka: Kafka,
-  range: ReplayRange,
-  group: string,
-  tag: string,
-  resume: boolean,
-  logger: Logger,
-  flags: Parameters<typeof startMetrics>[0],
-): Promise<ReplayReport> {
+async function replay(job: ReplayJob, resume: boolean, flags: Parameters<typeof startMetrics>[0]): Promise<ReplayReport> {
+  const { config, topology, node, kafka, range, group, tag, logger } = job;
   await ensureTopics(kafka, topology);
   const { starts, resumed } = await positionReplayGroup(kafka, group, node.input, range, resume);
   const bounds = new ReplayBounds(tag, node.input, { starts, ends: range.ends });

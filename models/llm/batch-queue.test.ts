@@ -28,6 +28,11 @@ describe('BatchQueue', () => {
   ) {
     server = new FakeOpenAIServer({ oracle: () => '{"keep":true,"reason":"ok"}', batch: { completeAfterMs: 100 }, ...opts });
     const api = new OpenAIBatchApi('sk-batch', await server.start());
+    return { q: await startQueue(api, stores), ...stores, api };
+  }
+
+  /** A started queue with small limits (3 requests per file, quick flushes and polls). */
+  async function startQueue(api: OpenAIBatchApi, stores: { submissions: MemoryStore<BatchSubmission>; results: MemoryStore<BatchResult> }) {
     const q = new BatchQueue({
       api,
       model: 'gpt-5-mini',
@@ -42,7 +47,7 @@ describe('BatchQueue', () => {
     });
     queues.push(q);
     await q.start();
-    return { q, ...stores, api };
+    return q;
   }
 
   const until = async (cond: () => boolean | Promise<boolean>, what: string) => {
@@ -91,20 +96,7 @@ describe('BatchQueue', () => {
     await stores.submissions.put('local-1', { ...base, localId: 'local-1', customIds: ['c1'] });
     // And this one died before creating its batch.
     await stores.submissions.put('local-2', { ...base, localId: 'local-2', customIds: ['c2'] });
-    const q = new BatchQueue({
-      api,
-      model: 'gpt-5-mini',
-      prices: withDefaultPrices(),
-      ...stores,
-      maxRequests: 3,
-      maxBytes: 1e6,
-      flushAfterMs: 20,
-      pollEveryMs: 50,
-      submitGraceMs: 0,
-      logger: silentLogger,
-    });
-    queues.push(q);
-    await q.start();
+    const q = await startQueue(api, stores);
     expect((await stores.submissions.get('local-1'))!.batchId).toBe(created.id);
     expect((await stores.submissions.get('local-2'))!.state).toBe('DONE');
     expect(q.isPending('c1')).toBe(true);

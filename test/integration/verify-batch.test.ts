@@ -2,7 +2,8 @@
 // verify` in a child process) against the fake OpenAI Batch API, and killed with SIGKILL
 // five times while batches are out. Afterwards every proposal set has exactly one
 // pseudo-label (read_committed), with the same decisions as the synchronous path, and the
-// fake saw every request submitted in exactly one batch.
+// fake saw every request submitted in exactly one batch. While batches were out, the input
+// offsets were committed to the end before the last labels were written.
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,6 +52,7 @@ describe('verify in batch mode on the broker', () => {
     const topics = testTopicNames(id);
     const topology = valorTopology({ partitions: 2, topics, nodeConfig: { verify: batch } });
     const kafka = testKafka();
+    const admin = kafka.admin();
     let child: ChildProcess | undefined;
     try {
       // The synchronous path's decisions, in memory.
@@ -90,16 +92,6 @@ describe('verify in batch mode on the broker', () => {
         child.stderr!.on('data', (x) => (stderr += x));
         return new Promise<number | null>((r) => child!.on('exit', (code, signal) => r(code ?? (signal ? -1 : null))));
       };
-      for (let k = 0; k < KILLS; k++) {
-        const exited = start();
-        const created = server.batches.counters.created;
-        // Killed once a new batch is out (or after 20 s, whatever it was doing).
-        for (const t0 = Date.now(); server.batches.counters.created === created && Date.now() - t0 < 20_000;) await sleep(100);
-        await sleep(300 + 400 * k);
-        child!.kill('SIGKILL');
-        await exited;
-      }
-      const exited = start();
       const labels = new Map<string, PseudoLabel[]>();
       const serdes = serdesFor(topology, testRegistry());
       const readLabels = async () => {
@@ -112,14 +104,38 @@ describe('verify in batch mode on the broker', () => {
           },
         });
       };
+      // Offsets move on while batches are out: the records wait in the node's state, not in the partition.
+      await admin.connect();
+      let committedAhead = false;
+      // One past each partition's last record (the topic may end in a transaction marker).
+      const ends = new Map<number, bigint>();
+      await readTopicFrom(kafka, topics.detectorProposals, { from: { kind: 'beginning' }, onMessage: (p, m) => void ends.set(p, BigInt(m.offset) + 1n) });
+      const allCommitted = async () => {
+        const [c] = await admin.fetchOffsets({ groupId: `g.${id}.verify`, topics: [topics.detectorProposals] });
+        return [...ends].every(([p, end]) => BigInt(c!.partitions.find((x) => x.partition === p)?.offset ?? '-1') >= end);
+      };
+      for (let k = 0; k < KILLS; k++) {
+        const exited = start();
+        const created = server.batches.counters.created;
+        // Killed once a new batch is out (or after 20 s, whatever it was doing).
+        for (const t0 = Date.now(); server.batches.counters.created === created && Date.now() - t0 < 20_000;) await sleep(100);
+        await sleep(300 + 400 * k);
+        child!.kill('SIGKILL');
+        await exited;
+        await readLabels();
+        if (!committedAhead && (await allCommitted())) committedAhead = labels.size < proposals.length;
+      }
+      const exited = start();
       for (const t0 = Date.now(); ; await sleep(1_000)) {
         await readLabels();
         if (labels.size === proposals.length) break;
+        if (!committedAhead && (await allCommitted())) committedAhead = labels.size < proposals.length;
         if (Date.now() - t0 > 240_000) throw new Error(`${labels.size} of ${proposals.length} labelled after the kills; stderr: ${stderr.slice(-2000)}`);
       }
       child!.kill('SIGTERM');
       await exited;
       await readLabels();
+      expect(committedAhead).toBe(true);
 
       expect([...labels.values()].map((ls) => ls.length)).toEqual(proposals.map(() => 1));
       for (const p of proposals) expect([p.id, decisions(labels.get(p.id)![0]!)]).toEqual([p.id, expected.get(p.id)]);
@@ -131,6 +147,7 @@ describe('verify in batch mode on the broker', () => {
       expect([...labels.values()].every(([l]) => l!.usage.calls > 0 && l!.usage.costUsd > 0)).toBe(true);
     } finally {
       child?.kill('SIGKILL');
+      await admin.disconnect().catch(() => undefined);
       await server.close();
       delete process.env.VS_IT_BATCH_KEY;
       fs.rmSync(dir, { recursive: true, force: true });
