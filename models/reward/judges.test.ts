@@ -30,10 +30,10 @@ function judgeOf(text: string): JudgeName {
 const PROMPTS = RewardJudges.loadPrompts();
 
 describe('RewardJudges.loadPrompts', () => {
-  it('loads the four v1 prompts with 16-hex sha256 prefixes and every placeholder', () => {
+  it('loads the four v2 prompts with 16-hex sha256 prefixes and every placeholder', () => {
     for (const j of JUDGES) {
       const p = PROMPTS[j];
-      expect(path.basename(p.file)).toBe(`${j}-v1.md`);
+      expect(path.basename(p.file)).toBe(`${j}-v2.md`);
       expect(p.hash).toMatch(/^[0-9a-f]{16}$/);
       expect(p.text).toMatch(/\{\{question\}\}[\s\S]*\{\{plan\}\}[\s\S]*\{\{program\}\}/);
       expect(p.text).toMatch(/<answer>1<\/answer> or <answer>0<\/answer>\.\s*$/);

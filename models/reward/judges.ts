@@ -30,10 +30,12 @@ const PROMPT_DIRS = [path.join(__dirname, 'prompts'), path.join(__dirname, '..',
 
 export const judgePromptsConfig = z
   .object({
-    logic: z.string().min(1).default('logic-v1.md'),
-    attributes: z.string().min(1).default('attributes-v1.md'),
-    spatial: z.string().min(1).default('spatial-v1.md'),
-    adherence: z.string().min(1).default('adherence-v1.md'),
+    // v2: the v1 text with the rollout moved to the end, so a judge's calls share their
+    // rubric (and, within a GRPO group, the question) as a cacheable prefix.
+    logic: z.string().min(1).default('logic-v2.md'),
+    attributes: z.string().min(1).default('attributes-v2.md'),
+    spatial: z.string().min(1).default('spatial-v2.md'),
+    adherence: z.string().min(1).default('adherence-v2.md'),
   })
   .strict();
 export type JudgePromptsConfig = z.infer<typeof judgePromptsConfig>;
@@ -187,6 +189,8 @@ export class RewardJudges {
       try {
         const res = await this.llm.complete({
           parts: [{ type: 'text', text: fill(prompt, input) }],
+          // The rollouts of one question share its prefix: route them together.
+          cacheKey: `q:${sha256Hex(input.question).slice(0, 16)}`,
           maxOutputTokens: this.opts.maxOutputTokens,
           signal: controller.signal,
         });
