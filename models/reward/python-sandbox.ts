@@ -12,6 +12,8 @@ import { randomBytes } from 'crypto';
 import { existsSync, promises as fsp, accessSync, constants as fsConstants } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import type { Readable, Writable } from 'stream';
+import { HostTools, serveTools, ToolCallRecord } from './sandbox-tools';
 
 export interface SandboxOptions {
   timeoutMs?: number;
@@ -19,6 +21,8 @@ export interface SandboxOptions {
   memoryMb?: number;
   maxOutputBytes?: number;
   python?: string;
+  /** Real tools served by the host over the program's fd 4/5 (answer programs); stub tools when absent. */
+  tools?: HostTools;
 }
 
 export interface SandboxResult {
@@ -29,6 +33,12 @@ export interface SandboxResult {
   durationMs: number;
   /** repr() of final_answer, truncated; only when the program set it. */
   finalAnswer?: string;
+  /** final_answer itself when it is plain data (JSON), for scoring answers. */
+  finalAnswerValue?: unknown;
+  /** Host tool calls in order (with `tools` only). */
+  toolCalls?: ToolCallRecord[];
+  /** The program asked for more tool calls than its budget. */
+  toolBudgetExceeded?: boolean;
   /** Program stdout/stderr, capped at maxOutputBytes each (for debugging rollouts). */
   stdout?: string;
   stderr?: string;
@@ -178,6 +188,7 @@ interface ChildVerdict {
   phase: 'parse' | 'run' | 'limits';
   reason: string;
   finalAnswer?: string;
+  finalAnswerJson?: string;
 }
 
 function parseVerdict(raw: string, nonce: string): ChildVerdict | undefined {
@@ -193,6 +204,7 @@ function parseVerdict(raw: string, nonce: string): ChildVerdict | undefined {
         phase,
         reason: typeof msg.reason === 'string' ? msg.reason : 'sandbox: verdict without reason',
         finalAnswer: typeof msg.finalAnswer === 'string' ? msg.finalAnswer : undefined,
+        finalAnswerJson: typeof msg.finalAnswerJson === 'string' ? msg.finalAnswerJson : undefined,
       };
     } catch {
       /* not JSON: ignore */
@@ -223,19 +235,21 @@ export async function runProgram(program: string, opts: SandboxOptions = {}): Pr
   try {
     await fsp.writeFile(path.join(scratch, 'program.py'), program, 'utf8');
     await fsp.writeFile(path.join(scratch, '.nonce'), nonce, 'ascii');
-    const limits = JSON.stringify({ cpuSeconds: o.cpuSeconds, memoryBytes: o.memoryMb * 1024 * 1024 });
+    const limits = JSON.stringify({ cpuSeconds: o.cpuSeconds, memoryBytes: o.memoryMb * 1024 * 1024, ...(o.tools ? { tools: 'host' } : {}) });
     const argv = [...prefix, python, '-I', '-S', '-B', runner, limits];
 
     const stdout = new CappedBuffer(o.maxOutputBytes);
     const stderr = new CappedBuffer(o.maxOutputBytes);
     const verdictBuf = new CappedBuffer(RESULT_CAP);
     let timedOut = false;
+    let served: ReturnType<typeof serveTools> | undefined;
 
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       const child = spawn(argv[0], argv.slice(1), {
         cwd: scratch,
         env: {}, // no API keys, no PYTHON* variables, no PATH
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        // fd 3: the verdict; fd 4/5: tool requests and replies (with host tools).
+        stdio: o.tools ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'],
         detached: true, // own process group, so the timeout can kill everything it started
       });
       const timer = setTimeout(() => {
@@ -245,6 +259,8 @@ export async function runProgram(program: string, opts: SandboxOptions = {}): Pr
       child.stdout!.on('data', (c: Buffer) => stdout.push(c));
       child.stderr!.on('data', (c: Buffer) => stderr.push(c));
       (child.stdio[3] as NodeJS.ReadableStream).on('data', (c: Buffer) => verdictBuf.push(c));
+      const channel = child.stdio as unknown as Array<Readable & Writable>;
+      if (o.tools) served = serveTools(channel[4]!, channel[5]!, o.tools);
       child.on('error', (err) => {
         clearTimeout(timer);
         reject(new Error(`python sandbox: failed to spawn ${argv[0]}: ${err.message}`));
@@ -258,7 +274,9 @@ export async function runProgram(program: string, opts: SandboxOptions = {}): Pr
     });
 
     const durationMs = Date.now() - started;
+    await served?.done;
     const out = {
+      ...(served ? { toolCalls: served.calls, toolBudgetExceeded: served.budgetExceeded() } : {}),
       durationMs,
       stdout: stdout.text(),
       stderr: stderr.text(),
@@ -285,7 +303,13 @@ export async function runProgram(program: string, opts: SandboxOptions = {}): Pr
       return fail('run', `no verdict from sandbox (${how})${tail ? `: ${tail}` : ''}`);
     }
     if (!verdict.ok) return fail(verdict.phase, verdict.reason);
-    return { ok: true, score: 1, phase: 'run', reason: verdict.reason, finalAnswer: verdict.finalAnswer, ...out };
+    let finalAnswerValue: unknown;
+    try {
+      finalAnswerValue = verdict.finalAnswerJson === undefined ? undefined : JSON.parse(verdict.finalAnswerJson);
+    } catch {
+      finalAnswerValue = undefined;
+    }
+    return { ok: true, score: 1, phase: 'run', reason: verdict.reason, finalAnswer: verdict.finalAnswer, finalAnswerValue, ...out };
   } finally {
     await fsp.rm(scratch, { recursive: true, force: true });
   }

@@ -15,6 +15,11 @@ import resource
 import sys
 
 RESULT_FD = 3
+# Host tools (answer programs): requests go out on fd 4, replies come back on fd 5, one JSON
+# line each. The host validates every request and serves only the three tools, on the
+# record's own image, with a per-program call budget; the program reaches nothing else.
+TOOL_REQUEST_FD = 4
+TOOL_REPLY_FD = 5
 MAX_REPR = 2000  # the parent only needs a short preview of final_answer
 
 # Modules whose only use here would be escaping: native calls, networking, processes.
@@ -108,6 +113,48 @@ def vqa(img_pth, bbox, prompt):
     return 'yes'
 
 
+class ToolError(RuntimeError):
+    """A host tool refused or failed (bad arguments, budget spent, a tool crash)."""
+
+
+def _plain(value):
+    # Tuples and other sequences of numbers become lists; anything else is sent as it is.
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+_reply_buffer = bytearray()
+
+
+def _read_reply():
+    while b'\n' not in _reply_buffer:
+        chunk = os.read(TOOL_REPLY_FD, 65536)
+        if not chunk:
+            raise ToolError('host tools: the host closed the channel')
+        _reply_buffer.extend(chunk)
+    line, _, rest = bytes(_reply_buffer).partition(b'\n')
+    _reply_buffer[:] = rest
+    return json.loads(line)
+
+
+def host_tool(name):
+    def call(*args):
+        try:
+            request = json.dumps({'tool': name, 'args': _plain(list(args))})
+        except (TypeError, ValueError) as e:
+            raise ToolError(f'{name}: arguments are not plain values: {e}')
+        os.write(TOOL_REQUEST_FD, (request + '\n').encode('utf-8'))
+        reply = _read_reply()
+        if 'error' in reply:
+            raise ToolError(f"{name}: {reply['error']}")
+        return reply.get('result')
+    call.__name__ = name
+    return call
+
+
 class StubImage:
     """Stand-in for a loaded image so `img.size` / `img.crop(...)` style code runs."""
     width, height = 640, 480
@@ -126,10 +173,12 @@ def main():
     os.unlink('.nonce')  # the program must never be able to read it
     del sys.argv[1:]
 
-    def report(ok, phase, reason, final_answer=None):
+    def report(ok, phase, reason, final_answer=None, value=None):
         msg = {'nonce': nonce, 'ok': ok, 'phase': phase, 'reason': reason}
         if final_answer is not None:
             msg['finalAnswer'] = final_answer
+        if value is not None:
+            msg['finalAnswerJson'] = value
         os.write(RESULT_FD, (json.dumps(msg) + '\n').encode('utf-8', 'replace'))
 
     # Layer 1: the real Python parser, before anything of the program executes.
@@ -147,8 +196,12 @@ def main():
     read_roots = [os.path.realpath(p) for p in [os.getcwd()] + sys.path if p]
     sys.addaudithook(make_audit_hook(read_roots))
 
-    env = {'__name__': '__main__', '__builtins__': __builtins__, 'gd_detect': gd_detect,
-           'depth': depth, 'vqa': vqa, 'img': StubImage(), 'img_pth': 'image.jpg'}
+    if limits.get('tools') == 'host':
+        tools = {name: host_tool(name) for name in ('gd_detect', 'depth', 'vqa')}
+        tools['ToolError'] = ToolError
+    else:
+        tools = {'gd_detect': gd_detect, 'depth': depth, 'vqa': vqa}
+    env = {'__name__': '__main__', '__builtins__': __builtins__, **tools, 'img': StubImage(), 'img_pth': 'image.jpg'}
     try:
         exec(code, env)
     except BaseException as e:  # includes SystemExit: the program must finish normally
@@ -168,7 +221,14 @@ def main():
     except BaseException as e:
         report(False, 'run', f'repr(final_answer) raised {type(e).__name__}')
         return
-    report(True, 'run', 'ok', shown)
+    try:
+        # The answer itself when it is plain data (str, number, bool, list): answers are scored on it.
+        value = json.dumps(env['final_answer'])
+        if len(value) > MAX_REPR:
+            value = None
+    except (TypeError, ValueError, RecursionError):
+        value = None
+    report(True, 'run', 'ok', shown, value)
 
 
 if __name__ == '__main__':
