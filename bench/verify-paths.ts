@@ -7,7 +7,7 @@ import { asyncScheduler, from, lastValueFrom, toArray } from 'rxjs';
 import { systemClock } from '../core/clock';
 import { ChangelogState } from '../core/keyed-state';
 import { silentLogger } from '../core/logger';
-import type { Emit, ProcessorContext, Punctuator } from '../core/processor';
+import type { AnyProcessorSpec, Emit, InputRecord, ProcessorContext, Punctuator } from '../core/processor';
 import { Resources } from '../core/resources';
 import { MemoryStoreProvider } from '../core/store';
 import { verify, verifyConfig } from '../processors/verify';
@@ -60,43 +60,11 @@ export async function runVerifyPath(
       batch: { flushAfterMs: 50, pollEveryMs: 100, recheckMs: 50 },
       ...rest,
     });
-    const signal = new AbortController().signal;
-    setMaxListeners(0, signal);
-    const resources = new Resources();
-    let punctuate: Punctuator | undefined;
-    const state = new ChangelogState();
-    state.restore(0, []); // a fresh partition: nothing parked yet
-    const ctx: ProcessorContext = {
-      node: 'verify',
-      logger: silentLogger,
-      clock: systemClock,
-      scheduler: asyncScheduler,
-      flow: new SimpleFlowControl(),
-      onClose: () => undefined,
-      signal,
-      stores: new MemoryStoreProvider(),
-      state,
-      resources,
-      schedule: (_ms, p) => void (punctuate = p),
-    };
     const spec = config.mode === 'batch' ? verifyBatch : verify;
-    const op = spec.create(config, ctx);
     const records = proposals.map((p, i) => ({ key: p.queryId, value: p, origin: { topic: 'bench', partition: 0, offset: String(i) }, timestamp: 0 }));
     const t0 = performance.now();
-    const outcomes = await lastValueFrom(from(records).pipe(op, toArray()));
-    const emits: Emit[] = outcomes.flatMap((x) => x.outputs);
-    const failed = outcomes.filter((x) => x.failure);
-    if (failed.length) throw new Error(`${name}: ${failed.length} records failed: ${String(failed[0]!.failure!.error)}`);
-    // Batch mode: parked records finish in punctuations as batch results come in.
-    for (let i = 0; punctuate && state.entries(0).length > 0; i++) {
-      if (i > 3_000) throw new Error(`${name}: records still waiting for batches`);
-      await sleep(20);
-      const r = await punctuate(0, Date.now());
-      emits.push(...(Array.isArray(r) ? r : r.emits));
-      if (!Array.isArray(r) && r.failures.length) throw new Error(`${name}: ${String(r.failures[0]!.error)}`);
-    }
+    const { emits } = await driveProcessor(name, spec as AnyProcessorSpec, config, 'verify', records);
     const seconds = (performance.now() - t0) / 1000;
-    await resources.closeAll();
     return {
       name,
       labels: emits.filter((e) => e.port === 'labels').map((e) => e.value as PseudoLabel),
@@ -105,6 +73,57 @@ export async function runVerifyPath(
     };
   } finally {
     await server.close();
+  }
+}
+
+/**
+ * Runs `records` (partition 0) through a processor with no runtime, then calls its
+ * punctuation until nothing is parked in its state (batch mode: records finish as batch
+ * results come in). Throws when a record fails. Returns the outputs and how many records
+ * were parked once the input was through.
+ */
+export async function driveProcessor(
+  name: string,
+  spec: AnyProcessorSpec,
+  config: unknown,
+  node: string,
+  records: Array<InputRecord<unknown>>,
+): Promise<{ emits: Emit[]; parkedAfterInput: number }> {
+  const signal = new AbortController().signal;
+  setMaxListeners(0, signal);
+  const resources = new Resources();
+  let punctuate: Punctuator | undefined;
+  const state = new ChangelogState();
+  state.restore(0, []); // a fresh partition: nothing parked yet
+  const ctx: ProcessorContext = {
+    node,
+    logger: silentLogger,
+    clock: systemClock,
+    scheduler: asyncScheduler,
+    flow: new SimpleFlowControl(),
+    onClose: () => undefined,
+    signal,
+    stores: new MemoryStoreProvider(),
+    state,
+    resources,
+    schedule: (_ms, p) => void (punctuate = p),
+  };
+  try {
+    const outcomes = await lastValueFrom(from(records).pipe(spec.create(config, ctx), toArray()));
+    const emits: Emit[] = outcomes.flatMap((x) => x.outputs);
+    const failed = outcomes.filter((x) => x.failure);
+    if (failed.length) throw new Error(`${name}: ${failed.length} records failed: ${String(failed[0]!.failure!.error)}`);
+    const parkedAfterInput = state.entries(0).length;
+    for (let i = 0; punctuate && state.entries(0).length > 0; i++) {
+      if (i > 3_000) throw new Error(`${name}: records still waiting for batches`);
+      await sleep(20);
+      const r = await punctuate(0, Date.now());
+      emits.push(...(Array.isArray(r) ? r : r.emits));
+      if (!Array.isArray(r) && r.failures.length) throw new Error(`${name}: ${String(r.failures[0]!.error)}`);
+    }
+    return { emits, parkedAfterInput };
+  } finally {
+    await resources.closeAll();
   }
 }
 

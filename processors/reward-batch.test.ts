@@ -2,14 +2,10 @@
 // the judges' calls go to the fake OpenAI Batch API through the real SDK, rollouts wait in
 // keyed state while the batch runs, and the records that come out are the synchronous
 // node's, at half the price. A Gemini judge provider is refused in batch mode.
-import { asyncScheduler, from, lastValueFrom, toArray } from 'rxjs';
-import { systemClock } from '../core/clock';
-import { ChangelogState } from '../core/keyed-state';
-import { silentLogger } from '../core/logger';
-import type { Emit, ProcessorContext, Punctuator } from '../core/processor';
+import type { AnyProcessorSpec, ProcessorContext } from '../core/processor';
+import { driveProcessor } from '../bench/verify-paths';
 import { Resources } from '../core/resources';
 import { MemoryStoreProvider } from '../core/store';
-import { SimpleFlowControl } from '../runtime/node-worker';
 import type { ReasoningRollout, RewardRecord } from '../schemas/generated/types';
 import { FakeOpenAIServer } from '../test/fakes/fake-openai-server';
 import { GOOD_ROLLOUT } from '../test/fixtures/records';
@@ -17,7 +13,6 @@ import { reward, rewardConfig } from './reward';
 import { rewardBatch } from './reward-batch';
 
 jest.setTimeout(60_000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const rollout = (id: string, response: string): ReasoningRollout => ({
   id,
@@ -42,36 +37,15 @@ async function drive(mode: 'sync' | 'batch', baseURL: string, rollouts: Reasonin
     mode,
     batch: { flushAfterMs: 20, pollEveryMs: 50, recheckMs: 20 },
   });
-  const state = new ChangelogState();
-  state.restore(0, []);
-  let punctuate: Punctuator | undefined;
-  const resources = new Resources();
-  const ctx: ProcessorContext = {
-    node: 'reward',
-    logger: silentLogger,
-    clock: systemClock,
-    scheduler: asyncScheduler,
-    flow: new SimpleFlowControl(),
-    signal: new AbortController().signal,
-    stores: new MemoryStoreProvider(),
-    state,
-    schedule: (_ms, p) => void (punctuate = p),
-    resources,
-    onClose: () => undefined,
-  };
-  const op = (mode === 'batch' ? rewardBatch : reward).create(config, ctx);
   const records = rollouts.map((r, i) => ({ key: r.groupId, value: r, origin: { topic: 't', partition: 0, offset: String(i) }, timestamp: 0 }));
-  const outcomes = await lastValueFrom(from(records).pipe(op, toArray()));
-  expect(outcomes.filter((o) => o.failure)).toEqual([]);
-  const emits: Emit[] = outcomes.flatMap((o) => o.outputs);
-  if (mode === 'batch') expect(state.entries(0).length).toBeGreaterThan(0); // waiting for the batch
-  for (let i = 0; punctuate && state.entries(0).length > 0; i++) {
-    if (i > 1_000) throw new Error('rollouts still waiting');
-    await sleep(20);
-    const r = await punctuate(0, Date.now());
-    emits.push(...(Array.isArray(r) ? r : r.emits));
-  }
-  await resources.closeAll();
+  const { emits, parkedAfterInput } = await driveProcessor(
+    `reward ${mode}`,
+    (mode === 'batch' ? rewardBatch : reward) as AnyProcessorSpec,
+    config,
+    'reward',
+    records,
+  );
+  if (mode === 'batch') expect(parkedAfterInput).toBeGreaterThan(0); // waiting for the batch
   return emits.map((e) => e.value as RewardRecord);
 }
 

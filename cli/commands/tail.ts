@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { KafkaMessage } from 'kafkajs';
 import type { AppConfig } from '../config';
 import { createLogger } from '../../core/logger';
-import { bytesAsBase64 } from '../../runtime/embedded/topic-dump';
+import { bytesAsBase64 } from '../../core/json-bytes';
 import type { RecordTypeName } from '../../schemas/catalog';
 import type { DeadLetter } from '../../schemas/generated/types';
 import { brokerSource, checkBrokerReachable } from '../../runtime/kafka/broker-preflight';

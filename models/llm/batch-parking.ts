@@ -5,19 +5,11 @@
 // writing each finished record's outputs and deleting it from state in one transaction.
 // A record whose calls failed for good is handed back as a punctuation failure (a dead
 // letter). Past `maxWaiting` parked records the node pauses its input.
+import { base64AsBytes, bytesAsBase64 } from '../../core/json-bytes';
 import type { KeyedState } from '../../core/keyed-state';
 import type { Emit, FlowControl, InputRecord, ProcessorContext, PunctuationFailure } from '../../core/processor';
 import type { ParkedRecord } from '../../schemas/generated/types';
 import type { BatchQueue } from './batch-queue';
-
-// Bytes survive the trip through JSON as base64.
-const toJson = (v: unknown) =>
-  JSON.stringify(v, (_k, x: unknown) => {
-    const b = x as { type?: string; data?: number[] } | null;
-    return b && b.type === 'Buffer' && Array.isArray(b.data) ? { $b64: Buffer.from(b.data).toString('base64') } : x;
-  });
-const fromJson = <T>(s: string): T =>
-  JSON.parse(s, (_k, x: unknown) => (x && typeof (x as { $b64?: unknown }).$b64 === 'string' ? Buffer.from((x as { $b64: string }).$b64, 'base64') : x)) as T;
 
 export interface ParkingOptions<T> {
   ctx: ProcessorContext;
@@ -56,7 +48,7 @@ export function batchParking<T>(o: ParkingOptions<T>): (rec: InputRecord<T>) => 
       parked.map(async ([id, pk]) => {
         const rec: InputRecord<T> = {
           key: pk.key,
-          value: fromJson<T>(pk.valueJson),
+          value: JSON.parse(pk.valueJson, base64AsBytes) as T,
           origin: { topic: pk.topic, partition: pk.partition, offset: String(pk.offset) },
           timestamp: pk.timestamp,
         };
@@ -82,7 +74,7 @@ export function batchParking<T>(o: ParkingOptions<T>): (rec: InputRecord<T>) => 
     const emits = await o.attempt(rec);
     if (emits) return emits;
     state.set(p, o.idOf(rec.value), {
-      valueJson: toJson(rec.value),
+      valueJson: JSON.stringify(rec.value, bytesAsBase64),
       key: rec.key,
       topic: rec.origin.topic,
       partition: p,

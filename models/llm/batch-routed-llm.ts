@@ -7,6 +7,7 @@ import { sha256Hex } from '../../core/ids';
 import { ValidationError } from '../../core/errors';
 import type { BatchQueue } from './batch-queue';
 import type { CompletionRequest, CompletionResult } from './provider';
+import type { BatchResult } from '../../schemas/generated/types';
 
 /** The call is in a Batch API job (queued now or earlier): its record waits for it. */
 export class BatchPending extends Error {
@@ -30,6 +31,25 @@ export function isBatchPending(err: unknown): boolean {
   return false;
 }
 
+/**
+ * A batched call's answer: the stored result `found` when it has one; otherwise the call is
+ * queued (unless it is out already, or, after a failure, as the next attempt) and the
+ * caller waits (BatchPending), until `maxAttempts` failed submissions end it (BatchCallFailed).
+ */
+export async function batchAnswer(
+  queue: Pick<BatchQueue, 'isPending' | 'request'>,
+  id: string,
+  found: BatchResult | undefined,
+  body: () => Promise<Record<string, unknown>> | Record<string, unknown>,
+  maxAttempts: number,
+  what: string,
+): Promise<BatchResult & { raw: string }> {
+  if (found?.raw != null) return found as BatchResult & { raw: string };
+  if (found?.error && found.attempts >= maxAttempts) throw new BatchCallFailed(what, found.error, found.attempts);
+  if (!queue.isPending(id)) queue.request(id, await body(), found?.error ? found.attempts + 1 : 1);
+  throw new BatchPending(what);
+}
+
 export class BatchRoutedLlm {
   constructor(
     readonly kind: string,
@@ -43,18 +63,13 @@ export class BatchRoutedLlm {
   async complete(req: CompletionRequest): Promise<CompletionResult & { costUsd: number }> {
     const body = this.bodyOf(req);
     const id = `llm:${sha256Hex(JSON.stringify(body))}`;
-    const r = await this.queue.result(id);
-    if (r?.raw != null) {
-      return {
-        text: r.raw,
-        model: r.model,
-        tier: 'batch',
-        usage: { inputTokens: r.inputTokens, cachedInputTokens: r.cachedInputTokens, outputTokens: r.outputTokens },
-        costUsd: r.costUsd,
-      };
-    }
-    if (r?.error && r.attempts >= this.maxAttempts) throw new BatchCallFailed(`${this.kind} ${this.model}`, r.error, r.attempts);
-    if (!this.queue.isPending(id)) this.queue.request(id, body, r?.error ? r.attempts + 1 : 1);
-    throw new BatchPending(`${this.kind} ${this.model}`);
+    const r = await batchAnswer(this.queue, id, await this.queue.result(id), () => body, this.maxAttempts, `${this.kind} ${this.model}`);
+    return {
+      text: r.raw,
+      model: r.model,
+      tier: 'batch',
+      usage: { inputTokens: r.inputTokens, cachedInputTokens: r.cachedInputTokens, outputTokens: r.outputTokens },
+      costUsd: r.costUsd,
+    };
   }
 }

@@ -22,7 +22,7 @@ import {
   Stage,
 } from './cascade';
 import type { BatchQueue } from '../llm/batch-queue';
-import { BatchCallFailed, BatchPending } from '../llm/batch-routed-llm';
+import { batchAnswer } from '../llm/batch-routed-llm';
 import { boxLines, boxText, fillPrompt, StagePrompts } from './prompts';
 import { annotate, cropForVerification, toPng } from './verifier-images';
 
@@ -204,12 +204,7 @@ export class Verifier {
     const info: CallInfo = { raw: '', cached: false, calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 };
     if (batch) {
       // Batch route: the answer comes from a Batch API job, or the call is queued for one.
-      const r = batchResult;
-      if (r?.raw == null) {
-        if (r?.error && r.attempts >= batch.maxAttempts) throw new BatchCallFailed(`verifier stage ${stage}`, r.error, r.attempts);
-        if (!batch.queue.isPending(key)) batch.queue.request(key, batch.bodyOf(await request()), r?.error ? r.attempts + 1 : 1);
-        throw new BatchPending(`verifier stage ${stage}`);
-      }
+      const r = await batchAnswer(batch.queue, key, batchResult, async () => batch.bodyOf(await request()), batch.maxAttempts, `verifier stage ${stage}`);
       Object.assign(info, {
         raw: r.raw,
         calls: 1,

@@ -1,14 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { bytesAsBase64 } from '../../core/json-bytes';
 import type { EmbeddedRuntime } from './embedded-runtime';
-
-/** JSON for a decoded Avro value: bytes become base64 so the dump stays one line each. */
-export function bytesAsBase64(_k: string, v: unknown): unknown {
-  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
-    return { base64: Buffer.from((v as { data: number[] }).data).toString('base64') };
-  }
-  return v;
-}
 
 /**
  * Writes every topic of an embedded run as `<dir>/<topic>.jsonl` (decoded values), written

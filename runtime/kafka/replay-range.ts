@@ -4,6 +4,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { retryTransient } from './kafka-admin';
 import type { ReplayRange } from './replay-bounds';
+import { offsetsAtTime } from './topic-reader';
 
 export type ReplayFrom = { kind: 'time'; ms: number } | { kind: 'offsets'; offsets: Map<number, bigint> };
 
@@ -16,15 +17,10 @@ export async function replayRange(admin: Admin, topic: string, from: ReplayFrom,
   const offsets = await retryTransient(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic));
   const highs = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   const lows = new Map(offsets.map((o) => [o.partition, BigInt(o.low)]));
-  const atTime = async (ms: number) => {
-    const r = await retryTransient(`offsets of ${topic} at ${new Date(ms).toISOString()}`, () => admin.fetchTopicOffsetsByTimestamp(topic, ms));
-    // -1: no record at or after the time in that partition.
-    return new Map(r.map((o) => [o.partition, BigInt(o.offset) < 0n ? highs.get(o.partition)! : BigInt(o.offset)]));
-  };
-  const ends = toMs === undefined ? new Map(highs) : await atTime(toMs);
+  const ends = toMs === undefined ? new Map(highs) : await offsetsAtTime(admin, topic, toMs, highs);
   const starts = new Map<number, bigint>();
   if (from.kind === 'time') {
-    for (const [p, o] of await atTime(from.ms)) starts.set(p, o);
+    for (const [p, o] of await offsetsAtTime(admin, topic, from.ms, highs)) starts.set(p, o);
   } else {
     for (const p of from.offsets.keys()) if (!highs.has(p)) throw new Error(`${topic} has no partition ${p} (it has ${highs.size})`);
     for (const p of highs.keys()) starts.set(p, from.offsets.get(p) ?? ends.get(p)!);

@@ -3,7 +3,7 @@
 // explicit offsets, or from the end; up to the end offsets as they were when it started, or
 // on and on (follow). It joins a fresh group that never commits, so it moves no one's offsets.
 import { randomUUID } from 'node:crypto';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { retryTransient } from './kafka-admin';
 import { ReadPosition } from './read-position';
 
@@ -31,6 +31,13 @@ export function parseTime(s: string): number {
   return ms;
 }
 
+/** Per partition, the first offset at or after `ms`; its end offset (`highs`) where no record is that late. */
+export async function offsetsAtTime(admin: Admin, topic: string, ms: number, highs: ReadonlyMap<number, bigint>): Promise<Map<number, bigint>> {
+  const byTime = await retryTransient(`offsets of ${topic} at ${new Date(ms).toISOString()}`, () => admin.fetchTopicOffsetsByTimestamp(topic, ms));
+  // -1: no record at or after the time in that partition, so nothing to read there.
+  return new Map(byTime.map((o) => [o.partition, BigInt(o.offset) < 0n ? highs.get(o.partition)! : BigInt(o.offset)]));
+}
+
 /** Where each partition starts and (without follow) ends. Partitions a `from: offsets` does not name are not read. */
 export async function readRange(kafka: Kafka, topic: string, from: ReadFrom): Promise<{ starts: Map<number, bigint>; ends: Map<number, bigint> }> {
   const admin = kafka.admin();
@@ -43,9 +50,7 @@ export async function readRange(kafka: Kafka, topic: string, from: ReadFrom): Pr
     if (from.kind === 'beginning') for (const [p, low] of lows) starts.set(p, low);
     else if (from.kind === 'end') for (const [p, high] of ends) starts.set(p, high);
     else if (from.kind === 'time') {
-      const byTime = await retryTransient(`offsets of ${topic} at a time`, () => admin.fetchTopicOffsetsByTimestamp(topic, from.ms));
-      // -1: no record at or after the time in that partition, so nothing to read there.
-      for (const o of byTime) starts.set(o.partition, BigInt(o.offset) < 0n ? ends.get(o.partition)! : BigInt(o.offset));
+      for (const [p, o] of await offsetsAtTime(admin, topic, from.ms, ends)) starts.set(p, o);
     } else {
       for (const [p, o] of from.offsets) {
         if (!ends.has(p)) throw new Error(`${topic} has no partition ${p} (it has ${ends.size})`);
