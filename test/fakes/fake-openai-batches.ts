@@ -5,7 +5,7 @@
 // so a test polls as it would poll OpenAI and no timer outlives the server.
 import { randomBytes } from 'node:crypto';
 import { FakeOpenAIFiles, HttpReply, invalid, newId } from './fake-openai-files';
-import { FakeUsage } from './openai-wire';
+import { FakeUsage, responsesUsage } from './openai-wire';
 
 export interface FakeBatchOptions {
   /** From creation to the end of a batch (default 200 ms): a quarter validating, half in progress, a quarter finalizing. */
@@ -211,13 +211,7 @@ export class FakeOpenAIBatches {
       cancelling_at: seconds(b.cancelMs),
       cancelled_at: status === 'cancelled' ? seconds(tl.end) : null,
       request_counts: { total: validated ? b.lines.length : 0, completed: r?.completed ?? 0, failed: r?.failed ?? 0 },
-      usage: {
-        input_tokens: usage.inputTokens,
-        input_tokens_details: { cached_tokens: usage.cachedTokens },
-        output_tokens: usage.outputTokens,
-        output_tokens_details: { reasoning_tokens: 0 },
-        total_tokens: usage.inputTokens + usage.outputTokens,
-      },
+      usage: responsesUsage(usage),
       metadata: b.metadata,
     };
   }

@@ -173,6 +173,17 @@ export function chatCompletionBody(n: number, model: unknown, answer: string, us
 }
 
 /** A Responses API response object. */
+/** Usage in the Responses API's shape (a response's, and a batch's total). */
+export function responsesUsage(usage: FakeUsage): Record<string, unknown> {
+  return {
+    input_tokens: usage.inputTokens,
+    input_tokens_details: { cached_tokens: usage.cachedTokens },
+    output_tokens: usage.outputTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.inputTokens + usage.outputTokens,
+  };
+}
+
 export function responseBody(n: number | string, model: unknown, answer: string, usage: FakeUsage, serviceTier: string): Record<string, unknown> {
   return {
     id: `resp_${n}`,
@@ -183,13 +194,7 @@ export function responseBody(n: number | string, model: unknown, answer: string,
     incomplete_details: null,
     model,
     output: [{ type: 'message', id: `msg_${n}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: answer, annotations: [] }] }],
-    usage: {
-      input_tokens: usage.inputTokens,
-      input_tokens_details: { cached_tokens: usage.cachedTokens },
-      output_tokens: usage.outputTokens,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: usage.inputTokens + usage.outputTokens,
-    },
+    usage: responsesUsage(usage),
     service_tier: serviceTier,
   };
 }
