@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { runProgram } from '../models/reward/python-sandbox';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { readCorpus } from '../connectors/corpus/corpus-reader';
-import { generateSyntheticCorpus, GroundTruthRecord } from './synthetic-corpus';
-import { BBox, COLOR_RGB, Color } from './synthetic-scene';
+import { scoreAnswer } from './answer-accuracy';
+import { generateSyntheticCorpus, GroundTruthRecord, syntheticTruth } from './synthetic-corpus';
+import { askedPhrases, simulateDetections } from './synthetic-proposals';
+import { BBox, COLOR_RGB, COLORS, Color } from './synthetic-scene';
 
 const COUNT = 25;
 let root: string;
@@ -73,9 +76,12 @@ describe('generateSyntheticCorpus', () => {
       expect(e.imageUri).toBe(path.join(a.outDir, 'images', `${t.id}.png`));
       expect(e.question).toBe(t.question);
       expect(e.metadata).toEqual({ corpus: 'synthetic', seed: '7' });
-      const asked = t.objects.map((o) => o.category).filter((c) => t.question.includes(c));
-      expect(asked).toHaveLength(2);
+      // A spatial question names two of the objects; a counting one, a shape in every colour.
+      const shape = /^How many (\w+)s are there\?$/.exec(t.question)?.[1];
+      const asked = shape ? COLORS.map((c) => `${c} ${shape}`) : t.objects.map((o) => o.category).filter((c) => t.question.includes(c));
+      expect(asked).toHaveLength(shape ? 4 : 2);
       if ((i + 1) % 5 === 0) {
+        expect(e.program).toBe(t.program);
         expect(e.phrases).toEqual([]);
         expect(e.program).toMatch(/^<plan>1\. [\s\S]*<\/plan><answer>\n[\s\S]*final_answer = [\s\S]*\n<\/answer>$/);
         const call = /gd_detect\(img, "([^"]+)"\)/.exec(e.program!);
@@ -97,6 +103,65 @@ describe('generateSyntheticCorpus', () => {
       expect([r.score, r.reason]).toEqual([1, r.reason]);
       expect(r.finalAnswer).toBeDefined();
     }
+  });
+
+  it('keeps the images of a seed byte for byte as they were before counting questions (golden sha256)', async () => {
+    // Images 3, 5, 10 and 25 carry counting questions now; their pixels must not have moved.
+    const golden: Record<string, string> = {
+      'syn-000001': 'f0f7d8a665f34fd014dde9c09195420012f60f474402226afb3d4a1eaef10e8b',
+      'syn-000002': 'e2a6b302e8de657a5069a225bcb2e2867300dccbf7eaecebc9026991455bc7d3',
+      'syn-000003': '2845c015546306250f7d3f24cf2396210cf6c5154e07a68a6b328de190ab4a59',
+      'syn-000005': '1bd29d7486eb2680ca6412152644778b49e6fde3adfeb857432c018745156522',
+      'syn-000010': 'ba1c4710c0011a5bf01c33738fee768b91de24460e0a53cc66b650f1be8c482d',
+      'syn-000025': '5f83d7f7c624f5d14142a0bb53a8f083efa744a5e317c6add79e8755ab6ec146',
+    };
+    const sha = async (id: string) =>
+      createHash('sha256')
+        .update(await readFile(path.join(a.outDir, 'images', `${id}.png`)))
+        .digest('hex');
+    for (const id of Object.keys(golden)) expect(`${id} ${await sha(id)}`).toBe(`${id} ${golden[id]}`);
+    for (const id of ['syn-000003', 'syn-000005', 'syn-000010', 'syn-000025']) expect(truth.find((t) => t.id === id)!.question_type).toBe('count');
+  });
+
+  it('asks about a quarter of 200 images how many objects of a shape there are, answering the true count', () => {
+    const records = Array.from({ length: 200 }, (_, i) => syntheticTruth(1, i));
+    const counts = records.filter((r) => r.question_type === 'count');
+    expect(counts.length).toBeGreaterThan(30);
+    expect(counts.length).toBeLessThan(70);
+    for (const r of counts) {
+      const shape = /^How many (circle|square|triangle|star)s are there\?$/.exec(r.question)![1];
+      const n = r.objects.filter((o) => o.category.endsWith(` ${shape}`)).length;
+      expect(`${r.id} ${r.answer}`).toBe(`${r.id} ${n}`);
+      expect(n).toBeGreaterThan(0);
+    }
+    // A shape held twice or more is preferred, so answers are not all "1".
+    const answers = new Set(counts.map((r) => r.answer));
+    expect(answers.has('1') && answers.has('2')).toBe(true);
+    // Every record carries its reference program; the rest keep their spatial questions.
+    for (const r of records) expect(r.program).toMatch(/^<plan>[\s\S]*<\/plan><answer>\ndets = gd_detect\(img, "[^"]+"\)\n[\s\S]*final_answer = /);
+    expect(new Set(records.map((r) => r.question_type))).toEqual(new Set(['left', 'right', 'above', 'below', 'larger', 'count']));
+  });
+
+  it("writes reference programs that answer right from a detector's noisy output", async () => {
+    // Simulated detections at inference thresholds: duplicates and loose boxes of one object
+    // remain, which the counting program must fold into one.
+    const picked = [...truth.filter((t) => t.question_type === 'count').slice(0, 4), ...truth.filter((t) => t.question_type !== 'count').slice(0, 3)];
+    let extraBoxes = 0;
+    for (const t of picked) {
+      const dets = simulateDetections(t, askedPhrases(t), 3).filter((d) => d.score >= 0.35 && d.textScore >= 0.25);
+      if (t.question_type === 'count') extraBoxes += dets.length - Number(t.answer);
+      const code = /<answer>([\s\S]*)<\/answer>/.exec(t.program)![1]!;
+      const impl = {
+        gd_detect: async () => dets.map((d) => ({ bbox: [d.x1, d.y1, d.x2, d.y2], label: d.label })),
+        depth: async () => 0,
+        vqa: async () => '',
+      };
+      // Host tools take the image argument as plain data; the sandbox's stand-in `img` object is not.
+      const r = await runProgram(`img = img_pth\n${code}`, { timeoutMs: 10_000, tools: { impl, maxCalls: 4 } });
+      expect([t.id, r.reason]).toEqual([t.id, 'ok']);
+      expect([t.id, scoreAnswer(r.finalAnswerValue, t.answer, t.question_type).score]).toEqual([t.id, 1]);
+    }
+    expect(extraBoxes).toBeGreaterThan(0);
   });
 
   it('keeps boxes integer, inside the image, distinct-category and non-overlapping', () => {
@@ -131,10 +196,16 @@ describe('generateSyntheticCorpus', () => {
     const area = (b: BBox) => (b[2] - b[0]) * (b[3] - b[1]);
     const types = new Set<string>();
     for (const t of truth) {
+      expect(t.program).toContain(`gd_detect(img, "`);
       const box = (category: string) => t.objects.find((o) => o.category === category)!.bbox;
       const rel = /^Is the (\w+ \w+) (left of|right of|above|below) the (\w+ \w+)\?$/.exec(t.question);
       const big = /^Which is larger, the (\w+ \w+) or the (\w+ \w+)\?$/.exec(t.question);
-      if (rel) {
+      const count = /^How many (\w+)s are there\?$/.exec(t.question);
+      if (count) {
+        expect(t.answer).toBe(String(t.objects.filter((o) => o.category.split(' ')[1] === count[1]).length));
+        expect(t.question_type).toBe('count');
+        types.add('count');
+      } else if (rel) {
         const [, x, how, y] = rel;
         const [bx, by] = [box(x), box(y)];
         const truthy = { 'left of': cx(bx) < cx(by), 'right of': cx(bx) > cx(by), above: cy(bx) < cy(by), below: cy(bx) > cy(by) }[how];

@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { ConfigError } from '../core/errors';
-import { buildProgram, chooseQuestion, type QuestionType } from './synthetic-questions';
+import { buildProgram, chooseCountQuestion, chooseQuestion, questionPhrases, type Question, type QuestionType } from './synthetic-questions';
 import { Rng, imageSeed, mulberry32 } from './synthetic-random';
 import { buildSvg, layout, type BBox, type PlacedShape } from './synthetic-scene';
 
@@ -26,6 +26,8 @@ export interface GroundTruthRecord {
   question: string;
   answer: string;
   question_type: QuestionType;
+  /** A reference program (plan + code) that answers the question with gd_detect. */
+  program: string;
 }
 
 export interface SyntheticCorpusOptions {
@@ -55,17 +57,18 @@ interface ImageSpec {
   height: number;
   shapes: PlacedShape[];
   svg: string;
-  question: string;
-  answer: string;
-  questionType: QuestionType;
-  pair: [PlacedShape, PlacedShape];
-  program: string | null;
+  question: Question;
+  /** The corpus event carries it on every 5th image (the others carry the phrases). */
+  eventProgram: boolean;
   noiseSeed: number;
 }
 
 function imageId(index: number): string {
   return `syn-${String(index + 1).padStart(6, '0')}`;
 }
+
+// Salt of the per-image stream that picks counting questions (ASCII "cnt?").
+const COUNT_STREAM = 0x636e743f;
 
 function buildSpec(seed: number, index: number, fixedWidth?: number, fixedHeight?: number): ImageSpec {
   const rng = new Rng(imageSeed(seed, index));
@@ -80,7 +83,9 @@ function buildSpec(seed: number, index: number, fixedWidth?: number, fixedHeight
       continue;
     }
     const id = imageId(index);
-    const withProgram = (index + 1) % 5 === 0;
+    // Counting questions come from a stream of their own: the main stream's draws (and so
+    // every image's pixels) stay as they were before counting questions existed.
+    const count = chooseCountQuestion(new Rng(imageSeed(imageSeed(seed, index), COUNT_STREAM)), shapes);
     return {
       id,
       file: `images/${id}.png`,
@@ -88,14 +93,31 @@ function buildSpec(seed: number, index: number, fixedWidth?: number, fixedHeight
       height,
       shapes,
       svg: buildSvg(rng, width, height, shapes),
-      question: q.question,
-      answer: q.answer,
-      questionType: q.type,
-      pair: [q.a, q.b],
-      program: withProgram ? buildProgram(q) : null,
+      question: count ?? q,
+      eventProgram: (index + 1) % 5 === 0,
       noiseSeed: rng.int(0, 0xffffffff),
     };
   }
+}
+
+function truthOf(spec: ImageSpec): GroundTruthRecord {
+  const q = spec.question;
+  return {
+    id: spec.id,
+    image: spec.file,
+    width: spec.width,
+    height: spec.height,
+    objects: spec.shapes.map((s) => ({ category: s.category, bbox: s.bbox })),
+    question: q.question,
+    answer: q.answer,
+    question_type: q.type,
+    program: buildProgram(q),
+  };
+}
+
+/** Image `index`'s ground-truth record as generateSyntheticCorpus writes it, without rendering it. */
+export function syntheticTruth(seed: number, index: number, size: { width?: number; height?: number } = {}): GroundTruthRecord {
+  return truthOf(buildSpec(seed, index, size.width, size.height));
 }
 
 const NOISE_AMPLITUDE = 3;
@@ -151,7 +173,8 @@ function checkOptions(opts: SyntheticCorpusOptions): void {
 }
 
 /**
- * Renders `count` images with 2..5 coloured shapes each and one spatial question per image,
+ * Renders `count` images with 2..5 coloured shapes each and one question per image (spatial,
+ * or for about a quarter of them how many objects of a shape there are),
  * writing `images/<id>.png`, `corpus.jsonl` (the image-query events) and `ground-truth.jsonl`
  * (boxes and answers) under `outDir`. The same seed gives byte-identical files.
  */
@@ -174,21 +197,12 @@ export async function generateSyntheticCorpus(opts: SyntheticCorpusOptions): Pro
       try {
         const spec = buildSpec(opts.seed, index, opts.width, opts.height);
         await writeFile(path.join(outDir, spec.file), await renderPng(spec));
-        const event: Record<string, unknown> = { id: spec.id, image: spec.file, question: spec.question };
-        if (spec.program) event.program = spec.program;
-        else event.phrases = spec.pair.map((s) => s.category);
+        const truth = truthOf(spec);
+        const event: Record<string, unknown> = { id: spec.id, image: spec.file, question: truth.question };
+        if (spec.eventProgram) event.program = truth.program;
+        else event.phrases = questionPhrases(spec.question);
         event.metadata = { corpus: 'synthetic', seed: seedText };
         corpusLines[index] = JSON.stringify(event);
-        const truth: GroundTruthRecord = {
-          id: spec.id,
-          image: spec.file,
-          width: spec.width,
-          height: spec.height,
-          objects: spec.shapes.map((s) => ({ category: s.category, bbox: s.bbox })),
-          question: spec.question,
-          answer: spec.answer,
-          question_type: spec.questionType,
-        };
         truthLines[index] = JSON.stringify(truth);
       } catch (err) {
         failed = true;

@@ -12,7 +12,7 @@ import type { ScoredBox } from './label-quality';
 import { readGroundTruth } from './label-quality';
 import type { GroundTruthRecord } from './synthetic-corpus';
 import { mulberry32 } from './synthetic-random';
-import type { BBox } from './synthetic-scene';
+import { COLORS, SHAPES, type BBox } from './synthetic-scene';
 
 export interface ProposalNoise {
   /** Chance of an extra box 15-40% larger on each side. */
@@ -154,6 +154,19 @@ export function simulateDetections(truth: GroundTruthRecord, phrases: string[], 
 }
 
 /**
+ * What the planner would ask the detector for: a spatial question names two objects, whose
+ * categories are the phrases (in image order, as ever, so proposals stay as they were); a
+ * counting question names a shape, and its program asks for every colour of it.
+ */
+export function askedPhrases(t: GroundTruthRecord): string[] {
+  if (t.question_type !== 'count') return [...new Set(t.objects.map((o) => o.category).filter((c) => t.question.includes(c)))];
+  const literal = t.program ? /gd_detect\(img, "([^"]*)"\)/.exec(t.program)?.[1] : undefined;
+  if (literal !== undefined) return literal.split(',').map((p) => p.trim()).filter(Boolean);
+  const shape = SHAPES.find((s) => t.question.includes(`${s}s`));
+  return shape ? COLORS.map((c) => `${c} ${shape}`) : [];
+}
+
+/**
  * DetectorProposals records for a synthetic corpus, as the detect node would write them
  * (image by file path with its sha256), one per image, asking for the question's phrases.
  */
@@ -164,8 +177,7 @@ export function simulatedProposalRecords(
   const truth = readGroundTruth(groundTruthFile);
   const out: DetectorProposals[] = [];
   for (const t of truth.values()) {
-    // The question names two objects; their categories are what the planner would ask for.
-    const phrases = opts.phrases?.(t) ?? [...new Set(t.objects.map((o) => o.category).filter((c) => t.question.includes(c)))];
+    const phrases = opts.phrases?.(t) ?? askedPhrases(t);
     const bytes = fs.readFileSync(t.imagePath);
     const boxes = simulateProposals(t, phrases, opts.seed ?? 1, opts.noise);
     const id = deterministicId('prop', 'simulated', t.id, opts.seed ?? 1);

@@ -8,6 +8,7 @@ import { verifyBatch } from './verify-batch';
 import { reward } from './reward';
 import { rewardBatch } from './reward-batch';
 import { rewardGroup } from './reward-group';
+import { answer } from './answer';
 
 export const PROCESSORS: Record<string, AnyProcessorSpec> = {
   [passthrough.kind]: passthrough,
@@ -18,6 +19,7 @@ export const PROCESSORS: Record<string, AnyProcessorSpec> = {
   [reward.kind]: reward,
   [rewardBatch.kind]: rewardBatch,
   [rewardGroup.kind]: rewardGroup,
+  [answer.kind]: answer,
 };
 
 export function lookupProcessor(kind: string): AnyProcessorSpec | undefined {

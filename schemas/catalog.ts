@@ -25,6 +25,7 @@ export interface RecordTypes {
   ParkedRecord: T.ParkedRecord;
   LabelLogEntry: T.LabelLogEntry;
   HumanVerdict: T.HumanVerdict;
+  Answer: T.Answer;
 }
 export type RecordTypeName = keyof RecordTypes;
 
@@ -47,6 +48,7 @@ export const SCHEMA_FILES: Record<RecordTypeName, string> = {
   ParkedRecord: 'parked-records.avsc',
   LabelLogEntry: 'labels.avsc',
   HumanVerdict: 'human-verdicts.avsc',
+  Answer: 'answers.avsc',
 };
 
 /**

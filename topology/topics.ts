@@ -16,6 +16,8 @@ export const DEFAULT_TOPIC_NAMES = {
   verifyParkedChangelog: 'valor.verify-parked-changelog',
   /** The reward node's rollouts waiting for Batch API results (compacted; batch mode only). */
   rewardParkedChangelog: 'valor.reward-parked-changelog',
+  /** The answer node's answers: each program's final_answer, tool calls, cost and errors. */
+  answers: 'valor.answers',
   deadLetters: 'valor.dead-letters',
   /** People's decisions on boxes (`valor-stream review`): they override the verifier's in the training set. */
   humanVerdicts: 'valor.human-verdicts',

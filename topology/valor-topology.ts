@@ -18,6 +18,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
   // Batch mode parks records in keyed state: another processor kind, with a changelog.
   const batchMode = (opts.nodeConfig?.verify as { mode?: string } | undefined)?.mode === 'batch';
   const rewardBatch = (opts.nodeConfig?.reward as { mode?: string } | undefined)?.mode === 'batch';
+  const answerConfig = answerNodeConfig(opts.nodeConfig);
   return {
     name: 'valor',
     deadLetterTopic: t.deadLetters,
@@ -32,6 +33,7 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
       { name: t.rewardGroups, type: 'RewardGroup', partitions, sink: true },
       { name: t.rewardGroupsChangelog, type: 'RewardGroupState', partitions, compacted: true },
       { name: t.humanVerdicts, type: 'HumanVerdict', partitions, source: true, sink: true },
+      { name: t.answers, type: 'Answer', partitions, sink: true },
       ...(batchMode ? [{ name: t.verifyParkedChangelog, type: 'ParkedRecord' as const, partitions, compacted: true }] : []),
       ...(rewardBatch ? [{ name: t.rewardParkedChangelog, type: 'ParkedRecord' as const, partitions, compacted: true }] : []),
       { name: t.deadLetters, type: 'DeadLetter', partitions: 1, sink: true },
@@ -63,8 +65,23 @@ export function valorTopology(opts: TopologyOptions = {}): Topology {
         changelog: t.rewardGroupsChangelog,
         config: opts.nodeConfig?.['reward-group'],
       },
+      // The reasoner runs when configured (nodes.answer): it answers the queries the mining loop reads.
+      ...(answerConfig ? [{ name: 'answer', processor: 'answer', input: t.imageQueries, outputs: { answers: t.answers }, config: answerConfig }] : []),
     ],
   };
+}
+
+/**
+ * The answer node's config, its detector defaulting to the detect node's (model, tokenizer,
+ * intake) at the answer node's own thresholds; undefined when the node is not configured.
+ */
+function answerNodeConfig(nodeConfig: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  const answer = nodeConfig?.answer as Record<string, unknown> | undefined;
+  if (!answer || answer.enabled === false) return undefined;
+  const { enabled: _enabled, ...rest } = answer;
+  if (rest.detector !== undefined || !nodeConfig?.detect) return rest;
+  const { boxThreshold: _b, textThreshold: _t, batchSize: _s, retry: _r, ...detector } = nodeConfig.detect as Record<string, unknown>;
+  return { ...rest, detector };
 }
 
 /** A single pass-through node: the baseline for delivery tests and benchmarks. */

@@ -54,6 +54,7 @@ export function testTopicNames(id: string): TopicNames {
     verifyParkedChangelog: t('vpc'),
     rewardParkedChangelog: t('rpc'),
     humanVerdicts: t('hv'),
+    answers: t('ans'),
   };
 }
 

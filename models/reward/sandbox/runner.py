@@ -201,7 +201,10 @@ def main():
         tools['ToolError'] = ToolError
     else:
         tools = {'gd_detect': gd_detect, 'depth': depth, 'vqa': vqa}
-    env = {'__name__': '__main__', '__builtins__': __builtins__, **tools, 'img': StubImage(), 'img_pth': 'image.jpg'}
+    # With host tools the image is the record's, named by a path the host ignores: `img` and
+    # `img_pth` both pass it (the method's programs use either name).
+    img = 'image.jpg' if limits.get('tools') == 'host' else StubImage()
+    env = {'__name__': '__main__', '__builtins__': __builtins__, **tools, 'img': img, 'img_pth': 'image.jpg'}
     try:
         exec(code, env)
     except BaseException as e:  # includes SystemExit: the program must finish normally

@@ -1,0 +1,153 @@
+// The host side of an answer program's tools, for one image query: gd_detect by the
+// configured detector at inference thresholds, vqa by the configured VLM (resilient,
+// cached in a state store, costed), depth by a depth model on onnxruntime-node. The image
+// is loaded once, on the first call that needs it, so a bad image is a tool error the
+// program sees (and the answer record reports), not a lost record.
+import { z } from 'zod';
+import { sha256Hex } from '../../core/ids';
+import type { KeyValueStore } from '../../core/store';
+import type { VerdictCacheEntry } from '../../schemas/generated/types';
+import type { DetectConfig, DetectorBackend, Prepared } from '../detector/detector-backend';
+import type { DepthMap, DepthModel } from '../depth/depth-model';
+import { medianInBox } from '../depth/depth-model';
+import type { ImageIntake, ImageRef } from '../images/image-intake';
+import { preprocessImage } from '../images/preprocess';
+import type { ResilientProvider } from '../llm/resilient-provider';
+import type { ToolImplementations } from '../reward/sandbox-tools';
+import { cropForVerification, fitLongSide } from '../verifier/verifier-images';
+import sharp from 'sharp';
+
+export const vqaSettings = z
+  .object({
+    /** The crop sent for vqa(img, bbox, ...): padded like the verifier's crops, long side in pixels. */
+    crop: z
+      .object({ padFraction: z.number().min(0).max(1).default(0.1), longSide: z.number().int().min(32).max(4096).default(640) })
+      .strict()
+      .prefault({}),
+    /** The whole image (bbox None) is sent at most this long on its long side. */
+    imageLongSide: z.number().int().min(64).max(8192).default(1024),
+    maxOutputTokens: z.number().int().min(16).default(256),
+    /** Answers by (model, image, bbox, prompt) in a state store, so replays and repeated questions cost nothing. */
+    cache: z
+      .object({
+        enabled: z.boolean().default(true),
+        store: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]+$/)
+          .default('vqa-answers'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type VqaSettings = z.infer<typeof vqaSettings>;
+
+// Short on purpose: a program's prompt carries the question; this only asks for a short answer.
+export const VQA_INSTRUCTIONS =
+  'You answer a question about an image (or the region of it that is shown). Answer briefly and directly: a word, a number or a short phrase. No explanation.';
+
+/** Provider usage of one record's tool calls (the answer record's `usage`). */
+export interface ToolUsage {
+  calls: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export const emptyUsage = (): ToolUsage => ({ calls: 0, inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, costUsd: 0 });
+
+export interface AnswerToolDeps {
+  intake: ImageIntake;
+  detector: () => Promise<DetectorBackend>;
+  detectConfig: DetectConfig;
+  /** Absent: vqa answers with an error naming the setting. */
+  vqa?: { llm: ResilientProvider; settings: VqaSettings; cache: KeyValueStore<VerdictCacheEntry> | null };
+  /** Absent: depth answers with an error naming the setting. */
+  depth?: () => Promise<DepthModel>;
+  signal?: AbortSignal;
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+/** One record's tools, and the usage its vqa calls ran up. */
+export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: ToolImplementations; usage: ToolUsage } {
+  const usage = emptyUsage();
+  const memo = <T>(f: () => Promise<T>): (() => Promise<T>) => {
+    let p: Promise<T> | undefined;
+    return () => (p ??= f());
+  };
+  const image = memo(() => deps.intake.load(imageRef, deps.signal));
+  const prepared = memo(async (): Promise<Prepared> => {
+    const img = await image();
+    if (deps.detectConfig.kind === 'simulated') return { image: img, pre: null };
+    return { image: img, pre: await preprocessImage(img.bytes, deps.detectConfig.resize, deps.detectConfig.images.maxPixels, img.source) };
+  });
+  const depthMap = memo(async (): Promise<DepthMap> => {
+    const model = await deps.depth!();
+    return model.depthMap((await image()).bytes);
+  });
+
+  const impl: ToolImplementations = {
+    async gd_detect(phrases) {
+      const list = phrases
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean);
+      if (list.length === 0) throw new Error('no phrase to detect (give "a, b")');
+      const [detector, item] = await Promise.all([deps.detector(), prepared()]);
+      const [result] = await detector.run([{ prepared: item, phrases: list }]);
+      // The method's API: boxes in image pixels, most confident first, no scores.
+      return [...result!.boxes].sort((a, b) => b.score - a.score).map((b) => ({ bbox: [round(b.x1), round(b.y1), round(b.x2), round(b.y2)], label: b.label }));
+    },
+    async depth(bbox) {
+      if (!deps.depth) throw new Error('no depth model is configured (nodes.answer.depth.modelPath)');
+      return round4(medianInBox(await depthMap(), bbox));
+    },
+    async vqa(bbox, prompt) {
+      if (!deps.vqa) throw new Error('no VLM is configured for vqa (nodes.answer.vqa.provider)');
+      const { llm, settings, cache } = deps.vqa;
+      const img = await image();
+      const key = sha256Hex(
+        JSON.stringify(['vqa-v1', llm.kind, llm.model, sha256Hex(VQA_INSTRUCTIONS), img.sha256, bbox, prompt, settings.crop, settings.imageLongSide]),
+      );
+      const hit = await cache?.get(key);
+      if (hit) return hit.raw;
+      const shown = bbox
+        ? await cropForVerification(img.bytes, { x1: bbox[0]!, y1: bbox[1]!, x2: bbox[2]!, y2: bbox[3]! }, settings.crop)
+        : await wholeImage(img.bytes, img.width, img.height, settings.imageLongSide);
+      const r = await llm.complete({
+        instructions: VQA_INSTRUCTIONS,
+        parts: [
+          { type: 'image', data: shown.png, mediaType: 'image/png', width: shown.width, height: shown.height },
+          { type: 'text', text: prompt },
+        ],
+        maxOutputTokens: settings.maxOutputTokens,
+        cacheKey: img.sha256,
+        signal: deps.signal,
+      });
+      usage.calls++;
+      usage.inputTokens += r.usage.inputTokens;
+      usage.cachedInputTokens += r.usage.cachedInputTokens ?? 0;
+      usage.outputTokens += r.usage.outputTokens;
+      usage.costUsd += r.costUsd;
+      const text = r.text.trim();
+      await cache?.put(key, { raw: text, model: r.model });
+      return text;
+    },
+  };
+  return { impl, usage };
+}
+
+const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
+
+/** The whole image as PNG, shrunk to `longSide` when larger (VLMs downscale anyway; tokens cost). */
+async function wholeImage(bytes: Buffer, width: number, height: number, longSide: number): Promise<{ png: Buffer; width: number; height: number }> {
+  const size = Math.max(width, height) > longSide ? fitLongSide(width, height, longSide) : { width, height };
+  try {
+    const { data, info } = await sharp(bytes).resize(size.width, size.height, { fit: 'fill' }).png().toBuffer({ resolveWithObject: true });
+    return { png: data, width: info.width, height: info.height };
+  } catch (err) {
+    throw new Error(`image cannot be decoded: ${(err as Error).message}`, { cause: err });
+  }
+}
