@@ -20,7 +20,7 @@ import { readTrainEntries } from '../connectors/sinks/odvg';
 import { providerTotals, sharedProviders } from '../models/llm/shared-providers';
 import type { ProviderTotals } from '../models/llm/provider-metrics';
 import { nodesDownstreamOf, Topology } from '../topology/topology';
-import type { DeadLetter, DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
+import type { Answer, DeadLetter, DetectorProposals, PseudoLabel, VerifierJudgement } from '../schemas/generated/types';
 import { corpusTopics, odvgFormatFrom, topologyFrom } from './context';
 import { progress } from './progress';
 import { stageProgress } from './stage-progress';
@@ -56,6 +56,8 @@ export interface JobReport {
   deadLetters: DeadLetter[];
   proposals: DetectorProposals[];
   labels: PseudoLabel[];
+  /** The answer node's answers (empty when it is not configured). */
+  answers: Answer[];
   judgements: { total: number; cached: number };
   providers: ProviderTotals[];
   odvg: (SinkTotals & { dir: string; dataset: string; unchanged: boolean }) | null;
@@ -159,6 +161,7 @@ export async function runEmbeddedJob(config: AppConfig, opts: JobOptions): Promi
       deadLetters: await values<DeadLetter>(runtime, 'DeadLetter'),
       proposals: await values<DetectorProposals>(runtime, 'DetectorProposals'),
       labels: await values<PseudoLabel>(runtime, 'PseudoLabel'),
+      answers: await values<Answer>(runtime, 'Answer'),
       judgements: { total: judgements.length, cached: judgements.filter((j) => j.cached).length },
       providers: providerTotals(runtime.resources), // close() releases the providers
       odvg: odvg && {

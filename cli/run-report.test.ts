@@ -35,6 +35,7 @@ function report(nodes: JobReport['nodes'], events = 10, badLines = 0): JobReport
     deadLetters: [],
     proposals: [],
     labels: [],
+    answers: [],
     judgements: { total: 0, cached: 0 },
     providers: [],
     odvg: null,

@@ -52,7 +52,10 @@ describe('AnswerEvaluator', () => {
   function evaluator(): AnswerEvaluator {
     const file = path.join(dir, 'ground-truth.jsonl');
     // Extra fields (objects, program, ...) are ignored: only id, answer and question_type count.
-    fs.writeFileSync(file, TRUTH.map(([id, ans, type]) => JSON.stringify({ id, image: `images/${id}.png`, answer: ans, question_type: type, objects: [] })).join('\n') + '\n');
+    fs.writeFileSync(
+      file,
+      TRUTH.map(([id, ans, type]) => JSON.stringify({ id, image: `images/${id}.png`, answer: ans, question_type: type, objects: [] })).join('\n') + '\n',
+    );
     return AnswerEvaluator.fromGroundTruthFile(file);
   }
 

@@ -185,7 +185,7 @@ export function readAnswersJsonl(file: string): Answer[] {
       try {
         v = JSON.parse(line, base64AsBytes);
       } catch (err) {
-        throw new Error(`${file}:${i + 1}: not JSON: ${(err as Error).message}`);
+        throw new Error(`${file}:${i + 1}: not JSON: ${(err as Error).message}`, { cause: err });
       }
       if (v && typeof v === 'object' && !('queryId' in v) && 'value' in v) v = (v as { value: unknown }).value;
       if (v === null) return;

@@ -161,7 +161,11 @@ export function simulateDetections(truth: GroundTruthRecord, phrases: string[], 
 export function askedPhrases(t: GroundTruthRecord): string[] {
   if (t.question_type !== 'count') return [...new Set(t.objects.map((o) => o.category).filter((c) => t.question.includes(c)))];
   const literal = t.program ? /gd_detect\(img, "([^"]*)"\)/.exec(t.program)?.[1] : undefined;
-  if (literal !== undefined) return literal.split(',').map((p) => p.trim()).filter(Boolean);
+  if (literal !== undefined)
+    return literal
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
   const shape = SHAPES.find((s) => t.question.includes(`${s}s`));
   return shape ? COLORS.map((c) => `${c} ${shape}`) : [];
 }

@@ -6,6 +6,8 @@ import { generateSyntheticCorpus } from '../../evaluation/synthetic-corpus';
 import { datasetQuality } from '../../evaluation/dataset-quality';
 import { formatQuality, labelQuality, readGroundTruth } from '../../evaluation/label-quality';
 import { writeTestDetector } from '../../models/detector/test-model';
+import { writeTestDepthModel } from '../../models/depth/test-model';
+import { AnswerEvaluator, formatAnswerEval } from '../../evaluation/answer-eval';
 import { writePreviews } from '../../connectors/sinks/odvg-preview';
 import { AppConfig } from '../config';
 import { allowImageRoot } from '../config-images';
@@ -26,6 +28,18 @@ function demoDetector(config: AppConfig, kind: 'simulated' | 'onnx', corpusDir: 
   // GroundingDINO's exact inputs and outputs with random weights (README: Detector models).
   const model = writeTestDetector(path.join(outDir, 'models'));
   config.nodes.detect = { kind: 'onnx', modelPath: model.huggingface, tokenizerPath: model.tokenizerJson };
+}
+
+/** The demo's answer node: the fake server plans and answers vqa; depth runs the stand-in ONNX model. */
+function demoAnswerConfig(
+  provider: { verifyConfig: Record<string, unknown>; plannerConfig: Record<string, unknown> },
+  outDir: string,
+): Record<string, unknown> {
+  return {
+    planner: provider.plannerConfig,
+    vqa: provider.verifyConfig,
+    depth: { modelPath: writeTestDepthModel(path.join(outDir, 'models')).path },
+  };
 }
 
 /** Detector proposals and the dataset against the ground truth: what the verifier bought. */
@@ -52,7 +66,9 @@ function qualityLines(report: JobReport, gtFile: string): string[] {
 export function registerDemoCommand(program: Command): Command {
   return program
     .command('demo')
-    .description('the main job on the embedded runtime: synthetic corpus -> plan -> detect -> verify -> ODVG dataset, then the reward loop')
+    .description(
+      'the main job on the embedded runtime: synthetic corpus -> plan -> detect -> verify -> ODVG dataset, the reasoner (answer) with its accuracy, then the reward loop',
+    )
     .option('-n, --count <n>', 'synthetic images', '60')
     .option('--out <dir>', 'output directory', 'out/demo')
     .option('-c, --config <file>', 'JSON config file (e.g. a real verify provider)')
@@ -82,12 +98,22 @@ export function registerDemoCommand(program: Command): Command {
         config.nodes.verify ??= { ...provider!.verifyConfig };
         // The same fake server plays the reward judges of loop 2.
         config.nodes.reward ??= { provider: (provider?.verifyConfig ?? (config.nodes.verify as { provider: unknown })).provider };
+        // The reasoner: each query's program (the event's, else the planner's) run against the tools.
+        if (provider) config.nodes.answer ??= demoAnswerConfig(provider, opts.out);
         config.sinks.odvg = { ...config.sinks.odvg, dir: path.join(opts.out, 'odvg') };
         config = allowImageRoot(config, corpusDir);
         const detector = opts.detector === 'simulated' ? 'simulated detector' : 'stand-in ONNX model';
         console.log(`== the main job: corpus -> plan -> detect (${detector}) -> verify (fake VLM server, real openai SDK) -> ODVG dataset`);
         const report = await runEmbedded(config, corpusFile, opts.out, path.join(opts.out, 'state'));
         for (const l of qualityLines(report, gtFile)) console.log(l);
+        if (report.answers.length) {
+          const evaluator = AnswerEvaluator.fromGroundTruthFile(gtFile);
+          for (const a of report.answers) evaluator.add(a);
+          console.log(
+            `\n== the reasoner: ${report.answers.length} programs (the event's, else the planner's) run in the sandbox against gd_detect (${detector}), depth and vqa`,
+          );
+          console.log(formatAnswerEval(evaluator.summary()));
+        }
         if (opts.detector === 'onnx')
           console.log(
             '(the stand-in ONNX model has random weights: its boxes are not objects, so the verifier rightly rejects them and the dataset has no boxes)',
