@@ -16,6 +16,14 @@ describe('imageStagePaths', () => {
     ]);
     expect(imageStagePaths('passthrough')).toEqual([['sinks', 'odvg', 'images']]);
   });
+
+  it('covers the answer node only when it is configured, so a top-level policy never switches it on', () => {
+    expect(imageStagePaths('valor', { answer: {} })).toContainEqual(['nodes', 'answer', 'images']);
+    const out = applyImagesPolicy({ images: { maxBytes: 5 }, nodes: {} }) as { nodes: Record<string, unknown> };
+    expect(out.nodes.answer).toBeUndefined();
+    const on = applyImagesPolicy({ images: { maxBytes: 5 }, nodes: { answer: {} } }) as { nodes: Record<string, { images?: unknown }> };
+    expect(on.nodes.answer!.images).toEqual({ maxBytes: 5 });
+  });
 });
 
 describe('applyImagesPolicy', () => {

@@ -18,10 +18,11 @@ const isRecord = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 /**
  * The `images` blocks of the stages of a topology that load images: every node whose
  * processor config has an `images` field (so a new such stage is covered without a list
- * to update), and the ODVG sink.
+ * to update), and the ODVG sink. `nodeConfig` decides which optional nodes (answer) are in.
  */
-export function imageStagePaths(topologyName: string): string[][] {
-  const nodes = Object.hasOwn(TOPOLOGIES, topologyName) ? TOPOLOGIES[topologyName]!({}).nodes : [];
+export function imageStagePaths(topologyName: string, nodeConfig?: unknown): string[][] {
+  const opts = isRecord(nodeConfig) ? { nodeConfig } : {};
+  const nodes = Object.hasOwn(TOPOLOGIES, topologyName) ? TOPOLOGIES[topologyName]!(opts).nodes : [];
   const loadsImages = (kind: string) => (lookupProcessor(kind)?.config as { shape?: Obj } | undefined)?.shape?.images !== undefined;
   return [...nodes.filter((n) => loadsImages(n.processor)).map((n) => ['nodes', n.name, 'images']), ['sinks', 'odvg', 'images']];
 }
@@ -46,7 +47,7 @@ export function applyImagesPolicy(raw: Obj, topologyName = 'valor'): Obj {
   const policy = raw.images;
   if (!isRecord(policy) || !imageIntakeConfig.safeParse(policy).success) return raw;
   let out = raw;
-  for (const p of imageStagePaths(topologyName)) out = updateAt(out, p, (own) => ({ ...policy, ...own }));
+  for (const p of imageStagePaths(topologyName, raw.nodes)) out = updateAt(out, p, (own) => ({ ...policy, ...own }));
   return out;
 }
 
@@ -62,6 +63,6 @@ export function allowImageRoot(config: AppConfig, dir: string): AppConfig {
     return list.some((r) => path.resolve(r) === root) ? list : [...list, root];
   };
   let out: AppConfig = { ...config, images: { ...config.images, allowedRoots: add(config.images.allowedRoots) } };
-  for (const p of imageStagePaths(config.topology)) out = updateAt(out, p, (own) => ({ ...own, allowedRoots: add(own?.allowedRoots) }));
+  for (const p of imageStagePaths(config.topology, config.nodes)) out = updateAt(out, p, (own) => ({ ...own, allowedRoots: add(own?.allowedRoots) }));
   return out;
 }

@@ -144,7 +144,10 @@ export const answer = defineProcessor({
         if (outcome.program !== null) {
           outcome.run = await runProgram(programOf(outcome.program), { ...config.sandbox, tools: { impl: tools.impl, maxCalls: config.maxToolCalls } });
         }
-        const value = answerRecord(q, outcome, tools.usage, {
+        // The image as the tools loaded it (hash and size), when a tool did.
+        const img = tools.loaded();
+        const seen = img ? { ...q, image: { ...q.image, sha256: img.sha256, width: img.width, height: img.height, mediaType: img.mediaType } } : q;
+        const value = answerRecord(seen, outcome, tools.usage, {
           id: deterministicId('ans', q.id),
           createdAt: ctx.clock.now(),
           lineage: lineageOf(ctx.node, [q.id], versions, rec.origin),

@@ -10,7 +10,7 @@ import type { VerdictCacheEntry } from '../../schemas/generated/types';
 import type { DetectConfig, DetectorBackend, Prepared } from '../detector/detector-backend';
 import type { DepthMap, DepthModel } from '../depth/depth-model';
 import { medianInBox } from '../depth/depth-model';
-import type { ImageIntake, ImageRef } from '../images/image-intake';
+import type { ImageIntake, ImageRef, LoadedImage } from '../images/image-intake';
 import { preprocessImage } from '../images/preprocess';
 import type { ResilientProvider } from '../llm/resilient-provider';
 import type { ToolImplementations } from '../reward/sandbox-tools';
@@ -71,13 +71,14 @@ export interface AnswerToolDeps {
 const round = (v: number) => Math.round(v * 100) / 100;
 
 /** One record's tools, and the usage its vqa calls ran up. */
-export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: ToolImplementations; usage: ToolUsage } {
+export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: ToolImplementations; usage: ToolUsage; loaded: () => LoadedImage | undefined } {
   const usage = emptyUsage();
+  let loaded: LoadedImage | undefined;
   const memo = <T>(f: () => Promise<T>): (() => Promise<T>) => {
     let p: Promise<T> | undefined;
     return () => (p ??= f());
   };
-  const image = memo(() => deps.intake.load(imageRef, deps.signal));
+  const image = memo(async () => (loaded = await deps.intake.load(imageRef, deps.signal)));
   const prepared = memo(async (): Promise<Prepared> => {
     const img = await image();
     if (deps.detectConfig.kind === 'simulated') return { image: img, pre: null };
@@ -136,7 +137,7 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: T
       return text;
     },
   };
-  return { impl, usage };
+  return { impl, usage, loaded: () => loaded };
 }
 
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
