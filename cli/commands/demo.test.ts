@@ -42,6 +42,9 @@ describe('valor-stream demo', () => {
     expect(first).toMatch(/hard negatives:\s+\d+ \(rejected at stage 1 coarse: \d+, stage 2 crop: \d+, stage 3 final: \d+\)/);
     expect(first).toMatch(/provider calls:\s+openai-responses\/gpt-5-mini: [1-9]\d* calls, \$0\.\d{4}/);
     expect(fs.readdirSync(path.join(out, 'preview')).filter((f) => f.endsWith('.png')).length).toBeGreaterThan(0);
+    // The reasoner: every question answered by its program, accuracy per question type.
+    expect(first).toMatch(/== the reasoner: 45 programs/);
+    for (const t of ['left|right|above|below', 'count', 'overall']) expect(first).toMatch(new RegExp(`(${t})\\s+n=\\d+\\s+accuracy (0\\.9\\d\\d|1\\.000)`));
 
     const second = await demo(['--out', out, '--count', '45']);
     expect(second).toMatch(/verdicts:\s+all \d+ came from the verdict cache/);
