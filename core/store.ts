@@ -6,7 +6,23 @@
 // Keys are plain strings (UTF-8 record keys on Kafka). Values are records of one type from
 // schemas/ (the store's `valueType`), so a store's topic carries Avro in the Confluent wire
 // format like every other topic.
+import { z } from 'zod';
 import type { RecordTypeName, RecordTypes } from '../schemas/catalog';
+
+/** A node's cache kept in a state store (the verifier's verdicts, vqa answers): on or off, and the store's name. */
+export function cacheStoreConfig(defaultStore: string) {
+  return z
+    .object({
+      enabled: z.boolean().default(true),
+      /** Store name: a file in the embedded runtime, compacted topic `<prefix><store>` on Kafka. */
+      store: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/)
+        .default(defaultStore),
+    })
+    .strict()
+    .prefault({});
+}
 
 export interface KeyValueStore<V> {
   readonly name: string;

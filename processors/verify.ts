@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineProcessor } from '../core/processor';
+import { cacheStoreConfig } from '../core/store';
 import { perRecord } from '../core/per-record';
 import { retryPolicySchema } from '../core/retry';
 import { imageIntakeConfig, ImageIntake } from '../models/images/image-intake';
@@ -31,17 +32,7 @@ export const verifyConfig = z
       .prefault({}),
     /** Proposal sets verified at once; their calls share the provider's concurrency limit. */
     concurrency: z.number().int().min(1).max(1024).default(16),
-    cache: z
-      .object({
-        enabled: z.boolean().default(true),
-        /** Store name: a file in the embedded runtime, compacted topic `<prefix><store>` on Kafka. */
-        store: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]+$/)
-          .default('verdicts'),
-      })
-      .strict()
-      .prefault({}),
+    cache: cacheStoreConfig('verdicts'),
     images: imageIntakeConfig.prefault({}),
     /** Retries of a whole record (image fetch); provider calls retry on their own. */
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),

@@ -5,7 +5,7 @@
 // program sees (and the answer record reports), not a lost record.
 import { z } from 'zod';
 import { sha256Hex } from '../../core/ids';
-import type { KeyValueStore } from '../../core/store';
+import { cacheStoreConfig, KeyValueStore } from '../../core/store';
 import type { VerdictCacheEntry } from '../../schemas/generated/types';
 import type { DetectConfig, DetectorBackend, Prepared } from '../detector/detector-backend';
 import type { DepthMap, DepthModel } from '../depth/depth-model';
@@ -28,16 +28,7 @@ export const vqaSettings = z
     imageLongSide: z.number().int().min(64).max(8192).default(1024),
     maxOutputTokens: z.number().int().min(16).default(256),
     /** Answers by (model, image, bbox, prompt) in a state store, so replays and repeated questions cost nothing. */
-    cache: z
-      .object({
-        enabled: z.boolean().default(true),
-        store: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]+$/)
-          .default('vqa-answers'),
-      })
-      .strict()
-      .prefault({}),
+    cache: cacheStoreConfig('vqa-answers'),
   })
   .strict();
 export type VqaSettings = z.infer<typeof vqaSettings>;

@@ -9,7 +9,7 @@ import { ConfigError, ProcessingError, ValidationError } from '../../core/errors
 import { sha256Hex } from '../../core/ids';
 import { Semaphore } from '../../core/semaphore';
 import { checkExecutionProviders, EXECUTION_PROVIDERS } from '../detector/execution-providers';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../images/preprocess';
+import { IMAGENET_LUT } from '../images/preprocess';
 
 export const DEPTH_INPUT = 'pixel_values';
 export const DEPTH_OUTPUT = 'predicted_depth';
@@ -50,15 +50,6 @@ export interface DepthMap {
   imageHeight: number;
 }
 
-// (v/255 - mean)/std in float32 per step, as torchvision's ToTensor + Normalize compute it.
-const LUT: Float32Array[] = [0, 1, 2].map((c) => {
-  const t = new Float32Array(256);
-  const m = Math.fround(IMAGENET_MEAN[c]!);
-  const s = Math.fround(IMAGENET_STD[c]!);
-  for (let v = 0; v < 256; v++) t[v] = Math.fround(Math.fround(Math.fround(v / 255) - m) / s);
-  return t;
-});
-
 function undecodable(err: unknown): ValidationError {
   return new ValidationError(`depth: image cannot be decoded: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
@@ -92,7 +83,7 @@ export async function preprocessForDepth(image: Buffer, size: number): Promise<{
   }
   const plane = size * size;
   const data = new Float32Array(3 * plane);
-  const [l0, l1, l2] = LUT as [Float32Array, Float32Array, Float32Array];
+  const [l0, l1, l2] = IMAGENET_LUT as [Float32Array, Float32Array, Float32Array];
   for (let i = 0, j = 0; i < plane; i++, j += 3) {
     data[i] = l0[rgb[j]!]!;
     data[plane + i] = l1[rgb[j + 1]!]!;

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { floatT, int, ints, node, T, valueInfo } from '../onnx-graph';
 import { sha256Hex } from '../../core/ids';
 
 /** The constant the stand-in adds (see buildTestDepthModel). */
@@ -20,31 +21,6 @@ export interface TestDepthModelOptions {
   /** Declare a fixed square input (and output) size instead of dynamic height/width. */
   fixedSize?: number;
 }
-
-const T = onnx.TensorProto.DataType;
-const A_ = onnx.AttributeProto.AttributeType;
-
-function valueInfo(name: string, elemType: number, dims: Array<string | number>) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) =>
-            typeof d === 'string' ? onnx.TensorShapeProto.Dimension.create({ dimParam: d }) : onnx.TensorShapeProto.Dimension.create({ dimValue: d }),
-          ),
-        }),
-      }),
-    }),
-  });
-}
-
-const node = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []) =>
-  onnx.NodeProto.create({ opType, input, output, attribute });
-const int = (name: string, v: number) => onnx.AttributeProto.create({ name, type: A_.INT, i: v });
-const floatT = (name: string, dims: number[], data: Float32Array) =>
-  onnx.TensorProto.create({ name, dataType: T.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
 
 /**
  * predicted_depth[b,y,x] = 3 + mean over c of pixel_values[b,c,y,x].
@@ -62,7 +38,7 @@ export function buildTestDepthModel(opts: TestDepthModelOptions = {}): Buffer {
   const w = opts.fixedSize ?? 'width';
   const nodes = [
     // ReduceMean takes axes as an attribute up to opset 17 (an input from 18 on).
-    node('ReduceMean', [input], ['m'], [onnx.AttributeProto.create({ name: 'axes', type: A_.INTS, ints: [1] }), int('keepdims', keep ? 1 : 0)]),
+    node('ReduceMean', [input], ['m'], [ints('axes', [1]), int('keepdims', keep ? 1 : 0)]),
     node('Add', ['m', 'offset'], [output]),
   ];
   const graph = onnx.GraphProto.create({

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { floatT, int, int64T, ints, node, T, valueInfo } from '../onnx-graph';
 
 export const TEST_QUERIES = 900;
 export const TEST_MAX_TEXT = 256;
@@ -55,33 +56,6 @@ export function testModelSpec(seed = 7): TestModelSpec {
   }
   return { A, boxes, alpha: 0.5, spans };
 }
-
-const T = onnx.TensorProto.DataType;
-const A_ = onnx.AttributeProto.AttributeType;
-
-function valueInfo(name: string, elemType: number, dims: Array<string | number>) {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) =>
-            typeof d === 'string' ? onnx.TensorShapeProto.Dimension.create({ dimParam: d }) : onnx.TensorShapeProto.Dimension.create({ dimValue: d }),
-          ),
-        }),
-      }),
-    }),
-  });
-}
-
-const node = (opType: string, input: string[], output: string[], attribute: onnx.IAttributeProto[] = []) =>
-  onnx.NodeProto.create({ opType, input, output, attribute });
-const ints = (name: string, v: number[]) => onnx.AttributeProto.create({ name, type: A_.INTS, ints: v });
-const int = (name: string, v: number) => onnx.AttributeProto.create({ name, type: A_.INT, i: v });
-const floatT = (name: string, dims: number[], data: Float32Array) =>
-  onnx.TensorProto.create({ name, dataType: T.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-const int64T = (name: string, values: number[]) => onnx.TensorProto.create({ name, dataType: T.INT64, dims: [values.length], int64Data: values });
 
 /** The ONNX model for one layout, encoded. */
 export function buildTestDetectorModel(layout: DetectorLayout, seed = 7): Buffer {

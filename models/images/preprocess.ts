@@ -54,7 +54,7 @@ export function targetSize(w: number, h: number, spec: ResizeSpec): { width: num
 
 // torchvision computes in float32: (float32(v) / 255 - mean) / std, each step rounded to
 // float32. A per-channel table of the 256 results reproduces that bit for bit.
-const LUT: Float32Array[] = [0, 1, 2].map((c) => {
+export const IMAGENET_LUT: Float32Array[] = [0, 1, 2].map((c) => {
   const t = new Float32Array(256);
   const m = Math.fround(IMAGENET_MEAN[c]!);
   const s = Math.fround(IMAGENET_STD[c]!);
@@ -103,7 +103,7 @@ export async function preprocessImage(bytes: Buffer, spec: ResizeSpec, maxPixels
 
   const plane = t.width * t.height;
   const data = new Float32Array(3 * plane);
-  const [l0, l1, l2] = LUT as [Float32Array, Float32Array, Float32Array];
+  const [l0, l1, l2] = IMAGENET_LUT as [Float32Array, Float32Array, Float32Array];
   for (let i = 0, j = 0; i < plane; i++, j += 3) {
     data[i] = l0[rgb[j]!]!;
     data[plane + i] = l1[rgb[j + 1]!]!;
