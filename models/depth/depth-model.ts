@@ -9,7 +9,7 @@ import { ConfigError, ProcessingError, ValidationError } from '../../core/errors
 import { sha256Hex } from '../../core/ids';
 import { Semaphore } from '../../core/semaphore';
 import { checkExecutionProviders, EXECUTION_PROVIDERS } from '../detector/execution-providers';
-import { IMAGENET_LUT } from '../images/preprocess';
+import { normalizedChw } from '../images/preprocess';
 
 export const DEPTH_INPUT = 'pixel_values';
 export const DEPTH_OUTPUT = 'predicted_depth';
@@ -81,15 +81,7 @@ export async function preprocessForDepth(image: Buffer, size: number): Promise<{
       .raw()
       .toBuffer();
   }
-  const plane = size * size;
-  const data = new Float32Array(3 * plane);
-  const [l0, l1, l2] = IMAGENET_LUT as [Float32Array, Float32Array, Float32Array];
-  for (let i = 0, j = 0; i < plane; i++, j += 3) {
-    data[i] = l0[rgb[j]!]!;
-    data[plane + i] = l1[rgb[j + 1]!]!;
-    data[2 * plane + i] = l2[rgb[j + 2]!]!;
-  }
-  return { data, imageWidth: W, imageHeight: H };
+  return { data: normalizedChw(rgb, size * size), imageWidth: W, imageHeight: H };
 }
 
 /** Grid cells [lo, hi) whose centres (i + 0.5) lie in [a, b); the cell holding the centre when none do. */

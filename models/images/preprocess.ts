@@ -54,7 +54,7 @@ export function targetSize(w: number, h: number, spec: ResizeSpec): { width: num
 
 // torchvision computes in float32: (float32(v) / 255 - mean) / std, each step rounded to
 // float32. A per-channel table of the 256 results reproduces that bit for bit.
-export const IMAGENET_LUT: Float32Array[] = [0, 1, 2].map((c) => {
+const IMAGENET_LUT: Float32Array[] = [0, 1, 2].map((c) => {
   const t = new Float32Array(256);
   const m = Math.fround(IMAGENET_MEAN[c]!);
   const s = Math.fround(IMAGENET_STD[c]!);
@@ -101,7 +101,11 @@ export async function preprocessImage(bytes: Buffer, spec: ResizeSpec, maxPixels
       .toBuffer();
   }
 
-  const plane = t.width * t.height;
+  return { data: normalizedChw(rgb, t.width * t.height), width: t.width, height: t.height, origWidth: W, origHeight: H };
+}
+
+/** Interleaved RGB bytes -> ImageNet-normalised planes [3, H, W] in float32 (torchvision's numbers). */
+export function normalizedChw(rgb: Buffer, plane: number): Float32Array {
   const data = new Float32Array(3 * plane);
   const [l0, l1, l2] = IMAGENET_LUT as [Float32Array, Float32Array, Float32Array];
   for (let i = 0, j = 0; i < plane; i++, j += 3) {
@@ -109,7 +113,7 @@ export async function preprocessImage(bytes: Buffer, spec: ResizeSpec, maxPixels
     data[plane + i] = l1[rgb[j + 1]!]!;
     data[2 * plane + i] = l2[rgb[j + 2]!]!;
   }
-  return { data, width: t.width, height: t.height, origWidth: W, origHeight: H };
+  return data;
 }
 
 /**
