@@ -1,9 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { networkIsolationPrefix, runProgram, syntaxCheck } from './python-sandbox';
+import type { HostTools } from './sandbox-tools';
 
 // Short limits keep the suite fast; the defaults (5 s / 3 s) are exercised by production.
-const FAST = { timeoutMs: 4000, cpuSeconds: 1 };
+const FAST_LIMITS = { timeoutMs: 4000, cpuSeconds: 1 };
+const FAST = FAST_LIMITS;
 const FAKE_KEY = 'sk-test-sandbox-should-never-leak-0123456789';
 const PACKAGE_JSON = path.resolve(__dirname, '..', '..', 'package.json');
 
@@ -79,7 +81,17 @@ describe('runProgram: well-behaved programs', () => {
   });
 });
 
-describe('runProgram: malicious programs score 0 and harm nothing', () => {
+// The suite runs twice: with the stub tools (rewards) and with host tools on the channel
+// (answer programs), whose extra pipes must open no way out of the sandbox.
+const HOST_TOOLS: HostTools = {
+  maxCalls: 8,
+  impl: { gd_detect: async () => [], depth: async () => 0.5, vqa: async () => 'no' },
+};
+describe.each([
+  ['stub tools', {}],
+  ['host tools', { tools: HOST_TOOLS }],
+])('runProgram with %s: malicious programs score 0 and harm nothing', (_mode, tools) => {
+  const FAST = { ...FAST_LIMITS, ...tools };
   it('infinite loop is stopped by the CPU limit', async () => {
     const r = await runProgram('while True: pass', FAST);
     expect(r).toMatchObject({ score: 0, phase: 'limits' });
