@@ -86,6 +86,14 @@ describe('loadConfig', () => {
     ).toThrow(/nodes\.detect: topology 'passthrough' has no such node \(known: passthrough\)/);
   });
 
+  it('takes nodes.answer (an optional node the config switches on) and checks it like the others', () => {
+    const c = loadConfig({ env: {}, overrides: [[['nodes'], { answer: { maxToolCalls: 4 } }]] });
+    expect(c.nodes.answer).toEqual({ maxToolCalls: 4 });
+    expect(() => loadConfig({ env: {}, overrides: [[['nodes'], { answer: { maxToolCals: 4 } }]] })).toThrow(
+      /nodes\.answer\.maxToolCals: unknown key; did you mean `maxToolCalls`\?/,
+    );
+  });
+
   it('keeps the default broker when a kafka block gives only sasl', () => {
     const c = loadConfig({ env: {}, overrides: [[['kafka'], { sasl: { mechanism: 'plain', username: 'u', password: 'p' } }]] });
     expect(c.kafka.brokers).toEqual(['127.0.0.1:39092']);

@@ -79,8 +79,10 @@ export function configIssues(raw: Record<string, unknown>): ConfigIssue[] {
   const parsed = appConfigSchema.safeParse(raw);
   const issues = parsed.success ? [] : zodIssues(parsed.error, appConfigSchema, raw);
   const name = topologyName(raw);
-  // An unknown topology is already an issue above; its nodes cannot be checked.
-  if (Object.hasOwn(TOPOLOGIES, name)) issues.push(...nodeConfigIssues(raw.nodes ?? {}, TOPOLOGIES[name]!(), lookupProcessor));
+  // An unknown topology is already an issue above; its nodes cannot be checked. The nodes
+  // config goes in too: it switches optional nodes (answer) on.
+  const nodes = typeof raw.nodes === 'object' && raw.nodes !== null && !Array.isArray(raw.nodes) ? (raw.nodes as Record<string, unknown>) : undefined;
+  if (Object.hasOwn(TOPOLOGIES, name)) issues.push(...nodeConfigIssues(raw.nodes ?? {}, TOPOLOGIES[name]!({ nodeConfig: nodes }), lookupProcessor));
   return issues;
 }
 
