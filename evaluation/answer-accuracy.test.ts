@@ -30,6 +30,14 @@ describe('answer accuracy', () => {
     expect(answerKind('a red mug')).toBe('text');
   });
 
+  it("follows a benchmark's declared answer type (Omni3D-Bench's int/float/str) over the answer's shape", () => {
+    // A float truth that happens to be whole is still MRA: 1.5 vs 2 is 25% off (θ 0.50..0.70 pass).
+    expect(scoreAnswer('1.5', '2', 'depth', 'float')).toEqual({ kind: 'number', score: 0.5 });
+    expect(scoreAnswer('1.8', '2')).toEqual({ kind: 'count', score: 0 });
+    expect(scoreAnswer('3', '3', 'how many', 'int')).toEqual({ kind: 'count', score: 1 });
+    expect(scoreAnswer('Yes', 'yes', 'spatial', 'str')).toEqual({ kind: 'yes/no', score: 1 });
+  });
+
   it('summarizes per question type and overall, failed programs counting 0 with their reasons', () => {
     const s = summarizeAnswers([
       { questionType: 'left', kind: 'yes/no', score: 1 },

@@ -32,8 +32,17 @@ export function numberOf(v: unknown): number | null {
   return m ? Number(m[0]) : null;
 }
 
-/** The kind of a ground-truth answer, which decides how it is scored. */
-export function answerKind(truth: unknown, questionType?: string): AnswerKind {
+/**
+ * A benchmark's declared answer type (Omni3D-Bench's `answer_type`): int is a count (exact
+ * match), float a number (MRA), str by the answer's shape. Our own kinds are taken as they are.
+ */
+export type DeclaredAnswerType = 'int' | 'float' | 'str' | AnswerKind;
+
+/** The kind of a ground-truth answer, which decides how it is scored: the declared type, else its shape. */
+export function answerKind(truth: unknown, questionType?: string, declared?: DeclaredAnswerType): AnswerKind {
+  if (declared === 'int') return 'count';
+  if (declared === 'float') return 'number';
+  if (declared && declared !== 'str') return declared;
   const t = normalizeAnswer(truth);
   if (t === 'yes' || t === 'no') return 'yes/no';
   if (/^[a-e]$/.test(t)) return 'choice';
@@ -53,8 +62,8 @@ export function meanRelativeAccuracy(pred: number | null, truth: number | null):
 }
 
 /** One answer's score in [0, 1] by the kind of its truth. */
-export function scoreAnswer(pred: unknown, truth: unknown, questionType?: string): { kind: AnswerKind; score: number } {
-  const kind = answerKind(truth, questionType);
+export function scoreAnswer(pred: unknown, truth: unknown, questionType?: string, declared?: DeclaredAnswerType): { kind: AnswerKind; score: number } {
+  const kind = answerKind(truth, questionType, declared);
   if (kind === 'number') return { kind, score: meanRelativeAccuracy(numberOf(pred), numberOf(truth)) };
   if (kind === 'count') return { kind, score: numberOf(pred) === numberOf(truth) ? 1 : 0 };
   return { kind, score: normalizeAnswer(pred) === normalizeAnswer(truth) ? 1 : 0 };

@@ -5,12 +5,16 @@
 import * as fs from 'node:fs';
 import { base64AsBytes } from '../core/json-bytes';
 import type { Answer } from '../schemas/generated/types';
-import { answerKind, scoreAnswer, summarizeAnswers, type ScoredAnswer } from './answer-accuracy';
+import { answerKind, scoreAnswer, summarizeAnswers, type DeclaredAnswerType, type ScoredAnswer } from './answer-accuracy';
 
 export interface TruthAnswer {
   answer: string;
   questionType: string;
+  /** How to score it when the benchmark says (Omni3D-Bench's int/float/str); else by the answer's shape. */
+  answerType?: DeclaredAnswerType;
 }
+
+const DECLARED = new Set<string>(['int', 'float', 'str', 'yes/no', 'choice', 'count', 'number', 'text']);
 
 export interface AnswerGroup {
   /** Queries of this type that have an Answer record. */
@@ -75,11 +79,14 @@ export class AnswerEvaluator {
       .split('\n')
       .forEach((line, i) => {
         if (!line.trim()) return;
-        const r = JSON.parse(line) as { id?: unknown; answer?: unknown; question_type?: unknown };
+        const r = JSON.parse(line) as { id?: unknown; answer?: unknown; question_type?: unknown; answer_type?: unknown };
         if (typeof r.id !== 'string' || r.answer === undefined || r.answer === null || typeof r.question_type !== 'string') {
           throw new Error(`${file}:${i + 1}: a ground-truth line needs id, answer and question_type`);
         }
-        truth.set(r.id, { answer: String(r.answer), questionType: r.question_type });
+        if (r.answer_type !== undefined && !(typeof r.answer_type === 'string' && DECLARED.has(r.answer_type))) {
+          throw new Error(`${file}:${i + 1}: answer_type must be one of ${[...DECLARED].join(', ')}; got ${JSON.stringify(r.answer_type)}`);
+        }
+        truth.set(r.id, { answer: String(r.answer), questionType: r.question_type, ...(r.answer_type ? { answerType: r.answer_type as DeclaredAnswerType } : {}) });
       });
     return new AnswerEvaluator(truth);
   }
@@ -101,10 +108,10 @@ export class AnswerEvaluator {
         unknown++;
         continue;
       }
-      const kind = answerKind(t.answer, t.questionType);
+      const kind = answerKind(t.answer, t.questionType, t.answerType);
       if (a.status === 'ANSWERED') {
         answered.set(t.questionType, (answered.get(t.questionType) ?? 0) + 1);
-        scored.push({ questionType: t.questionType, ...scoreAnswer(predictionOf(a), t.answer, t.questionType) });
+        scored.push({ questionType: t.questionType, ...scoreAnswer(predictionOf(a), t.answer, t.questionType, t.answerType) });
       } else {
         failuresByStatus[a.status] = (failuresByStatus[a.status] ?? 0) + 1;
         const head = errorHead(a.error);
@@ -114,7 +121,7 @@ export class AnswerEvaluator {
     const missing = new Map<string, number>();
     const kinds = new Map<string, Set<string>>();
     for (const [id, t] of this.truth) {
-      kinds.set(t.questionType, (kinds.get(t.questionType) ?? new Set()).add(answerKind(t.answer, t.questionType) === 'number' ? 'MRA' : 'exact match'));
+      kinds.set(t.questionType, (kinds.get(t.questionType) ?? new Set()).add(answerKind(t.answer, t.questionType, t.answerType) === 'number' ? 'MRA' : 'exact match'));
       if (!this.latest.has(id)) missing.set(t.questionType, (missing.get(t.questionType) ?? 0) + 1);
     }
     const s = summarizeAnswers(scored);

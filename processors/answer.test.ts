@@ -12,6 +12,7 @@ import { fixedClock } from '../core/clock';
 import { readGroundTruth } from '../evaluation/label-quality';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { writeTestDepthModel } from '../models/depth/test-model';
+import { cropRegion } from '../models/verifier/verifier-images';
 import type { Answer, ImageQuery } from '../schemas/generated/types';
 import { FakeOpenAIServer, FakeModelRequest } from '../test/fakes/fake-openai-server';
 import { TopologyTestDriver } from '../test/harness/topology-test-driver';
@@ -93,6 +94,7 @@ final_answer = {"dets": dets, "depth": depth(img, first["bbox"]), "crop": vqa(im
     for (const d of value.dets) {
       expect(Object.keys(d).sort()).toEqual(['bbox', 'label']);
       expect(d.bbox).toHaveLength(4);
+      expect(d.bbox.every((v) => Number.isInteger(v) && v >= 0)).toBe(true); // whole pixels, as VALOR's
     }
     for (const o of [a, b]) {
       const hit = value.dets.find((d) => d.label === o.category && d.bbox.every((v, i) => Math.abs(v - o.bbox[i]!) <= 3));
@@ -114,11 +116,12 @@ final_answer = {"dets": dets, "depth": depth(img, first["bbox"]), "crop": vqa(im
       'detector.textThreshold': '0.25',
       'vqa.model': 'gpt-5-mini',
     });
-    // The first vqa got the box's crop (long side 640, the box's shape), the second the whole image.
+    // The first vqa got the box's crop (padded 25% as VALOR's, long side 640), the second the whole image.
     const [crop, whole] = await Promise.all(vqaRequests.slice(-2).map((q) => sharp(q.images[0]!).metadata()));
     const box = value.dets.find((d) => d.label === a.category)!.bbox;
     expect(Math.max(crop!.width!, crop!.height!)).toBe(640);
-    expect(crop!.width! / crop!.height!).toBeCloseTo((box[2]! - box[0]!) / (box[3]! - box[1]!), 1);
+    const region = cropRegion({ x1: box[0]!, y1: box[1]!, x2: box[2]!, y2: box[3]! }, truth.width, truth.height, 0.25);
+    expect(crop!.width! / crop!.height!).toBeCloseTo(region.width / region.height, 1);
     expect([whole!.width, whole!.height]).toEqual([truth.width, truth.height]);
     // No secret in the record.
     expect(JSON.stringify(r)).not.toContain('sk-answer-test-secret');

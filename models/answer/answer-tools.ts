@@ -19,9 +19,9 @@ import sharp from 'sharp';
 
 export const vqaSettings = z
   .object({
-    /** The crop sent for vqa(img, bbox, ...): padded like the verifier's crops, long side in pixels. */
+    /** The crop sent for vqa(img, bbox, ...): padded by this fraction of the box on each side (VALOR's 0.25), long side in pixels. */
     crop: z
-      .object({ padFraction: z.number().min(0).max(1).default(0.1), longSide: z.number().int().min(32).max(4096).default(640) })
+      .object({ padFraction: z.number().min(0).max(1).default(0.25), longSide: z.number().int().min(32).max(4096).default(640) })
       .strict()
       .prefault({}),
     /** The whole image (bbox None) is sent at most this long on its long side. */
@@ -33,9 +33,15 @@ export const vqaSettings = z
   .strict();
 export type VqaSettings = z.infer<typeof vqaSettings>;
 
-// Short on purpose: a program's prompt carries the question; this only asks for a short answer.
+// The rules of VALOR's vqa tool: programs compare its answers with == and parse numbers from them.
 export const VQA_INSTRUCTIONS =
-  'You answer a question about an image (or the region of it that is shown). Answer briefly and directly: a word, a number or a short phrase. No explanation.';
+  'You answer a question about an image (or the region of it that is shown). Answer with one word or one number only: ' +
+  'digits, not words, for numbers; no units; decimals when needed; when the question gives options, answer with exactly one of them. No explanation.';
+
+/** vqa's answer as VALOR returns it: lower case, without a trailing full stop or comma. */
+export function normalizeVqaAnswer(text: string): string {
+  return text.trim().toLowerCase().replace(/[.,]+$/, '').trim();
+}
 
 /** Provider usage of one record's tool calls (the answer record's `usage`). */
 export interface ToolUsage {
@@ -58,8 +64,6 @@ export interface AnswerToolDeps {
   depth?: () => Promise<DepthModel>;
   signal?: AbortSignal;
 }
-
-const round = (v: number) => Math.round(v * 100) / 100;
 
 /** One record's tools, and the usage its vqa calls ran up. */
 export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: ToolImplementations; usage: ToolUsage; loaded: () => LoadedImage | undefined } {
@@ -89,8 +93,14 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: T
       if (list.length === 0) throw new Error('no phrase to detect (give "a, b")');
       const [detector, item] = await Promise.all([deps.detector(), prepared()]);
       const [result] = await detector.run([{ prepared: item, phrases: list }]);
-      // The method's API: boxes in image pixels, most confident first, no scores.
-      return [...result!.boxes].sort((a, b) => b.score - a.score).map((b) => ({ bbox: [round(b.x1), round(b.y1), round(b.x2), round(b.y2)], label: b.label }));
+      // The method's API: whole pixels of the image, clipped to its last row and column, no
+      // scores. Most confident first (VALOR leaves GroundingDINO's query order, which means nothing).
+      const w = (item.pre?.origWidth ?? item.image.width) - 1;
+      const h = (item.pre?.origHeight ?? item.image.height) - 1;
+      const px = (v: number, max: number) => Math.min(max, Math.max(0, Math.trunc(v)));
+      return [...result!.boxes]
+        .sort((a, b) => b.score - a.score)
+        .map((b) => ({ bbox: [px(b.x1, w), px(b.y1, h), px(b.x2, w), px(b.y2, h)], label: b.label }));
     },
     async depth(bbox) {
       if (!deps.depth) throw new Error('no depth model is configured (nodes.answer.depth.modelPath)');
@@ -123,7 +133,7 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: T
       usage.cachedInputTokens += r.usage.cachedInputTokens ?? 0;
       usage.outputTokens += r.usage.outputTokens;
       usage.costUsd += r.costUsd;
-      const text = r.text.trim();
+      const text = normalizeVqaAnswer(r.text);
       await cache?.put(key, { raw: text, model: r.model });
       return text;
     },

@@ -22,6 +22,24 @@ afterAll(() => {
 });
 
 describe('runProgram: well-behaved programs', () => {
+  it("runs the program as a function's body, as VALOR's executor does: a bare return ends it", async () => {
+    // VALOR's prompt asks for a bare `return` when nothing is detected.
+    const early = await runProgram(['final_answer = "no"', 'dets = []', 'if not dets:', '    return', 'final_answer = "yes"'].join('\n'), FAST);
+    expect(early).toMatchObject({ score: 1, finalAnswerValue: 'no' });
+    // Top-level names behave as before: helpers see them, `global` still works, and so does `math`.
+    const names = await runProgram(
+      ['scale = 2', 'def f(x):', '    return x * scale', 'def g():', '    global final_answer', '    final_answer = f(math.floor(3.7))', 'g()'].join('\n'),
+      FAST,
+    );
+    expect(names).toMatchObject({ score: 1, finalAnswerValue: 6 });
+    // Errors keep the program's own line numbers.
+    const bad = await runProgram(['x = 1', '', 'y = x / 0'].join('\n'), FAST);
+    expect(bad.reason).toBe('ZeroDivisionError at line 3: division by zero');
+    const syntax = await runProgram(['x = 1', 'def (:'].join('\n'), FAST);
+    expect(syntax).toMatchObject({ score: 0, phase: 'parse' });
+    expect(syntax.reason).toMatch(/^SyntaxError at line 2/);
+  });
+
   it('scores 1 and returns final_answer for a program using the stub tools', async () => {
     const program = [
       "boxes = gd_detect(img_pth, 'red cup, table')",

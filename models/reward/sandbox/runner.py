@@ -10,6 +10,7 @@ forgery, not a determined in-process attacker (who still gains only the 0/1 synt
 """
 import ast
 import json
+import math
 import os
 import resource
 import sys
@@ -164,6 +165,34 @@ class StubImage:
         return self
 
 
+def as_function_body(tree):
+    """The program as the body of a function, called once, as VALOR's executor runs it: a bare
+    `return` (its prompt asks for one when nothing is detected) ends the program, and
+    final_answer is read from the function's locals, captured on the way out."""
+    capture = ast.Expr(ast.Call(ast.Name('__capture_locals__', ast.Load()), [ast.Call(ast.Name('locals', ast.Load()), [], [])], []))
+    body = [ast.Try(body=tree.body or [ast.Pass()], handlers=[], orelse=[], finalbody=[capture])]
+    no_args = ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    fn = ast.FunctionDef(name='__program__', args=no_args, body=body, decorator_list=[], returns=None)
+    call = ast.Expr(ast.Call(ast.Name('__program__', ast.Load()), [], []))
+    module = ast.Module(body=[fn, call], type_ignores=[])
+    # The wrapper's own nodes sit on line 1; the program's keep their lines.
+    for node in (capture, *ast.walk(capture), body[0], fn, call, *ast.walk(call)):
+        if 'lineno' in node._attributes and not hasattr(node, 'lineno'):
+            node.lineno, node.col_offset = 1, 0
+            node.end_lineno, node.end_col_offset = 1, 0
+    return ast.fix_missing_locations(module)
+
+
+def program_line(tb):
+    """The line of the innermost frame that is the program's."""
+    line = '?'
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == '<program>':
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def main():
     limits = json.loads(sys.argv[1])
     with open('program.py', encoding='utf-8') as f:
@@ -183,7 +212,7 @@ def main():
 
     # Layer 1: the real Python parser, before anything of the program executes.
     try:
-        code = compile(ast.parse(source, '<program>'), '<program>', 'exec')
+        code = compile(as_function_body(ast.parse(source, '<program>')), '<program>', 'exec')
     except SyntaxError as e:
         report(False, 'parse', f'SyntaxError at line {e.lineno}: {e.msg}')
         return
@@ -204,29 +233,41 @@ def main():
     # With host tools the image is the record's, named by a path the host ignores: `img` and
     # `img_pth` both pass it (the method's programs use either name).
     img = 'image.jpg' if limits.get('tools') == 'host' else StubImage()
-    env = {'__name__': '__main__', '__builtins__': __builtins__, **tools, 'img': img, 'img_pth': 'image.jpg'}
+    captured = {}
+    env = {
+        '__name__': '__main__',
+        '__builtins__': __builtins__,
+        **tools,
+        'img': img,
+        'img_pth': 'image.jpg',
+        'math': math,  # VALOR's executor hands programs `math` (and numpy, which -S cannot import)
+        '__capture_locals__': captured.update,
+    }
     try:
         exec(code, env)
     except BaseException as e:  # includes SystemExit: the program must finish normally
-        tb = e.__traceback__
-        # tb is this exec line; tb_next is the program's top-level statement.
-        line = tb.tb_next.tb_lineno if tb is not None and tb.tb_next is not None else '?'
+        line = program_line(e.__traceback__)
         phase = 'limits' if isinstance(e, MemoryError) else 'run'
         detail = str(e)[:300]
         report(False, phase, f'{type(e).__name__} at line {line}: {detail}')
         return
 
-    if 'final_answer' not in env:
+    # A local of the program's function, or a global when the program declared it so.
+    if 'final_answer' in captured:
+        answer = captured['final_answer']
+    elif 'final_answer' in env:
+        answer = env['final_answer']
+    else:
         report(False, 'run', 'program finished without assigning final_answer')
         return
     try:
-        shown = repr(env['final_answer'])[:MAX_REPR]
+        shown = repr(answer)[:MAX_REPR]
     except BaseException as e:
         report(False, 'run', f'repr(final_answer) raised {type(e).__name__}')
         return
     try:
         # The answer itself when it is plain data (str, number, bool, list): answers are scored on it.
-        value = json.dumps(env['final_answer'])
+        value = json.dumps(answer)
         if len(value) > MAX_REPR:
             value = None
     except (TypeError, ValueError, RecursionError):
