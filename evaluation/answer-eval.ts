@@ -86,7 +86,11 @@ export class AnswerEvaluator {
         if (r.answer_type !== undefined && !(typeof r.answer_type === 'string' && DECLARED.has(r.answer_type))) {
           throw new Error(`${file}:${i + 1}: answer_type must be one of ${[...DECLARED].join(', ')}; got ${JSON.stringify(r.answer_type)}`);
         }
-        truth.set(r.id, { answer: String(r.answer), questionType: r.question_type, ...(r.answer_type ? { answerType: r.answer_type as DeclaredAnswerType } : {}) });
+        truth.set(r.id, {
+          answer: String(r.answer),
+          questionType: r.question_type,
+          ...(r.answer_type ? { answerType: r.answer_type as DeclaredAnswerType } : {}),
+        });
       });
     return new AnswerEvaluator(truth);
   }
@@ -121,7 +125,10 @@ export class AnswerEvaluator {
     const missing = new Map<string, number>();
     const kinds = new Map<string, Set<string>>();
     for (const [id, t] of this.truth) {
-      kinds.set(t.questionType, (kinds.get(t.questionType) ?? new Set()).add(answerKind(t.answer, t.questionType, t.answerType) === 'number' ? 'MRA' : 'exact match'));
+      kinds.set(
+        t.questionType,
+        (kinds.get(t.questionType) ?? new Set()).add(answerKind(t.answer, t.questionType, t.answerType) === 'number' ? 'MRA' : 'exact match'),
+      );
       if (!this.latest.has(id)) missing.set(t.questionType, (missing.get(t.questionType) ?? 0) + 1);
     }
     const s = summarizeAnswers(scored);

@@ -22,7 +22,9 @@ const meta = { id: 'ans-1', createdAt: 5, lineage: lineageOf('answer', ['q1']) }
 describe('answer records', () => {
   it('names how a run ended', () => {
     expect(statusOf(run({}))).toBe('ANSWERED');
-    expect(statusOf(run({ ok: false, score: 0, reason: 'ToolError at line 3: gd_detect: tool-call budget of 5 calls spent', toolBudgetExceeded: true }))).toBe('TOOL_BUDGET');
+    expect(statusOf(run({ ok: false, score: 0, reason: 'ToolError at line 3: gd_detect: tool-call budget of 5 calls spent', toolBudgetExceeded: true }))).toBe(
+      'TOOL_BUDGET',
+    );
     // A budget spent and then a loop until the wall clock: the budget is the cause.
     expect(statusOf(run({ ok: false, score: 0, phase: 'limits', reason: 'timeout: exceeded 100 ms', toolBudgetExceeded: true }))).toBe('TOOL_BUDGET');
     expect(statusOf(run({ ok: false, score: 0, phase: 'limits', reason: 'timeout: exceeded 100 ms wall clock' }))).toBe('TIMEOUT');
@@ -43,7 +45,13 @@ describe('answer records', () => {
     const usage = { ...emptyUsage(), calls: 2, inputTokens: 100, outputTokens: 4, costUsd: 0.001 };
     const r = answerRecord(
       query,
-      { source: 'PLANNER', program: '<answer>x</answer>', plannerCostUsd: 0.002, plannerUsage: { inputTokens: 50, outputTokens: 20, cachedInputTokens: 10 }, run: run({ toolCalls: calls, finalAnswerValue: 2 }) },
+      {
+        source: 'PLANNER',
+        program: '<answer>x</answer>',
+        plannerCostUsd: 0.002,
+        plannerUsage: { inputTokens: 50, outputTokens: 20, cachedInputTokens: 10 },
+        run: run({ toolCalls: calls, finalAnswerValue: 2 }),
+      },
       usage,
       meta,
     );

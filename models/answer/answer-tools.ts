@@ -40,7 +40,11 @@ export const VQA_INSTRUCTIONS =
 
 /** vqa's answer as VALOR returns it: lower case, without a trailing full stop or comma. */
 export function normalizeVqaAnswer(text: string): string {
-  return text.trim().toLowerCase().replace(/[.,]+$/, '').trim();
+  return text
+    .trim()
+    .toLowerCase()
+    .replace(/[.,]+$/, '')
+    .trim();
 }
 
 /** Provider usage of one record's tool calls (the answer record's `usage`). */
@@ -98,9 +102,7 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: T
       const w = (item.pre?.origWidth ?? item.image.width) - 1;
       const h = (item.pre?.origHeight ?? item.image.height) - 1;
       const px = (v: number, max: number) => Math.min(max, Math.max(0, Math.trunc(v)));
-      return [...result!.boxes]
-        .sort((a, b) => b.score - a.score)
-        .map((b) => ({ bbox: [px(b.x1, w), px(b.y1, h), px(b.x2, w), px(b.y2, h)], label: b.label }));
+      return [...result!.boxes].sort((a, b) => b.score - a.score).map((b) => ({ bbox: [px(b.x1, w), px(b.y1, h), px(b.x2, w), px(b.y2, h)], label: b.label }));
     },
     async depth(bbox) {
       if (!deps.depth) throw new Error('no depth model is configured (nodes.answer.depth.modelPath)');
