@@ -179,6 +179,33 @@ final_answer = {"dets": dets, "depth": depth(img, first["bbox"]), "crop": vqa(im
     expect(by.get('end-n')!.error).toMatch(/nodes\.answer\.planner/);
   });
 
+  it('retries a program that failed on a VLM outage, then dead-letters it with the cause, instead of answering FAILED', async () => {
+    const down = new FakeOpenAIServer({ oracle: () => 'blue', faults: { down: true } });
+    const url = await down.start();
+    try {
+      const over = {
+        vqa: {
+          provider: { kind: 'openai-responses', model: 'gpt-5-mini', baseURL: url, apiKeyEnv: 'ANSWER_TEST_KEY' },
+          limits: { maxAttempts: 2, backoff: { initialDelayMs: 1, maxDelayMs: 1 }, breaker: { failureThreshold: 100 } },
+          cache: { enabled: false },
+        },
+        retry: { maxAttempts: 2, initialDelayMs: 1 },
+      };
+      const p = 'final_answer = vqa(img, None, "what colour?")';
+      const { answers, deadLetters } = await answer([withProgram(queries[5]!, p, 'outage')], over);
+      expect(answers.filter((a) => a.queryId === 'outage')).toEqual([]);
+      expect(deadLetters).toHaveLength(1);
+      expect(deadLetters[0]!.node).toBe('answer');
+      expect(deadLetters[0]!.reason).toMatch(/gave up after 2 attempts/);
+      // Back up: the same query is answered.
+      down.faults.set({ down: false });
+      const again = await answer([withProgram(queries[5]!, p, 'outage')], over);
+      expect(again.answers.find((a) => a.queryId === 'outage')).toMatchObject({ status: 'ANSWERED', answer: 'blue' });
+    } finally {
+      await down.close();
+    }
+  });
+
   it('reaches nothing on the host but the tools: no environment, no network, no files', async () => {
     const program = `
 import os, socket

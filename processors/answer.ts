@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorMessage } from '../core/errors';
+import { errorMessage, isRetriable } from '../core/errors';
 import { deterministicId } from '../core/ids';
 import { lineageOf } from '../core/lineage';
 import { perRecord } from '../core/per-record';
@@ -127,7 +127,8 @@ export const answer = defineProcessor({
             Object.assign(outcome, { source: 'PLANNER', program: planned.text, plannerCostUsd: planned.costUsd ?? 0, plannerUsage: planned.usage });
             Object.assign(versions, { 'planner.provider': planner.provider, 'planner.model': planned.model, 'planner.promptHash': planned.promptHash });
           } catch (err) {
-            if (ctx.signal.aborted) throw err;
+            // An outage or a shutdown is retried (then dead-lettered), not answered with NO_PROGRAM.
+            if (ctx.signal.aborted || isRetriable(err)) throw err;
             outcome.error = `the planner failed: ${errorMessage(err)}`;
           }
         } else {
@@ -143,6 +144,13 @@ export const answer = defineProcessor({
         });
         if (outcome.program !== null) {
           outcome.run = await runProgram(programOf(outcome.program), { ...config.sandbox, tools: { impl: tools.impl, maxCalls: config.maxToolCalls } });
+          // A program that failed on a provider outage or an image fetch did nothing wrong: the
+          // record is retried (then dead-lettered with the cause), not answered as FAILED.
+          const transient = tools.transient();
+          if (transient && !outcome.run.ok) {
+            await budget.record(tools.usage.costUsd + outcome.plannerCostUsd);
+            throw transient;
+          }
         }
         // The image as the tools loaded it (hash and size), when a tool did.
         const img = tools.loaded();

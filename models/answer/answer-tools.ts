@@ -4,6 +4,7 @@
 // is loaded once, on the first call that needs it, so a bad image is a tool error the
 // program sees (and the answer record reports), not a lost record.
 import { z } from 'zod';
+import { isRetriable } from '../../core/errors';
 import { sha256Hex } from '../../core/ids';
 import { cacheStoreConfig, KeyValueStore } from '../../core/store';
 import type { VerdictCacheEntry } from '../../schemas/generated/types';
@@ -70,9 +71,19 @@ export interface AnswerToolDeps {
 }
 
 /** One record's tools, and the usage its vqa calls ran up. */
-export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: ToolImplementations; usage: ToolUsage; loaded: () => LoadedImage | undefined } {
+export interface RecordTools {
+  impl: ToolImplementations;
+  usage: ToolUsage;
+  /** The image as a tool loaded it, if one did. */
+  loaded: () => LoadedImage | undefined;
+  /** The first failure that another attempt may not meet (provider outage, image fetch): not the program's fault. */
+  transient: () => Error | undefined;
+}
+
+export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): RecordTools {
   const usage = emptyUsage();
   let loaded: LoadedImage | undefined;
+  let transient: Error | undefined;
   const memo = <T>(f: () => Promise<T>): (() => Promise<T>) => {
     let p: Promise<T> | undefined;
     return () => (p ??= f());
@@ -140,7 +151,23 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): { impl: T
       return text;
     },
   };
-  return { impl, usage, loaded: () => loaded };
+  // Every tool notes a retriable failure on its way to the program as a ToolError.
+  const noting =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        return await f(...a);
+      } catch (err) {
+        if (!transient && isRetriable(err)) transient = err as Error;
+        throw err;
+      }
+    };
+  return {
+    impl: { gd_detect: noting(impl.gd_detect), depth: noting(impl.depth), vqa: noting(impl.vqa) },
+    usage,
+    loaded: () => loaded,
+    transient: () => transient,
+  };
 }
 
 const round4 = (v: number) => Math.round(v * 1e4) / 1e4;
