@@ -1,6 +1,6 @@
 // Every topic, read the way another client reads it. A short end-to-end run on the real
 // broker fills every topic of the valor topology (corpus -> plan -> detect -> verify, plus
-// simulated proposals; rollouts -> reward -> reward-group with its changelog; a bad corpus
+// simulated proposals; the answer node; rollouts -> reward -> reward-group with its changelog; a bad corpus
 // line for the dead letters) and the internal ones (the verdict cache's store topic and the
 // ODVG sink's label log). Then every record of every topic, tombstones included, is read
 // with read_committed and checked by a Confluent wire-format decoder written here from the
@@ -158,6 +158,8 @@ describe('wire format of every topic', () => {
         verify: { provider, limits, images },
         reward: { provider, limits, sandbox: { timeoutMs: 10_000, cpuSeconds: 3 } },
         'reward-group': { timeoutMs: 600_000, punctuateMs: 500 },
+        // The reasoner fills valor.answers: programs on the events, NO_PROGRAM records for the rest.
+        answer: { detector: { kind: 'simulated', groundTruth: corpus.groundTruthFile }, images },
       },
     });
     const kafka = testKafka();
@@ -209,9 +211,14 @@ describe('wire format of every topic', () => {
       await writer.close();
 
       const expectedLabels = produced.produced + simulated.length;
-      const [pl, rg] = await Promise.all([readTopic(kafka, topics.pseudoLabels, expectedLabels), readTopic(kafka, topics.rewardGroups, 2)]);
+      const [pl, rg, ans] = await Promise.all([
+        readTopic(kafka, topics.pseudoLabels, expectedLabels),
+        readTopic(kafka, topics.rewardGroups, 2),
+        readTopic(kafka, topics.answers, produced.produced),
+      ]);
       expect(pl.length).toBe(expectedLabels);
       expect(rg.length).toBe(2);
+      expect(ans.length).toBe(produced.produced);
       running = false;
       await runtime.stop();
 
@@ -267,7 +274,7 @@ describe('wire format of every topic', () => {
       [`${storePrefix}verdicts`, { type: 'VerdictCacheEntry', compacted: true }],
       [labelTopic, { type: 'LabelLogEntry', compacted: false }],
     ]);
-    expect(expected.size).toBe(13);
+    expect(expected.size).toBe(14);
     const records = await readAll(kafka, [...expected.keys()]);
     const decoder = new WireFormatDecoder(ccompatBase(registryUrl));
     const problems: string[] = [];
