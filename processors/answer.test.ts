@@ -12,6 +12,7 @@ import { fixedClock } from '../core/clock';
 import { readGroundTruth } from '../evaluation/label-quality';
 import { generateSyntheticCorpus } from '../evaluation/synthetic-corpus';
 import { writeTestDepthModel } from '../models/depth/test-model';
+import { writeTestDetector } from '../models/detector/test-model';
 import { cropRegion } from '../models/verifier/verifier-images';
 import type { Answer, ImageQuery } from '../schemas/generated/types';
 import { FakeOpenAIServer, FakeModelRequest } from '../test/fakes/fake-openai-server';
@@ -125,6 +126,26 @@ final_answer = {"dets": dets, "depth": depth(img, first["bbox"]), "crop": vqa(im
     expect([whole!.width, whole!.height]).toEqual([truth.width, truth.height]);
     // No secret in the record.
     expect(JSON.stringify(r)).not.toContain('sk-answer-test-secret');
+  });
+
+  it('runs gd_detect on a GroundingDINO ONNX export too (the stand-in model), in the same shapes', async () => {
+    const model = writeTestDetector(path.join(dir, 'gdino'));
+    const detector = { kind: 'onnx', modelPath: model.huggingface, tokenizerPath: model.tokenizerJson, resize: { shortSide: 128, maxSize: 213 } };
+    const { answers, deadLetters } = await answer([withProgram(queries[0]!, 'final_answer = gd_detect(img_pth, "red circle, blue square")', 'onnx')], {
+      detector,
+    });
+    expect(deadLetters).toEqual([]);
+    const r = answers.find((a) => a.queryId === 'onnx')!;
+    expect(r.status).toBe('ANSWERED');
+    const dets = JSON.parse(r.answerJson!) as Array<{ bbox: number[]; label: string }>;
+    const w = readGroundTruth(gtFile).get(queries[0]!.id)!.width;
+    expect(dets.length).toBeGreaterThan(0); // the stand-in lights some queries on these tokens
+    for (const d of dets) {
+      expect(Object.keys(d).sort()).toEqual(['bbox', 'label']);
+      expect(d.bbox.every((v) => Number.isInteger(v) && v >= 0)).toBe(true);
+      expect(d.bbox[2]!).toBeLessThanOrEqual(w - 1);
+    }
+    expect(r.lineage.versions).toMatchObject({ 'detector.kind': 'onnx', 'detector.boxThreshold': '0.35', 'detector.textThreshold': '0.25' });
   });
 
   it('answers vqa from its cache the second time (same model, image, box and prompt)', async () => {
