@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { register } from 'prom-client';
 import sharp from 'sharp';
 import { readCorpus } from '../connectors/corpus/corpus-reader';
 import { toImageQuery } from '../connectors/corpus/corpus-source';
@@ -172,6 +173,11 @@ final_answer = {"dets": dets, "depth": depth(img, first["bbox"]), "crop": vqa(im
     expect(r.error).toMatch(/ToolError at line 3: gd_detect: tool-call budget of 5 calls spent/);
     expect(r.toolCalls).toHaveLength(6);
     expect(r.toolCalls[5]!.error).toMatch(/budget/);
+    // The metrics say so too.
+    const counted = (await register.getSingleMetric('valor_answers_total')!.get()).values;
+    expect(counted.some((v) => v.labels.status === 'TOOL_BUDGET' && v.labels.node === 'answer' && v.value >= 1)).toBe(true);
+    const calls = (await register.getSingleMetric('valor_answer_tool_calls_total')!.get()).values;
+    expect(calls.some((v) => v.labels.tool === 'gd_detect' && v.labels.outcome === 'error' && v.value >= 1)).toBe(true);
   });
 
   it('reports a crash in a tool (an image that cannot be decoded) in the record', async () => {

@@ -7,6 +7,7 @@ import { defineProcessor } from '../core/processor';
 import { resourceKind } from '../core/resources';
 import { retryPolicySchema } from '../core/retry';
 import { textLimitsSchema } from '../core/text-limits';
+import { countAnswer } from '../models/answer/answer-metrics';
 import { answerRecord, RunOutcome } from '../models/answer/answer-record';
 import { answerTools, vqaSettings } from '../models/answer/answer-tools';
 import { detectConfig, detectorBackend } from '../models/detector/detector-backend';
@@ -161,6 +162,7 @@ export const answer = defineProcessor({
           lineage: lineageOf(ctx.node, [q.id], versions, rec.origin),
         });
         await budget.record(value.usage.costUsd);
+        countAnswer(ctx.node, value);
         ctx.logger.debug({ query: q.id, status: value.status, toolCalls: value.toolCalls.length, costUsd: value.usage.costUsd }, 'answered');
         return [{ port: 'answers', key: q.id, value }];
       },

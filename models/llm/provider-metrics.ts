@@ -1,6 +1,7 @@
 // What a ResilientProvider counts: running totals for totals() and the same figures as
 // prom-client metrics, labelled by provider and model.
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { sharedCounter, sharedGauge } from '../../core/metrics';
 import type { BreakerState } from '../../core/circuit-breaker';
 import type { BilledTier } from './provider';
 
@@ -44,10 +45,7 @@ interface Metrics {
 }
 
 function metricsIn(registry: Registry): Metrics {
-  // Several providers (and tests) share a registry; prom-client refuses a second
-  // registration of a name, so reuse what is there.
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
-    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) => sharedCounter(name, help, labelNames, registry);
   return {
     calls: counter('valor_llm_calls_total', 'LLM calls by outcome (ok = returned a result, error = threw)', ['provider', 'model', 'outcome']),
     inputTokens: counter('valor_llm_input_tokens_total', 'Input tokens reported by the API', ['provider', 'model']),
@@ -69,14 +67,7 @@ function metricsIn(registry: Registry): Metrics {
       ['provider', 'model', 'reason'],
     ),
     breakerOpens: counter('valor_llm_breaker_opens_total', 'Times the circuit breaker opened', ['provider', 'model']),
-    breakerState:
-      (registry.getSingleMetric('valor_llm_breaker_state') as Gauge<'provider' | 'model'> | undefined) ??
-      new Gauge({
-        name: 'valor_llm_breaker_state',
-        help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
-        labelNames: ['provider', 'model'],
-        registers: [registry],
-      }),
+    breakerState: sharedGauge('valor_llm_breaker_state', 'Circuit breaker state: 0 closed, 1 half-open, 2 open', ['provider', 'model'], registry),
   };
 }
 

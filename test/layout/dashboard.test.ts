@@ -1,5 +1,5 @@
 // The Grafana dashboard only charts metrics that exist: every valor_* name in its queries is
-// defined by the stream metrics or the provider metrics (a renamed metric fails here, not on a
+// defined by the stream metrics, the provider metrics or the answer node's (a renamed metric fails here, not on a
 // blank panel in production).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,8 +16,13 @@ describe('the Grafana dashboard', () => {
     const metrics = new StreamMetrics(new Registry());
     const defined = new Set(metrics.registry.getMetricsAsArray().map((m) => m.name));
     await metrics.close();
-    const providerSrc = fs.readFileSync(path.join(ROOT, 'models', 'llm', 'provider-metrics.ts'), 'utf8');
-    for (const m of providerSrc.matchAll(/'(valor_llm_[a-z_]+)'/g)) defined.add(m[1]!);
+    for (const file of [
+      ['models', 'llm', 'provider-metrics.ts'],
+      ['models', 'answer', 'answer-metrics.ts'],
+    ]) {
+      const src = fs.readFileSync(path.join(ROOT, ...file), 'utf8');
+      for (const m of src.matchAll(/'(valor_[a-z_]+)'/g)) defined.add(m[1]!);
+    }
     const used = new Set<string>();
     for (const p of dash.panels) {
       expect([p.title, p.datasource.uid]).toEqual([p.title, 'prometheus']);
