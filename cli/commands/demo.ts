@@ -116,7 +116,7 @@ export function registerDemoCommand(program: Command): Command {
         }
         if (opts.detector === 'onnx')
           console.log(
-            '(the stand-in ONNX model has random weights: its boxes are not objects, so the verifier rightly rejects them and the dataset has no boxes)',
+            '(the stand-in ONNX model has random weights: its boxes are not objects, so the verifier rightly rejects them, the dataset has no boxes and the reasoner answers at about chance)',
           );
         if (report.odvg) {
           const previews = await writePreviews(report.odvg.dir, path.join(opts.out, 'preview'), 8);
