@@ -17,7 +17,7 @@ import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budg
 import { llmNodeShape, nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { Planner, plannerConfig } from '../models/planner/planner';
-import { runProgram } from '../models/reward/python-sandbox';
+import { runProgram, sandboxLimitsConfig } from '../models/reward/python-sandbox';
 import type { ImageQuery } from '../schemas/generated/types';
 import { checkImageQuery } from './passthrough';
 import { programOf } from './plan';
@@ -45,14 +45,7 @@ export const answerConfig = z
     /** Tool calls one program may make; the next fails with a ToolError and the record says TOOL_BUDGET. */
     maxToolCalls: z.number().int().min(1).max(10_000).default(32),
     /** The sandbox's limits (the reward's sandbox, with room for tool latency: waiting on a tool takes no CPU). */
-    sandbox: z
-      .object({
-        timeoutMs: z.number().int().min(100).default(60_000),
-        cpuSeconds: z.number().int().min(1).default(5),
-        memoryMb: z.number().int().min(32).default(256),
-      })
-      .strict()
-      .prefault({}),
+    sandbox: sandboxLimitsConfig({ timeoutMs: 60_000, cpuSeconds: 5, memoryMb: 256 }),
     /** Programs in work at once; their vqa calls share the VLM's `limits.concurrency`. */
     concurrency: z.number().int().min(1).max(1024).default(8),
     images: imageIntakeConfig.prefault({}),

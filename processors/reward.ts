@@ -7,6 +7,7 @@ import { batchModeFields } from '../models/llm/batch-mode';
 import { llmNodeShape, nodeProvider, renamedFields } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { judgePromptsConfig, RewardJudges } from '../models/reward/judges';
+import { sandboxLimitsConfig } from '../models/reward/python-sandbox';
 import { parseRewardWeights, rewardWeightsSchema } from '../models/reward/reward-score';
 import { scoreRollout } from '../models/reward/score-rollout';
 import type { ReasoningRollout } from '../schemas/generated/types';
@@ -21,14 +22,7 @@ export const rewardConfig = z
     ...renamedFields({ judge: 'provider' }),
     prompts: judgePromptsConfig.prefault({}),
     weights: rewardWeightsSchema.prefault({}),
-    sandbox: z
-      .object({
-        timeoutMs: z.number().int().min(100).default(5_000),
-        cpuSeconds: z.number().int().min(1).default(3),
-        memoryMb: z.number().int().min(32).default(256),
-      })
-      .strict()
-      .prefault({}),
+    sandbox: sandboxLimitsConfig({ timeoutMs: 5_000, cpuSeconds: 3, memoryMb: 256 }),
     /** Rollouts in work at once; their judge calls share `limits.concurrency`. */
     concurrency: z.number().int().min(1).max(1024).default(16),
     retry: retryPolicySchema.prefault({ maxAttempts: 2 }),

@@ -7,6 +7,7 @@
 //   4. a PEP 578 audit hook refusing files outside scratch, writes, sockets, processes, ctypes;
 //   5. `unshare -n` (empty network namespace) when it works here, detected once and cached;
 //   6. a wall-clock timeout: SIGKILL to the child's whole process group.
+import { z } from 'zod';
 import { spawn } from 'child_process';
 import { randomBytes } from 'crypto';
 import { existsSync, promises as fsp, accessSync, constants as fsConstants } from 'fs';
@@ -14,6 +15,18 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Readable, Writable } from 'stream';
 import { HostTools, serveTools, ToolCallRecord } from './sandbox-tools';
+
+/** A node's sandbox limits in its config, with that node's defaults. */
+export function sandboxLimitsConfig(defaults: { timeoutMs: number; cpuSeconds: number; memoryMb: number }) {
+  return z
+    .object({
+      timeoutMs: z.number().int().min(100).default(defaults.timeoutMs),
+      cpuSeconds: z.number().int().min(1).default(defaults.cpuSeconds),
+      memoryMb: z.number().int().min(32).default(defaults.memoryMb),
+    })
+    .strict()
+    .prefault({});
+}
 
 export interface SandboxOptions {
   timeoutMs?: number;
