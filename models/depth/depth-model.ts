@@ -155,12 +155,7 @@ export class DepthModel {
         `cannot read the depth model at '${c.modelPath}' (modelPath): ${(err as Error).message}. Export one as docs/depth-models.md explains.`,
       );
     }
-    try {
-      checkExecutionProviders(c.executionProviders);
-    } catch (err) {
-      // The shared check names the detector's field; say which model asked.
-      throw new ConfigError(`depth model: ${(err as Error).message}`, { cause: err });
-    }
+    checkExecutionProviders(c.executionProviders, undefined, 'nodes.answer.depth.executionProviders');
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, {

@@ -36,7 +36,11 @@ function currentEnvironment(): ProviderEnvironment {
 }
 
 /** Throws one ConfigError naming every requested provider this install cannot run, and how to fix it. */
-export function checkExecutionProviders(requested: readonly string[], env: ProviderEnvironment = currentEnvironment()): void {
+export function checkExecutionProviders(
+  requested: readonly string[],
+  env: ProviderEnvironment = currentEnvironment(),
+  field = 'nodes.detect.executionProviders',
+): void {
   const problems: string[] = [];
   for (const name of requested) {
     const backend = env.supported.find((b) => b.name === name);
@@ -51,8 +55,8 @@ export function checkExecutionProviders(requested: readonly string[], env: Provi
     problems.push(
       `'${name}' was asked for, but onnxruntime-node's ${name.toUpperCase()} binaries are not installed (${path.join(env.binDir, lib)} is missing). ` +
         'On the GPU host, with CUDA 12 and cuDNN 9 installed, run `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` ' +
-        '(README: Detector models, GPU), or leave it out of nodes.detect.executionProviders to run on the CPU',
+        `(README: Detector models, GPU), or leave it out of ${field} to run on the CPU`,
     );
   }
-  if (problems.length) throw new ConfigError(`nodes.detect.executionProviders: ${problems.join('; ')}`);
+  if (problems.length) throw new ConfigError(`${field}: ${problems.join('; ')}`);
 }
