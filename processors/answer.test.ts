@@ -193,12 +193,11 @@ final_answer = {"dets": dets, "depth": depth(img, first["bbox"]), "crop": vqa(im
 
   it('gives every other ending a record: timeout, a raising program, no program', async () => {
     const [timeout, raising, none] = ['t', 'r', 'n'].map((s, i) => ({ ...queries[i]!, id: `end-${s}` }));
-    const { answers, deadLetters } = await answer(
-      [withProgram(timeout!, 'while True:\n    pass'), withProgram(raising!, 'x = 1 / 0'), { ...none!, program: null }],
-      { sandbox: { timeoutMs: 1_500, cpuSeconds: 1 } },
-    );
-    expect(deadLetters).toEqual([]);
-    const by = new Map(answers.map((a) => [a.queryId, a]));
+    // Short limits for the loop only: a busy machine can take over a second to start Python.
+    const looped = await answer([withProgram(timeout!, 'while True:\n    pass')], { sandbox: { timeoutMs: 3_000, cpuSeconds: 1 } });
+    const { answers, deadLetters } = await answer([withProgram(raising!, 'x = 1 / 0'), { ...none!, program: null }]);
+    expect([...deadLetters, ...looped.deadLetters]).toEqual([]);
+    const by = new Map([...answers, ...looped.answers].map((a) => [a.queryId, a]));
     expect(by.get('end-t')).toMatchObject({ status: 'TIMEOUT', answer: null });
     expect(by.get('end-r')!.status).toBe('FAILED');
     expect(by.get('end-r')!.error).toMatch(/ZeroDivisionError/);
