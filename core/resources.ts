@@ -15,6 +15,19 @@ export function resourceKind<T>(name: string, close?: (value: T) => void | Promi
   return { name, close };
 }
 
+/**
+ * A kind whose entries are loads of something closable (a model session). Closing an entry
+ * closes what it loaded; a load that failed holds nothing to release.
+ */
+export function loadedKind<T extends { close(): void | Promise<void> }>(name: string): ResourceKind<Promise<T>> {
+  return resourceKind<Promise<T>>(name, (p) =>
+    p.then(
+      (v) => v.close(),
+      () => undefined,
+    ),
+  );
+}
+
 interface Entry {
   kind: ResourceKind<unknown>;
   value: unknown;
@@ -36,6 +49,13 @@ export class Resources {
     const value = create();
     this.entries.set(id, { kind: kind as ResourceKind<unknown>, value });
     return value;
+  }
+
+  /** The load under `key`, started by `load` the first time; a load that fails is forgotten, so the next call tries again. */
+  load<T>(kind: ResourceKind<Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+    const p = this.get(kind, key, load);
+    p.catch(() => this.forget(kind, key, p));
+    return p;
   }
 
   /** Forgets an entry without closing it (e.g. a load that failed, so the next get retries). */

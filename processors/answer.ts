@@ -4,14 +4,13 @@ import { deterministicId } from '../core/ids';
 import { lineageOf } from '../core/lineage';
 import { perRecord } from '../core/per-record';
 import { defineProcessor } from '../core/processor';
-import { resourceKind } from '../core/resources';
 import { retryPolicySchema } from '../core/retry';
 import { textLimitsSchema } from '../core/text-limits';
 import { countAnswer } from '../models/answer/answer-metrics';
 import { answerRecord, RunOutcome } from '../models/answer/answer-record';
 import { answerTools, vqaSettings } from '../models/answer/answer-tools';
 import { detectConfig, detectorBackend } from '../models/detector/detector-backend';
-import { DepthModel, depthModelConfig } from '../models/depth/depth-model';
+import { depthModelConfig, loadDepthModel } from '../models/depth/depth-model';
 import { ImageIntake, imageIntakeConfig } from '../models/images/image-intake';
 import { budgetConfig, flowSources, nodeSpendingGuard } from '../models/llm/budget';
 import { llmNodeShape, nodeProvider } from '../models/llm/llm-node-config';
@@ -57,13 +56,6 @@ export const answerConfig = z
   .strict();
 export type AnswerConfig = z.infer<typeof answerConfig>;
 
-const DEPTH_MODELS = resourceKind<Promise<DepthModel>>('depth-model', (d) =>
-  d.then(
-    (m) => m.close(),
-    () => undefined,
-  ),
-);
-
 /**
  * image-queries -> answers (the method's reasoner): the event's program, or one the planner
  * writes, runs in the Python sandbox with gd_detect, depth and vqa served by the host over a
@@ -79,7 +71,7 @@ export const answer = defineProcessor({
   prepare: async (config, ctx) => {
     // A missing model, key variable or prompt file fails start-up, not every record.
     await detectorBackend(ctx.resources, config.detector);
-    if (config.depth) await loadDepth(ctx.resources, config.depth);
+    if (config.depth) await loadDepthModel(ctx.resources, config.depth);
     if (config.vqa) nodeProvider(ctx.resources, config.vqa, ctx.logger);
     if (config.planner) new Planner(nodeProvider(ctx.resources, config.planner, ctx.logger), config.planner);
   },
@@ -102,7 +94,7 @@ export const answer = defineProcessor({
     }
     const budget = nodeSpendingGuard(ctx, config.budget, flows('budget'));
     const detector = () => detectorBackend(ctx.resources, config.detector);
-    const depth = config.depth ? () => loadDepth(ctx.resources, config.depth!) : undefined;
+    const depth = config.depth ? () => loadDepthModel(ctx.resources, config.depth!) : undefined;
 
     return perRecord<ImageQuery>(
       async (rec) => {
@@ -163,11 +155,3 @@ export const answer = defineProcessor({
     );
   },
 });
-
-/** One depth session per model file and settings in the runtime's resources. */
-function loadDepth(resources: import('../core/resources').Resources, c: z.infer<typeof depthModelConfig>): Promise<DepthModel> {
-  const key = JSON.stringify(c);
-  const d = resources.get(DEPTH_MODELS, key, () => DepthModel.load(c));
-  d.catch(() => resources.forget(DEPTH_MODELS, key, d));
-  return d;
-}

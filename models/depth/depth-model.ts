@@ -10,6 +10,7 @@ import { sha256Hex } from '../../core/ids';
 import { Semaphore } from '../../core/semaphore';
 import { checkExecutionProviders, EXECUTION_PROVIDERS } from '../detector/execution-providers';
 import { normalizedChw } from '../images/preprocess';
+import { loadedKind, Resources } from '../../core/resources';
 
 export const DEPTH_INPUT = 'pixel_values';
 export const DEPTH_OUTPUT = 'predicted_depth';
@@ -231,4 +232,11 @@ function checkInterface(session: ort.InferenceSession, c: DepthModelConfig): voi
       );
     }
   }
+}
+
+const DEPTH_MODELS = loadedKind<DepthModel>('depth-model');
+
+/** One depth session per model file and settings in the runtime's resources. */
+export function loadDepthModel(resources: Resources, c: DepthModelOptions): Promise<DepthModel> {
+  return resources.load(DEPTH_MODELS, JSON.stringify(c), () => DepthModel.load(c));
 }

@@ -3,7 +3,7 @@
 // detect node proposes with it at mining thresholds, the answer node's gd_detect tool at
 // inference thresholds.
 import { z } from 'zod';
-import { resourceKind, Resources } from '../../core/resources';
+import { loadedKind, resourceKind, Resources } from '../../core/resources';
 import { retryPolicySchema } from '../../core/retry';
 import { imageIntakeConfig, LoadedImage } from '../images/image-intake';
 import type { Preprocessed } from '../images/preprocess';
@@ -46,12 +46,7 @@ export const detectConfig = z
 export type DetectConfig = z.infer<typeof detectConfig>;
 
 // Sessions are released when the runtime stops; a load that failed holds nothing to release.
-const DETECTORS = resourceKind<Promise<GroundingDino>>('detector', (d) =>
-  d.then(
-    (detector) => detector.close(),
-    () => undefined,
-  ),
-);
+const DETECTORS = loadedKind<GroundingDino>('detector');
 
 /** One loaded model per distinct model/tokenizer/threshold set in the runtime's resources. */
 export function loadDetector(resources: Resources, c: DetectConfig): Promise<GroundingDino> {
@@ -65,9 +60,7 @@ export function loadDetector(resources: Resources, c: DetectConfig): Promise<Gro
     c.intraOpThreads,
     c.executionProviders,
   ]);
-  const d = resources.get(DETECTORS, key, () => GroundingDino.load(c));
-  d.catch(() => resources.forget(DETECTORS, key, d)); // the next node or start-up tries again
-  return d;
+  return resources.load(DETECTORS, key, () => GroundingDino.load(c)); // a failed load: the next node or start-up tries again
 }
 
 const SIMULATED = resourceKind<SimulatedDetector>('simulated-detector', () => undefined);
