@@ -2,9 +2,8 @@ import { deterministicId } from '../core/ids';
 import { lineageOf } from '../core/lineage';
 import { BatchItem, perBatch } from '../core/per-batch';
 import { defineProcessor, Emit, InputRecord } from '../core/processor';
-import { detectConfig, detectorBackend, Prepared } from '../models/detector/detector-backend';
+import { detectConfig, detectorBackend, prepareForDetector, Prepared } from '../models/detector/detector-backend';
 import { ImageIntake } from '../models/images/image-intake';
-import { preprocessImage } from '../models/images/preprocess';
 import type { DetectionRequest, DetectorProposals } from '../schemas/generated/types';
 
 export { detectConfig, loadDetector } from '../models/detector/detector-backend';
@@ -26,13 +25,9 @@ export const detect = defineProcessor({
   },
   create: (config, ctx) => {
     const intake = new ImageIntake(config.images);
-    const resize = config.resize;
 
-    const prepareOne = async (rec: InputRecord<DetectionRequest>): Promise<Prepared> => {
-      const image = await intake.load(rec.value.image, ctx.signal);
-      if (config.kind === 'simulated') return { image, pre: null };
-      return { image, pre: await preprocessImage(image.bytes, resize, config.images.maxPixels, image.source) };
-    };
+    const prepareOne = async (rec: InputRecord<DetectionRequest>): Promise<Prepared> =>
+      prepareForDetector(await intake.load(rec.value.image, ctx.signal), config);
 
     const infer = async (items: Array<BatchItem<DetectionRequest, Prepared>>): Promise<Emit[][]> => {
       const detector = await detectorBackend(ctx.resources, config); // loaded by prepare: the shared model

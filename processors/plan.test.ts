@@ -1,6 +1,7 @@
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { testProcessorContext } from '../test/harness/processor-context';
-import { detectCallPhrases, plan, planConfig, programOf, splitPhrases } from './plan';
+import { splitPhrases } from '../models/detector/caption';
+import { detectCallPhrases, plan, planConfig, programOf } from './plan';
 
 describe('phrase extraction as the method does it', () => {
   it('takes the single <answer> block, else the first fenced block, else the text', () => {

@@ -8,6 +8,7 @@ import { retryPolicySchema } from '../core/retry';
 import { textLimitsSchema } from '../core/text-limits';
 import type { DetectionRequest, ImageQuery } from '../schemas/generated/types';
 import { checkImageQuery } from './passthrough';
+import { splitPhrases } from '../models/detector/caption';
 import { nodeProvider } from '../models/llm/llm-node-config';
 import { pauseWhileDown } from '../models/llm/pause-while-down';
 import { Planner, plannerConfig } from '../models/planner/planner';
@@ -68,13 +69,6 @@ export function detectCallPhrases(program: string): string[] {
     }
   }
   return out;
-}
-
-export function splitPhrases(s: string): string[] {
-  return s
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p.length > 0);
 }
 
 /**

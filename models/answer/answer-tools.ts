@@ -8,11 +8,11 @@ import { isRetriable } from '../../core/errors';
 import { sha256Hex } from '../../core/ids';
 import { cacheStoreConfig, KeyValueStore } from '../../core/store';
 import type { VerdictCacheEntry } from '../../schemas/generated/types';
-import type { DetectConfig, DetectorBackend, Prepared } from '../detector/detector-backend';
+import { splitPhrases } from '../detector/caption';
+import { prepareForDetector, type DetectConfig, type DetectorBackend } from '../detector/detector-backend';
 import type { DepthMap, DepthModel } from '../depth/depth-model';
 import { medianInBox } from '../depth/depth-model';
 import type { ImageIntake, ImageRef, LoadedImage } from '../images/image-intake';
-import { preprocessImage } from '../images/preprocess';
 import type { ResilientProvider } from '../llm/resilient-provider';
 import type { ToolImplementations } from '../reward/sandbox-tools';
 import { cropForVerification, fitLongSide } from '../verifier/verifier-images';
@@ -89,11 +89,7 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): RecordToo
     return () => (p ??= f());
   };
   const image = memo(async () => (loaded = await deps.intake.load(imageRef, deps.signal)));
-  const prepared = memo(async (): Promise<Prepared> => {
-    const img = await image();
-    if (deps.detectConfig.kind === 'simulated') return { image: img, pre: null };
-    return { image: img, pre: await preprocessImage(img.bytes, deps.detectConfig.resize, deps.detectConfig.images.maxPixels, img.source) };
-  });
+  const prepared = memo(async () => prepareForDetector(await image(), deps.detectConfig));
   const depthMap = memo(async (): Promise<DepthMap> => {
     const model = await deps.depth!();
     return model.depthMap((await image()).bytes);
@@ -101,10 +97,7 @@ export function answerTools(imageRef: ImageRef, deps: AnswerToolDeps): RecordToo
 
   const impl: ToolImplementations = {
     async gd_detect(phrases) {
-      const list = phrases
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean);
+      const list = splitPhrases(phrases);
       if (list.length === 0) throw new Error('no phrase to detect (give "a, b")');
       const [detector, item] = await Promise.all([deps.detector(), prepared()]);
       const [result] = await detector.run([{ prepared: item, phrases: list }]);

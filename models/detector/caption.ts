@@ -14,6 +14,14 @@ export function buildCaption(phrases: string[]): { caption: string; parts: strin
   return { caption, parts, labels };
 }
 
+/** The phrases of one gd_detect prompt ("a, b"): split on ",", trimmed, empty ones dropped. */
+export function splitPhrases(s: string): string[] {
+  return s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
 /**
  * Phrase comparison that ignores how the WordPiece decoder spaces punctuation:
  * "red - circle" (decoded tokens) and "red-circle" (prompt part) are the same phrase.

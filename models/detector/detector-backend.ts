@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { loadedKind, resourceKind, Resources } from '../../core/resources';
 import { retryPolicySchema } from '../../core/retry';
 import { imageIntakeConfig, LoadedImage } from '../images/image-intake';
-import type { Preprocessed } from '../images/preprocess';
+import { preprocessImage, type Preprocessed } from '../images/preprocess';
 import { EXECUTION_PROVIDERS } from './execution-providers';
 import { DetectResult, GroundingDino } from './grounding-dino';
 import { SimulatedDetector } from './simulated-detector';
@@ -102,3 +102,9 @@ export async function detectorBackend(resources: Resources, c: DetectConfig): Pr
 
 /** A request's image, fetched and checked, and (for a model) the tensor made from it. */
 export type Prepared = { image: LoadedImage; pre: Preprocessed | null };
+
+/** A loaded image as the configured detector takes it: as it is (simulated), or as the model's tensor. */
+export async function prepareForDetector(image: LoadedImage, c: DetectConfig): Promise<Prepared> {
+  if (c.kind === 'simulated') return { image, pre: null };
+  return { image, pre: await preprocessImage(image.bytes, c.resize, c.images.maxPixels, image.source) };
+}
