@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ConfigError, ProcessingError, ValidationError } from '../../core/errors';
 import { sha256Hex } from '../../core/ids';
 import { Semaphore } from '../../core/semaphore';
-import { checkExecutionProviders, EXECUTION_PROVIDERS } from '../detector/execution-providers';
+import { createOnnxSession, EXECUTION_PROVIDERS } from '../detector/execution-providers';
 import { normalizedChw } from '../images/preprocess';
 import { loadedKind, Resources } from '../../core/resources';
 
@@ -156,15 +156,11 @@ export class DepthModel {
         `cannot read the depth model at '${c.modelPath}' (modelPath): ${(err as Error).message}. Export one as docs/depth-models.md explains.`,
       );
     }
-    checkExecutionProviders(c.executionProviders, undefined, 'nodes.answer.depth.executionProviders');
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, {
-        graphOptimizationLevel: 'all',
-        ...(c.intraOpThreads ? { intraOpNumThreads: c.intraOpThreads } : {}),
-        executionProviders: [...c.executionProviders],
-      });
+      session = await createOnnxSession(bytes, { ...c, field: 'nodes.answer.depth.executionProviders' });
     } catch (err) {
+      if (err instanceof ConfigError) throw err; // a provider this install cannot run
       throw new ConfigError(`onnxruntime cannot load the depth model '${c.modelPath}': ${(err as Error).message}`);
     }
     try {

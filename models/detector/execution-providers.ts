@@ -60,3 +60,19 @@ export function checkExecutionProviders(
   }
   if (problems.length) throw new ConfigError(`${field}: ${problems.join('; ')}`);
 }
+
+/**
+ * An onnxruntime session for a model's bytes on the providers asked for, after checking that
+ * this install can run them (`field` names the setting in errors). Load errors are the caller's to word.
+ */
+export async function createOnnxSession(
+  bytes: Buffer,
+  opts: { executionProviders: readonly string[]; intraOpThreads?: number; field?: string },
+): Promise<ort.InferenceSession> {
+  checkExecutionProviders(opts.executionProviders, undefined, opts.field);
+  return ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: 'all',
+    ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
+    executionProviders: [...opts.executionProviders],
+  });
+}

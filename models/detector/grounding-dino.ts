@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ConfigError } from '../../core/errors';
-import { checkExecutionProviders } from './execution-providers';
+import { createOnnxSession } from './execution-providers';
 import { sha256Hex } from '../../core/ids';
 import { padBatch, Preprocessed } from '../images/preprocess';
 import { buildCaption } from './caption';
@@ -95,15 +95,11 @@ export class GroundingDino {
       );
     }
     const tokenizer = DetectorTokenizer.fromFile(opts.tokenizerPath, 'nodes.detect.tokenizerPath');
-    checkExecutionProviders(opts.executionProviders ?? ['cpu']);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, {
-        graphOptimizationLevel: 'all',
-        ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
-        executionProviders: [...(opts.executionProviders ?? ['cpu'])],
-      });
+      session = await createOnnxSession(bytes, { executionProviders: opts.executionProviders ?? ['cpu'], intraOpThreads: opts.intraOpThreads });
     } catch (err) {
+      if (err instanceof ConfigError) throw err; // a provider this install cannot run
       throw new ConfigError(`onnxruntime cannot load '${opts.modelPath}': ${(err as Error).message}`);
     }
     const layout = detectLayout(session.inputNames, session.outputNames);
