@@ -1,11 +1,10 @@
 // The demo's stand-in for a hosted VLM: the fake OpenAI server (real HTTP on 127.0.0.1, the
 // wire format the openai SDK speaks) answering from an oracle that knows the synthetic
 // corpus's ground truth. The verify node talks to it exactly as it would to OpenAI.
-import { FakeOpenAIServer } from '../test/fakes/fake-openai-server';
+import { FakeOpenAIServer, type FakeModelRequest } from '../test/fakes/fake-openai-server';
 import { VerifierOracle } from '../test/fakes/verifier-oracle';
-import * as fs from 'node:fs';
+import { readGroundTruth } from '../evaluation/label-quality';
 import { demoJudgeAnswer } from './demo-rewards';
-import type { FakeModelRequest } from '../test/fakes/fake-openai-server';
 
 // Not a secret: the fake server accepts any key, and the real SDK insists on one.
 const DEMO_KEY_ENV = 'VALOR_DEMO_API_KEY';
@@ -15,12 +14,7 @@ const DEMO_KEY_ENV = 'VALOR_DEMO_API_KEY';
  * it (ground-truth.jsonl's `program`), as a planner model that knows the task would write it.
  */
 export function demoPlanner(groundTruthFile: string): (req: FakeModelRequest) => string | null {
-  const programs = new Map<string, string>();
-  for (const line of fs.readFileSync(groundTruthFile, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const t = JSON.parse(line) as { question: string; program?: string };
-    if (t.program) programs.set(t.question, t.program);
-  }
+  const programs = new Map([...readGroundTruth(groundTruthFile).values()].map((t) => [t.question, t.program]));
   return (req) => {
     // vqa: the synthetic programs never ask, and this stand-in knows boxes, not answers.
     if (/^You answer a question about an image/.test(req.instructions ?? '')) return 'unknown';

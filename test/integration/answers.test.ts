@@ -37,7 +37,8 @@ describe('answer node on the real broker', () => {
         program: '<answer>\nwhile True:\n    gd_detect(img, "red circle")\n</answer>',
       }) + '\n',
     );
-    const server = new FakeOpenAIServer({ oracle: (req) => demoPlanner(corpus.groundTruthFile)(req) ?? 'unexpected request' });
+    const planner = demoPlanner(corpus.groundTruthFile);
+    const server = new FakeOpenAIServer({ oracle: (req) => planner(req) ?? 'unexpected request' });
     const baseURL = await server.start();
     process.env.IT_ANSWERS_KEY = 'k';
     const t = (k: string) => `it.${id}.${k}`;
