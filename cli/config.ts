@@ -95,16 +95,17 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
   o[path[path.length - 1]!] = value;
 }
 
+/** A comma-separated broker list (KAFKA_BOOTSTRAP, --brokers): trimmed, empty entries dropped. */
+export function parseBrokerList(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 /** Environment variables that override config fields (set by `make kafka-up`). */
 export const ENV_OVERRIDES: Record<string, { path: string[]; parse: (v: string) => unknown }> = {
-  KAFKA_BOOTSTRAP: {
-    path: ['kafka', 'brokers'],
-    parse: (v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-  },
+  KAFKA_BOOTSTRAP: { path: ['kafka', 'brokers'], parse: (v) => parseBrokerList(v) },
   SCHEMA_REGISTRY_URL: { path: ['registry', 'url'], parse: (v) => v },
   SCHEMA_REGISTRY_USERNAME: { path: ['registry', 'username'], parse: (v) => v },
   SCHEMA_REGISTRY_PASSWORD: { path: ['registry', 'password'], parse: (v) => v },

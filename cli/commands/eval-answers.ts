@@ -2,7 +2,7 @@
 // ground truth, from a JSONL dump of the answers topic or from the topic itself (read
 // read_committed from the beginning to its end as it was at the start, then stop).
 import type { Command } from 'commander';
-import type { AppConfig } from '../config';
+import { parseBrokerList, type AppConfig } from '../config';
 import { ConfigError } from '../../core/errors';
 import { createLogger } from '../../core/logger';
 import { AnswerEvaluator, formatAnswerEval, readAnswersJsonl } from '../../evaluation/answer-eval';
@@ -31,10 +31,7 @@ export interface EvalAnswersDeps {
 }
 
 function brokerList(s: string): string[] {
-  const list = s
-    .split(',')
-    .map((b) => b.trim())
-    .filter(Boolean);
+  const list = parseBrokerList(s);
   if (!list.length) throw new ConfigError(`--brokers: expected host:port[,host:port...], got '${s}'`);
   return list;
 }
