@@ -130,23 +130,15 @@ function pairProgram(q: PairQuestion): string {
   const va = varName(a);
   const vb = varName(b);
   const both = `${va} is not None and ${vb} is not None`;
+  // x centre (axis 0: x1, x2) or y centre (axis 1: y1, y2) of a's box against b's.
+  const centre = (v: string, axis: 0 | 1) => `(${v}[${axis}] + ${v}[${axis + 2}]) / 2`;
+  const compareCentres = (axis: 0 | 1, op: '<' | '>') =>
+    `final_answer = "no"\nif ${both}:\n    final_answer = "yes" if ${centre(va, axis)} ${op} ${centre(vb, axis)} else "no"`;
   const steps: Record<PairQuestionType, [string, string]> = {
-    left: [
-      'Compare the horizontal centres of their boxes.',
-      `final_answer = "no"\nif ${both}:\n    final_answer = "yes" if (${va}[0] + ${va}[2]) / 2 < (${vb}[0] + ${vb}[2]) / 2 else "no"`,
-    ],
-    right: [
-      'Compare the horizontal centres of their boxes.',
-      `final_answer = "no"\nif ${both}:\n    final_answer = "yes" if (${va}[0] + ${va}[2]) / 2 > (${vb}[0] + ${vb}[2]) / 2 else "no"`,
-    ],
-    above: [
-      'Compare the vertical centres of their boxes (y grows downwards).',
-      `final_answer = "no"\nif ${both}:\n    final_answer = "yes" if (${va}[1] + ${va}[3]) / 2 < (${vb}[1] + ${vb}[3]) / 2 else "no"`,
-    ],
-    below: [
-      'Compare the vertical centres of their boxes (y grows downwards).',
-      `final_answer = "no"\nif ${both}:\n    final_answer = "yes" if (${va}[1] + ${va}[3]) / 2 > (${vb}[1] + ${vb}[3]) / 2 else "no"`,
-    ],
+    left: ['Compare the horizontal centres of their boxes.', compareCentres(0, '<')],
+    right: ['Compare the horizontal centres of their boxes.', compareCentres(0, '>')],
+    above: ['Compare the vertical centres of their boxes (y grows downwards).', compareCentres(1, '<')],
+    below: ['Compare the vertical centres of their boxes (y grows downwards).', compareCentres(1, '>')],
     larger: [
       'Compare the areas of their boxes.',
       // One found and not the other: the one found is the likelier answer.
