@@ -14,6 +14,8 @@ import type { ShardStorage } from './shard-storage';
 import type { ShardRotation } from './shard-writer';
 import { endOffsets, ReadPosition } from '../../runtime/kafka/read-position';
 import { GroupWatch } from '../../runtime/metrics/group-watch';
+import { restartUnlessStopping } from '../../runtime/kafka/kafka-client';
+import { whileBeating } from '../../runtime/kafka/batch-heartbeat';
 import type { NodeMetrics, StreamMetrics } from '../../runtime/metrics/stream-metrics';
 
 export interface KafkaSinkOptions<T> {
@@ -43,6 +45,7 @@ export class KafkaSinkRunner<T> {
   private producer?: Producer;
   private readonly sinks = new Map<number, Promise<PartitionSink<T>>>();
   private shardsClosed = 0;
+  private stopping = false;
   private readonly log: Logger;
   /** How far each partition has been written, transaction markers included (for untilEnd). */
   private readonly position: ReadPosition;
@@ -122,6 +125,7 @@ export class KafkaSinkRunner<T> {
       heartbeatInterval: this.o.heartbeatIntervalMs ?? 3_000,
       readUncommitted: false,
       allowAutoTopicCreation: false,
+      retry: restartUnlessStopping(() => this.stopping), // never a member again after stop()
     });
     this.consumer = consumer;
     this.position.follow(consumer);
@@ -157,7 +161,12 @@ export class KafkaSinkRunner<T> {
     this.log.info('sink started');
   }
 
-  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  /** The whole batch beats: recovering a partition from its files can take a while too. */
+  private onBatch(payload: EachBatchPayload): Promise<void> {
+    return whileBeating(payload.heartbeat, this.o.heartbeatIntervalMs ?? 3_000, () => this.handleBatch(payload));
+  }
+
+  private async handleBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     if (!isRunning() || isStale()) return;
     const sink = await this.sinkFor(batch.partition);
     const serde = this.o.serdes.for<T>(this.o.topic);
@@ -172,14 +181,8 @@ export class KafkaSinkRunner<T> {
       }
       records.push(r);
     }
-    const beat = setInterval(() => heartbeat().catch(() => undefined), this.o.heartbeatIntervalMs ?? 3_000);
-    let closed;
     const before = handled(sink.stats);
-    try {
-      closed = await sink.handle(records);
-    } finally {
-      clearInterval(beat);
-    }
+    const closed = await sink.handle(records);
     if (isStale()) return; // the partition moved while we wrote: its new owner takes over from the files
     this.shardsClosed += closed.length;
     this.metrics?.committed(batch.partition, { processed: handled(sink.stats) - before, emitted: 0 });
@@ -207,6 +210,7 @@ export class KafkaSinkRunner<T> {
 
   /** Stops consuming, publishes every open shard and commits their offsets. */
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.consumer?.stop();
     for (const [p, s] of this.sinks) {
       const shard = await (await s).close().catch((err) => {

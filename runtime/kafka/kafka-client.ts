@@ -14,6 +14,16 @@ export function isRetryNoise(entry: Pick<LogEntry, 'namespace'> & { log: { messa
   return entry.namespace === 'Connection' && /^Connection (error|timeout)\b/.test(entry.log.message ?? '');
 }
 
+/**
+ * A consumer's retry options that never restart it once `stopping()` holds. kafkajs restarts
+ * a crashed consumer on a timer, even one whose disconnect (ours) it was in the middle of:
+ * without this, a member stopped during a crash rejoins its group after stop() returned and
+ * holds partitions that nobody processes (kafkajs issue #1462).
+ */
+export function restartUnlessStopping(stopping: () => boolean): { retries: number; restartOnFailure: () => Promise<boolean> } {
+  return { retries: 5, restartOnFailure: async () => !stopping() };
+}
+
 /** A kafkajs client whose logs go through our logger (kafkajs logs to console otherwise). */
 export function createKafka(conn: KafkaConnection, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });

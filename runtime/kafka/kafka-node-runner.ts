@@ -8,6 +8,8 @@ import type { ChangelogEntry, ChunkResult, NodeWorker, OutMessage } from '../nod
 import type { KafkaRuntimeConfig } from './kafka-config';
 import { TopicTail } from './topic-tail';
 import { retryRetriable } from './kafka-admin';
+import { restartUnlessStopping } from './kafka-client';
+import { whileBeating } from './batch-heartbeat';
 import { PartitionStarts } from './partition-starts';
 import { groupByTopic, StaleStart, toRaw } from './chunk-messages';
 import { topicByName } from '../../topology/topology';
@@ -133,6 +135,7 @@ export class KafkaNodeRunner {
       heartbeatInterval: this.cfg.heartbeatIntervalMs,
       readUncommitted: false, // read_committed: never see outputs of aborted transactions
       allowAutoTopicCreation: false,
+      retry: restartUnlessStopping(() => this.stopping), // never a member again after stop()
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -274,7 +277,12 @@ export class KafkaNodeRunner {
     }
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  /** The whole batch beats: waiting for a partition's lock, its start check or its state too. */
+  private onBatch(payload: EachBatchPayload): Promise<void> {
+    return whileBeating(payload.heartbeat, this.cfg.heartbeatIntervalMs, () => this.processBatch(payload));
+  }
+
+  private async processBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
     // A replay processes only its range; past a partition's end it is done there.
     const { inside: messages, pastEnd } = this.replay ? this.replay.clip(partition, batch.messages) : { inside: batch.messages, pastEnd: false };
@@ -291,8 +299,6 @@ export class KafkaNodeRunner {
     for (let i = 0; i < messages.length; i += this.cfg.maxInFlight) {
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + this.cfg.maxInFlight);
-      // kafkajs heartbeats only between batches; long processing must beat by itself.
-      const beat = setInterval(() => heartbeat().catch(() => undefined), this.cfg.heartbeatIntervalMs);
       const last = chunk[chunk.length - 1]!;
       const next = (BigInt(last.offset) + 1n).toString();
       let result: ChunkResult;
@@ -318,8 +324,6 @@ export class KafkaNodeRunner {
         this.log.warn({ partition, chunkStart: err.offset, committed: err.floor.toString() }, 'chunk starts below the committed offset; seeking to it');
         this.consumer!.seek({ topic: this.topic, partition, offset: err.floor.toString() });
         return;
-      } finally {
-        clearInterval(beat);
       }
       resolveOffset(last.offset);
       this.stats.processed += result.processed;

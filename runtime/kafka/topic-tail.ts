@@ -7,11 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import type { Consumer, ITopicConfig, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { createTopics } from './kafka-admin';
+import { restartUnlessStopping } from './kafka-client';
 import { endOffsets, ReadPosition } from './read-position';
 
 export class TopicTail {
   private readonly position: ReadPosition;
   private consumer?: Consumer;
+  private closing = false;
   /** An idempotent producer for the instance's own writes. */
   producer?: Producer;
 
@@ -41,7 +43,11 @@ export class TopicTail {
     } finally {
       await admin.disconnect();
     }
-    const consumer = kafka.consumer({ groupId: `${topic}.reader.${randomUUID()}`, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({
+      groupId: `${topic}.reader.${randomUUID()}`,
+      allowAutoTopicCreation: false,
+      retry: restartUnlessStopping(() => tail.closing),
+    });
     tail.consumer = consumer;
     tail.position.follow(consumer);
     await consumer.connect();
@@ -74,6 +80,7 @@ export class TopicTail {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
   }
 }
