@@ -12,13 +12,15 @@ export class ConfluentRegistry implements RegistryClient {
   readonly client: SchemaRegistry;
   // The client caches writer schemas by id; we add cached resolvers on top, since its own
   // decode() rebuilds the reader schema and resolver for every record.
-  private readonly decoder = new FrameDecoder(async (id) => (await this.answered(`schema ${id}`, this.client.getSchema(id))) as unknown as avro.Type);
+  private readonly decoder = new FrameDecoder(async (id) => (await this.answered(`schema ${id}`, () => this.client.getSchema(id))) as unknown as avro.Type);
 
   constructor(
     readonly url: string,
     auth?: { username: string; password: string },
-    /** Per request. The client has no timeout of its own: a registry that never answers would hang a node or a writer for good. */
-    private readonly timeoutMs = 30_000,
+    /** Per attempt. The client has no timeout of its own: a registry that never answers would hang a node or a writer for good. */
+    private readonly timeoutMs = 10_000,
+    /** Attempts of a call that timed out; every call here is idempotent (a lookup, or registering the same schema). */
+    private readonly attempts = 3,
   ) {
     this.client = new SchemaRegistry({ host: url.replace(/\/$/, ''), auth, middlewares: [TimeoutMiddleware(timeoutMs)] });
   }
@@ -28,16 +30,14 @@ export class ConfluentRegistry implements RegistryClient {
     // with the global default even for unknown subjects, so the client's own check would
     // otherwise compare against whatever the server-wide default happens to be.
     await this.putCompatibility(subject, 'BACKWARD');
-    const { id } = await this.answered(
-      `registering '${subject}'`,
+    const { id } = await this.answered(`registering '${subject}'`, () =>
       this.client.register({ type: SchemaType.AVRO, schema: schema.json }, { subject, compatibility: COMPATIBILITY.BACKWARD }),
     );
     return id;
   }
 
   async putCompatibility(subject: string, level: string): Promise<void> {
-    const res = await this.answered(
-      `setting compatibility of '${subject}'`,
+    const res = await this.answered(`setting compatibility of '${subject}'`, () =>
       fetch(`${this.url.replace(/\/$/, '')}/config/${encodeURIComponent(subject)}`, {
         method: 'PUT',
         headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
@@ -49,26 +49,31 @@ export class ConfluentRegistry implements RegistryClient {
   }
 
   encode(schemaId: number, value: unknown): Promise<Buffer> {
-    return this.answered(`schema ${schemaId}`, this.client.encode(schemaId, value));
-  }
-
-  /**
-   * `call`, with a timeout turned into an error that names the registry and the call and
-   * carries ETIMEDOUT, so callers retry it as a network failure (a record is not dead-lettered
-   * as undecodable because the registry was slow). The client reports its timeout as an
-   * HTTP 400 "Timeout (N ms)"; fetch as a TimeoutError.
-   */
-  private async answered<T>(what: string, call: Promise<T>): Promise<T> {
-    try {
-      return await call;
-    } catch (err) {
-      const e = err as Error;
-      if (e.name !== 'TimeoutError' && !/\bTimeout \(\d+ms\)/.test(e.message ?? '')) throw err;
-      throw Object.assign(new Error(`schema registry ${this.url} did not answer within ${this.timeoutMs} ms (${what})`, { cause: err }), { code: 'ETIMEDOUT' });
-    }
+    return this.answered(`schema ${schemaId}`, () => this.client.encode(schemaId, value));
   }
 
   decode(buffer: Buffer, reader: LoadedSchema): Promise<unknown> {
     return this.decoder.decode(buffer, reader);
+  }
+
+  /**
+   * `call`, tried again when it times out (a request the registry lost or sat on usually
+   * goes through on a new one), then failed with an error that names the registry and the
+   * call and carries ETIMEDOUT, so callers retry it as a network failure: a record is not
+   * dead-lettered as undecodable because the registry was slow. The client reports its
+   * timeout as an HTTP 400 "Timeout (N ms)", fetch as a TimeoutError.
+   */
+  private async answered<T>(what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        const e = err as Error;
+        if (e.name !== 'TimeoutError' && !/\bTimeout \(\d+ms\)/.test(e.message ?? '')) throw err;
+        if (attempt < this.attempts) continue;
+        const message = `schema registry ${this.url} did not answer within ${this.timeoutMs} ms, ${attempt} attempts (${what})`;
+        throw Object.assign(new Error(message, { cause: err }), { code: 'ETIMEDOUT' });
+      }
+    }
   }
 }
