@@ -21,6 +21,7 @@ export function isRetryNoise(entry: Pick<LogEntry, 'namespace'> & { log: { messa
  * holds partitions that nobody processes (kafkajs issue #1462).
  */
 export function restartUnlessStopping(stopping: () => boolean): { retries: number; restartOnFailure: () => Promise<boolean> } {
+  // retries: kafkajs's consumer default, which passing `retry` at all replaces.
   return { retries: 5, restartOnFailure: async () => !stopping() };
 }
 

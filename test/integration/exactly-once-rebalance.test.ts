@@ -22,24 +22,14 @@ import { topicByName } from '../../topology/topology';
 import type { Topology } from '../../topology/topology';
 import { passthroughTopology, TOPOLOGIES, valorTopology } from '../../topology/valor-topology';
 import { imageQuery, rewardRecord, seededShuffle } from '../fixtures/records';
-import { readTopic, runId, services, startCli, testKafka, testRegistry, testTopicNames } from './services';
+import { readTopic, runId, services, startCli, testKafka, testRegistry, testTopicNames, within } from './services';
 
 jest.setTimeout(900_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `p`, or an error naming the step once `ms` have passed: a stuck step fails the test at once, named. */
-async function step<T>(what: string, p: Promise<T>, ms = 120_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`storm step did not finish in ${ms / 1000} s: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** A step of the storm, bounded (two minutes unless said). */
+const step = <T>(what: string, p: Promise<T>, ms = 120_000): Promise<T> => within(`storm step: ${what}`, p, ms);
 
 async function until(what: string, cond: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -106,3 +106,16 @@ export function startCli(args: string[], opts: { logLevel?: string; stdout?: 'ig
     stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'inherit'],
   });
 }
+
+/** `p`, or an error naming `what` once `ms` have passed: a stuck step fails at once and says which, not at jest's limit. */
+export async function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

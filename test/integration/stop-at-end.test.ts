@@ -17,7 +17,7 @@ import { topicByName } from '../../topology/topology';
 import { valorTopology } from '../../topology/valor-topology';
 import { pseudoLabelsFromCorpus } from '../fixtures/pseudo-labels';
 import { rewardRecord } from '../fixtures/records';
-import { readTopic, runId, services, startCli, testKafka, testRegistry, testTopicNames } from './services';
+import { readTopic, runId, services, startCli, testKafka, testRegistry, testTopicNames, within } from './services';
 
 jest.setTimeout(300_000);
 
@@ -31,19 +31,11 @@ function lines(dir: string): string[] {
 
 /** Waits for a child to exit; kills it and fails if it has not within `ms`. */
 async function exitOf(child: ChildProcess, ms: number, what: string): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${what} did not exit within ${ms} ms`));
-    }, ms);
-  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  try {
-    return await Promise.race([exited, timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return within(`${what} exiting`, exited, ms).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
 }
 
 describe('sinks stop at the end of transactional topics', () => {
